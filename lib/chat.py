@@ -1,0 +1,311 @@
+"""Chat requests: parameters, history trimming, model routing, and the streaming pipeline.
+
+`ChatStream` is iterated by the page (via `st.write_stream`) for text deltas; when iteration
+ends - normally, by error or by the consumer closing it - `.result` holds the text so far,
+usage, timing and any error, and one usage-log line has been written.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+
+from lib import usage_log
+from lib.errors import describe_error
+from lib.pricing import Price, estimate_cost
+
+
+@dataclass
+class ChatParams:
+    model: str
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    stop: list[str] = field(default_factory=list)
+
+    def to_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.model}
+        for name in ("temperature", "top_p", "max_tokens", "seed", "presence_penalty", "frequency_penalty"):
+            value = getattr(self, name)
+            if value is not None:
+                kwargs[name] = value
+        if self.stop:
+            kwargs["stop"] = self.stop[:4]  # OpenAI accepts at most 4
+        return kwargs
+
+
+def parse_stop(text: str) -> list[str]:
+    """One stop sequence per line; `\\n` typed literally means a newline."""
+    return [line.replace("\\n", "\n") for line in text.splitlines() if line.strip()][:4]
+
+
+# --- token estimates and trimming ---------------------------------------------------------------
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-neutral estimate (~4 chars/token for Latin text, ~1 per CJK char)."""
+    if not text:
+        return 0
+    cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", text))
+    return max(1, math.ceil((len(text) - cjk) / 4) + cjk)
+
+
+def estimate_message_tokens(messages: Sequence[ChatCompletionMessageParam]) -> int:
+    # ~4 tokens of chat-template overhead per message
+    return sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in messages)
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    messages: list[ChatCompletionMessageParam]
+    dropped: int  # older messages not sent
+
+
+def trim_history(
+    system_prompt: str | None,
+    history: Sequence[ChatCompletionMessageParam],
+    *,
+    max_messages: int = 40,
+    max_tokens: int = 6000,
+) -> TrimResult:
+    """Keep the newest messages within both limits; the system prompt is always kept and the
+    newest message always sent (the provider reports it if even that is too long)."""
+    system: list[ChatCompletionMessageParam] = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    budget = max_tokens - estimate_message_tokens(system)
+    kept: list[ChatCompletionMessageParam] = []
+    for msg in reversed(history):
+        cost = estimate_message_tokens([msg])
+        if kept and (len(kept) >= max_messages or cost > budget):
+            break
+        kept.append(msg)
+        budget -= cost
+    kept.reverse()
+    # Don't open with an orphaned assistant turn: the model would answer its own message.
+    while len(kept) > 1 and kept[0].get("role") == "assistant":
+        kept.pop(0)
+    return TrimResult(system + kept, len(history) - len(kept))
+
+
+# --- auto routing -------------------------------------------------------------------------------
+
+AUTO_MODEL = "auto"
+_HARD_WORDS = re.compile(
+    r"\b(explain|why|analy[sz]e|compare|prove|design|debug|step[- ]by[- ]step|refactor|plan)\b|```|説明|なぜ|比較|設計",
+    re.IGNORECASE,
+)
+AUTO_RULE = "Large model when the message is long (over 400 characters), contains code, or asks to explain/analyse/compare/debug/design; otherwise the small model."
+
+
+def route_model(message: str, small: str, large: str) -> tuple[str, str]:
+    """(model, reason) for the 'auto' choice: a simple rule a user can predict."""
+    if len(message) > 400:
+        return large, "long message"
+    match = _HARD_WORDS.search(message)
+    if match:
+        return large, f"asks for reasoning ('{match.group(0).strip('`') or 'code'}')"
+    return small, "short, simple message"
+
+
+# --- streaming ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatResult:
+    text: str = ""
+    usage: CompletionUsage | None = None
+    usage_estimated: bool = False
+    resolved_model: str | None = None
+    request_id: str | None = None
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+    finish_reason: str | None = None
+    cost_usd: float | None = None
+    error: BaseException | None = None
+    error_kind: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and self.finish_reason is not None
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        if not self.usage or not self.duration_ms or self.ttft_ms is None:
+            return None
+        gen_s = (self.duration_ms - self.ttft_ms) / 1000
+        return self.usage.completion_tokens / gen_s if gen_s > 0 and self.usage.completion_tokens > 1 else None
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who is calling, for the usage log."""
+
+    page: str
+    provider_id: str
+    local: bool
+    log_path: Path | None
+    prices: dict[str, Price] | None = None
+
+
+def _rejects_stream_options(exc: openai.BadRequestError) -> bool:
+    return "stream_options" in str(exc.message) or "include_usage" in str(exc.message)
+
+
+class ChatStream:
+    """Iterate for text deltas. `result` is filled as it goes and finalised when iteration ends."""
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        messages: Sequence[ChatCompletionMessageParam],
+        params: ChatParams,
+        ctx: CallContext,
+        **extra: Any,
+    ) -> None:
+        self.client = client
+        self.messages = list(messages)
+        self.params = params
+        self.ctx = ctx
+        self.extra = extra
+        self.result = ChatResult()
+        self._logged = False
+
+    def _open(self, with_usage: bool) -> openai.Stream:
+        kwargs = self.params.to_kwargs() | self.extra
+        if with_usage:
+            kwargs["stream_options"] = {"include_usage": True}
+        return self.client.chat.completions.create(messages=self.messages, stream=True, **kwargs)
+
+    def __iter__(self) -> Iterator[str]:
+        res = self.result
+        start = time.perf_counter()
+        try:
+            try:
+                stream = self._open(with_usage=True)
+            except openai.BadRequestError as exc:
+                if not _rejects_stream_options(exc):
+                    raise
+                stream = self._open(with_usage=False)  # provider rejects stream_options: estimate
+            res.request_id = stream.response.headers.get("x-request-id")
+            with stream:
+                for chunk in stream:
+                    if chunk.usage is not None:
+                        res.usage = chunk.usage
+                    res.resolved_model = chunk.model or res.resolved_model
+                    res.request_id = res.request_id or chunk.id
+                    if not chunk.choices:  # usage-only and keep-alive chunks
+                        continue
+                    choice = chunk.choices[0]
+                    if choice.finish_reason:
+                        res.finish_reason = choice.finish_reason
+                    delta = choice.delta.content if choice.delta else None
+                    if delta:
+                        if res.ttft_ms is None:
+                            res.ttft_ms = (time.perf_counter() - start) * 1000
+                        res.text += delta
+                        yield delta
+        except BaseException as exc:
+            if not isinstance(exc, GeneratorExit):
+                res.error = exc
+                res.error_kind = describe_error(exc).kind
+            raise
+        finally:
+            res.duration_ms = (time.perf_counter() - start) * 1000
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self._logged:
+            self._logged = True
+            finalize_and_log(self.ctx, self.params, self.messages, self.result, stream=True)
+
+
+def finalize_and_log(
+    ctx: CallContext,
+    params: ChatParams,
+    messages: Sequence[ChatCompletionMessageParam],
+    res: ChatResult,
+    *,
+    stream: bool,
+    cache_hit: bool = False,
+) -> None:
+    """Fill in estimated usage and cost, then append the call's usage-log line."""
+    if res.usage is None and (res.text or res.error is None):
+        prompt = estimate_message_tokens(messages)
+        completion = estimate_tokens(res.text)
+        res.usage = CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+        res.usage_estimated = True
+    usage = res.usage
+    res.cost_usd = 0.0 if cache_hit else estimate_cost(
+        res.resolved_model or params.model,
+        usage.prompt_tokens if usage else None,
+        usage.completion_tokens if usage else None,
+        local=ctx.local,
+        prices=ctx.prices,
+    )
+    if ctx.log_path is None:
+        return
+    usage_log.append(
+        ctx.log_path,
+        usage_log.UsageRecord(
+            page=ctx.page,
+            provider=ctx.provider_id,
+            model=params.model,
+            resolved_model=res.resolved_model,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            stream=stream,
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
+            total_tokens=usage.total_tokens if usage else None,
+            ttft_ms=round(res.ttft_ms, 1) if res.ttft_ms is not None else None,
+            duration_ms=round(res.duration_ms, 1) if res.duration_ms is not None else None,
+            cost_usd=res.cost_usd,
+            status="error" if res.error else "ok",
+            error_type=res.error_kind,
+            request_id=res.request_id,
+            usage_estimated=res.usage_estimated,
+            cache_hit=cache_hit,
+        ),
+    )
+
+
+def complete(
+    client: openai.OpenAI,
+    messages: Sequence[ChatCompletionMessageParam],
+    params: ChatParams,
+    ctx: CallContext,
+    **extra: Any,
+) -> tuple[ChatCompletion, ChatResult]:
+    """One non-streaming call, logged like a streamed one. Raises the SDK's exceptions after logging."""
+    res = ChatResult()
+    start = time.perf_counter()
+    try:
+        raw = client.chat.completions.with_raw_response.create(messages=list(messages), **(params.to_kwargs() | extra))
+        completion = raw.parse()
+    except BaseException as exc:
+        res.error, res.error_kind = exc, describe_error(exc).kind
+        raise
+    else:
+        res.request_id = raw.headers.get("x-request-id") or completion.id
+        res.resolved_model = completion.model
+        res.usage = completion.usage
+        if completion.choices:
+            res.text = completion.choices[0].message.content or ""
+            res.finish_reason = completion.choices[0].finish_reason
+        return completion, res
+    finally:
+        res.duration_ms = (time.perf_counter() - start) * 1000
+        res.ttft_ms = res.duration_ms  # not streamed: the first token arrives with the last
+        finalize_and_log(ctx, params, messages, res, stream=False)

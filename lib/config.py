@@ -1,0 +1,86 @@
+"""Settings from the environment, `.env` and Streamlit secrets, plus secret redaction.
+
+`lib/` never imports streamlit: the page layer passes `st.secrets` in as a plain mapping.
+Precedence: real environment > secrets.toml > `.env`, so a deployment can override a dev file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Names whose values are secrets: never printed, logged or shown.
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
+_REDACTED = "***"
+
+
+def _flatten(secrets: Mapping[str, Any]) -> dict[str, str]:
+    """Top-level scalar entries of secrets.toml (tables are ignored: we read flat names)."""
+    out: dict[str, str] = {}
+    for name, value in secrets.items():
+        if isinstance(value, (str, int, float, bool)):
+            out[str(name)] = str(value)
+    return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self.values.get(name)
+        return value if value not in (None, "") else default
+
+    def get_float(self, name: str, default: float) -> float:
+        try:
+            return float(self.get(name, "") or default)
+        except ValueError:
+            return default
+
+    def get_int(self, name: str, default: int) -> int:
+        try:
+            return int(self.get(name, "") or default)
+        except ValueError:
+            return default
+
+    @property
+    def data_dir(self) -> Path:
+        """Where everything the app writes goes; created on demand."""
+        path = Path(self.get("YOAKE_DATA_DIR", str(PROJECT_ROOT / "data")) or "data")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def secret_values(self) -> list[str]:
+        # Short values ("1", "true") would redact ordinary text; real keys are long.
+        return [v for k, v in self.values.items() if _SECRET_NAME.search(k) and len(v) >= 8]
+
+    def redact(self, text: str, extra: list[str] | None = None) -> str:
+        return redact(text, self.secret_values() + (extra or []))
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Replace every occurrence of a secret (and its first 8+ characters) with ***."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True):
+        text = text.replace(secret, _REDACTED)
+        # Providers echo keys partly masked ("sk-abc12***wxyz"): hide any 8-char prefix too.
+        text = text.replace(secret[:8], _REDACTED)
+    return text
+
+
+def load_settings(secrets: Mapping[str, Any] | None = None, env_file: str | Path | None = None) -> Settings:
+    env_path = Path(env_file or os.environ.get("YOAKE_ENV_FILE") or PROJECT_ROOT / ".env")
+    merged: dict[str, str] = {}
+    if env_path.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_path).items() if v is not None})
+    if secrets:
+        merged.update(_flatten(secrets))
+    merged.update(os.environ)
+    return Settings(values=merged)

@@ -1,0 +1,221 @@
+"""The provider registry: one preset per OpenAI-compatible endpoint, and the one client factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import openai
+
+from lib.config import Settings
+
+LOCAL_ID = "local"
+LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True)
+class Provider:
+    id: str
+    label: str
+    base_url: str | None  # None: filled in at run time (embedded server, custom)
+    key_env: str | None  # env var holding the key; None: no key needed
+    models: tuple[str, ...]  # fallback list when /v1/models is unavailable
+    small_model: str
+    large_model: str
+    base_url_env: str | None = None  # env var that overrides base_url
+    placeholder_key: str = "not-needed"  # local servers ignore the key but the SDK wants one
+    local: bool = False  # runs on the user's machine: cost 0, no key required
+    continues_prefix: bool = False  # continues a final assistant message (llama-server style)
+    supports_logprobs: bool = True
+
+    def api_key(self, settings: Settings) -> str | None:
+        if self.key_env:
+            key = settings.get(self.key_env)
+            if key:
+                return key
+            if not self.local:
+                return None
+        return self.placeholder_key
+
+    def resolve_base_url(self, settings: Settings) -> str | None:
+        if self.base_url_env and settings.get(self.base_url_env):
+            return settings.get(self.base_url_env)
+        return self.base_url
+
+    def is_configured(self, settings: Settings) -> bool:
+        return self.api_key(settings) is not None and (self.id == LOCAL_ID or bool(self.resolve_base_url(settings)))
+
+
+PROVIDERS: dict[str, Provider] = {
+    p.id: p
+    for p in [
+        Provider(
+            id=LOCAL_ID,
+            label="Local (embedded SmolLM2)",
+            base_url=None,
+            key_env=None,
+            models=(LOCAL_MODEL_ALIAS,),
+            small_model=LOCAL_MODEL_ALIAS,
+            large_model=LOCAL_MODEL_ALIAS,
+            local=True,
+            continues_prefix=True,
+        ),
+        Provider(
+            id="openai",
+            label="OpenAI",
+            base_url="https://api.openai.com/v1",
+            base_url_env="OPENAI_BASE_URL",
+            key_env="OPENAI_API_KEY",
+            models=("gpt-4.1-mini", "gpt-4.1", "gpt-4.1-nano", "gpt-4o-mini", "gpt-4o", "gpt-5-mini", "gpt-5"),
+            small_model="gpt-4.1-mini",
+            large_model="gpt-4.1",
+        ),
+        Provider(
+            id="gemini",
+            label="Google Gemini",
+            base_url="https://generativelanguage.googleapis.com/v1beta/openai/",
+            key_env="GEMINI_API_KEY",
+            models=("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-2.0-flash"),
+            small_model="gemini-2.5-flash",
+            large_model="gemini-2.5-pro",
+            supports_logprobs=False,
+        ),
+        Provider(
+            id="xai",
+            label="xAI Grok",
+            base_url="https://api.x.ai/v1",
+            key_env="XAI_API_KEY",
+            models=("grok-3-mini", "grok-4", "grok-3"),
+            small_model="grok-3-mini",
+            large_model="grok-4",
+        ),
+        Provider(
+            id="plamo",
+            label="PLaMo (Preferred Networks)",
+            base_url="https://api.platform.preferredai.jp/v1",
+            key_env="PLAMO_API_KEY",
+            models=("plamo-2.0-prime",),
+            small_model="plamo-2.0-prime",
+            large_model="plamo-2.0-prime",
+        ),
+        Provider(
+            id="lmstudio",
+            label="LM Studio",
+            base_url="http://localhost:1234/v1",
+            base_url_env="LMSTUDIO_BASE_URL",
+            key_env="LMSTUDIO_API_KEY",
+            models=("local-model",),
+            small_model="local-model",
+            large_model="local-model",
+            local=True,
+        ),
+        Provider(
+            id="llama-server",
+            label="llama-server (llama.cpp)",
+            base_url="http://localhost:8080/v1",
+            base_url_env="LLAMA_SERVER_BASE_URL",
+            key_env="LLAMA_SERVER_API_KEY",
+            models=("default",),
+            small_model="default",
+            large_model="default",
+            local=True,
+            continues_prefix=True,
+        ),
+        Provider(
+            id="ollama",
+            label="Ollama",
+            base_url="http://localhost:11434/v1",
+            base_url_env="OLLAMA_BASE_URL",
+            key_env="OLLAMA_API_KEY",
+            models=("llama3.2", "qwen2.5", "gemma3"),
+            small_model="llama3.2",
+            large_model="qwen2.5",
+            placeholder_key="ollama",
+            local=True,
+        ),
+        Provider(
+            id="vllm",
+            label="vLLM",
+            base_url="http://localhost:8000/v1",
+            base_url_env="VLLM_BASE_URL",
+            key_env="VLLM_API_KEY",
+            models=("default",),
+            small_model="default",
+            large_model="default",
+            placeholder_key="EMPTY",
+            local=True,
+        ),
+        Provider(
+            id="custom",
+            label="Custom (base URL + key)",
+            base_url=None,
+            base_url_env="CUSTOM_BASE_URL",
+            key_env="CUSTOM_API_KEY",
+            models=("default",),
+            small_model="default",
+            large_model="default",
+            local=True,  # unknown price; no key may be needed
+        ),
+    ]
+}
+
+
+def get_provider(provider_id: str) -> Provider:
+    return PROVIDERS[provider_id]
+
+
+def default_provider_id(settings: Settings) -> str:
+    """OpenAI when a key is configured, else the embedded model (works offline, no key)."""
+    explicit = settings.get("YOAKE_DEFAULT_PROVIDER")
+    if explicit in PROVIDERS:
+        return explicit
+    return "openai" if settings.get("OPENAI_API_KEY") else LOCAL_ID
+
+
+def make_client(
+    base_url: str,
+    api_key: str,
+    *,
+    timeout: float | openai.Timeout = 60.0,
+    max_retries: int = 2,
+) -> openai.OpenAI:
+    """The one place clients are built: explicit timeout, the SDK's own retries."""
+    return openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
+
+
+def client_timeout(settings: Settings) -> openai.Timeout:
+    read = settings.get_float("YOAKE_TIMEOUT", 60.0)
+    return openai.Timeout(read, connect=settings.get_float("YOAKE_CONNECT_TIMEOUT", 5.0))
+
+
+def client_for(provider: Provider, settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> openai.OpenAI:
+    """Client for a preset; `base_url`/`api_key` override (the embedded server, a typed custom URL)."""
+    url = base_url or provider.resolve_base_url(settings)
+    key = api_key or provider.api_key(settings)
+    if not url:
+        raise ValueError(f"{provider.label} needs a base URL.")
+    if key is None:
+        raise ValueError(f"{provider.label} needs an API key: set {provider.key_env} in the environment, .env or secrets.toml.")
+    return make_client(
+        url,
+        key,
+        timeout=client_timeout(settings),
+        max_retries=settings.get_int("YOAKE_MAX_RETRIES", 2),
+    )
+
+
+@dataclass(frozen=True)
+class ModelList:
+    models: list[str]
+    from_server: bool
+    notice: str | None = None
+
+
+def list_models(client: openai.OpenAI, provider: Provider) -> ModelList:
+    """The provider's /v1/models, or the preset's list with a notice saying why."""
+    try:
+        ids = sorted(m.id for m in client.models.list())
+    except openai.OpenAIError as exc:
+        return ModelList(list(provider.models), False, f"Could not list models ({type(exc).__name__}); showing {provider.label}'s usual models.")
+    if not ids:
+        return ModelList(list(provider.models), False, f"{provider.label} listed no models; showing its usual models.")
+    return ModelList(ids, True)

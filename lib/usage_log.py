@@ -1,0 +1,95 @@
+"""The usage log: one JSON object per API call, appended to `$YOAKE_DATA_DIR/usage.jsonl`.
+
+No message text and no keys are ever written. Each record is one `os.write` of one line on an
+O_APPEND descriptor under an exclusive `flock`, so concurrent sessions and processes never
+tear or interleave lines.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+USAGE_FILE = "usage.jsonl"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class UsageRecord:
+    page: str
+    provider: str
+    model: str
+    resolved_model: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stream: bool = False
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+    cost_usd: float | None = None
+    status: Literal["ok", "error"] = "ok"
+    error_type: str | None = None
+    request_id: str | None = None
+    usage_estimated: bool = False
+    cache_hit: bool = False
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ts: str = field(default_factory=_now_iso)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        ordered = {"id": data.pop("id"), "ts": data.pop("ts"), **data}
+        return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+
+
+def usage_path(data_dir: Path) -> Path:
+    return data_dir / USAGE_FILE
+
+
+def append(path: Path, record: UsageRecord) -> None:
+    line = (record.to_json() + "\n").encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            view = memoryview(line)
+            while view:  # os.write may write less than asked (signals, full disk)
+                view = view[os.write(fd, view) :]
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def read_records(path: Path) -> tuple[list[dict], int]:
+    """Every valid record, plus the count of malformed lines skipped (torn, hand-edited, foreign)."""
+    records: list[dict] = []
+    bad = 0
+    if not path.is_file():
+        return records, 0
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                bad += 1
+                continue
+            if isinstance(obj, dict) and "ts" in obj and "model" in obj:
+                records.append(obj)
+            else:
+                bad += 1
+    return records, bad

@@ -1,0 +1,50 @@
+"""Shared fixtures: one real embedded llama-server per test session; an isolated data dir per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lib.local_server import LocalServer  # noqa: E402
+from lib.providers import PROVIDERS  # noqa: E402
+
+# Keys of every provider are removed so the app's default is the embedded model, as on a fresh laptop.
+_KEY_VARS = {p.key_env for p in PROVIDERS.values() if p.key_env} | {"YOAKE_DEFAULT_PROVIDER", "YOAKE_PASSWORD"}
+
+
+@pytest.fixture(scope="session")
+def local_server(tmp_path_factory: pytest.TempPathFactory):
+    log = tmp_path_factory.mktemp("llama") / "llama-server.log"
+    server = LocalServer(log_path=log)
+    server.start(timeout=180)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def yoake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, local_server: LocalServer) -> Path:
+    """Every test gets its own data dir and talks to the session's embedded server."""
+    for name in _KEY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data"
+    monkeypatch.setenv("YOAKE_DATA_DIR", str(data))
+    monkeypatch.setenv("YOAKE_LOCAL_BASE_URL", local_server.base_url)
+    monkeypatch.setenv("YOAKE_ENV_FILE", str(tmp_path / "no.env"))
+    monkeypatch.chdir(ROOT)
+    return data
+
+
+@pytest.fixture
+def data_dir(yoake_env: Path) -> Path:
+    yoake_env.mkdir(parents=True, exist_ok=True)
+    return yoake_env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")

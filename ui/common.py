@@ -1,0 +1,128 @@
+"""What every page shares: settings, the embedded server, clients, the model picker, errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import openai
+import streamlit as st
+
+from lib import pricing, usage_log
+from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
+from lib.config import Settings, load_settings
+from lib.errors import UserError, describe_error
+from lib.local_server import LocalServer, LocalServerError
+from lib.providers import LOCAL_ID, PROVIDERS, ModelList, Provider, client_for, default_provider_id, list_models
+
+
+def _secrets() -> dict:
+    try:
+        return st.secrets.to_dict()
+    except Exception:  # no secrets.toml anywhere: Streamlit raises rather than return {}
+        return {}
+
+
+def settings() -> Settings:
+    return load_settings(_secrets())
+
+
+@st.cache_resource(show_spinner="Starting the embedded model…")
+def local_server_base_url() -> str:
+    """The embedded server's base URL: an already-running one (YOAKE_LOCAL_BASE_URL) or our child."""
+    cfg = settings()
+    external = cfg.get("YOAKE_LOCAL_BASE_URL")
+    if external:
+        return external
+    server = LocalServer(log_path=cfg.data_dir / "logs" / "llama-server.log")
+    server.start()
+    return server.base_url
+
+
+@st.cache_resource
+def _cached_client(provider_id: str, base_url: str, _api_key: str, _key_fingerprint: str) -> openai.OpenAI:
+    # The key itself is excluded from the cache's hash (leading underscore); its fingerprint
+    # distinguishes clients when the user changes keys.
+    return client_for(PROVIDERS[provider_id], settings(), base_url=base_url, api_key=_api_key)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _cached_models(provider_id: str, base_url: str, _client: openai.OpenAI) -> ModelList:
+    return list_models(_client, PROVIDERS[provider_id])
+
+
+@dataclass
+class Selection:
+    provider: Provider
+    client: openai.OpenAI
+    model: str  # may be AUTO_MODEL
+    base_url: str
+    settings: Settings
+
+    def context(self, page: str) -> CallContext:
+        data_dir = self.settings.data_dir
+        return CallContext(
+            page=page,
+            provider_id=self.provider.id,
+            local=self.provider.local,
+            log_path=usage_log.usage_path(data_dir),
+            prices=pricing.load_prices(data_dir),
+        )
+
+
+def _fingerprint(key: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
+    """Sidebar provider + model picker. Returns None (after saying why) when unusable."""
+    cfg = settings()
+    ids = list(PROVIDERS)
+    st.session_state.setdefault(f"{prefix}_provider", default_provider_id(cfg))
+    provider_id = st.sidebar.selectbox(
+        "Provider", ids, key=f"{prefix}_provider", format_func=lambda i: PROVIDERS[i].label
+    )
+    provider = PROVIDERS[provider_id]
+    base_url = provider.resolve_base_url(cfg)
+    api_key = provider.api_key(cfg)
+    if provider.id == "custom":
+        base_url = st.sidebar.text_input("Base URL", value=base_url or "", key=f"{prefix}_custom_url",
+                                         placeholder="http://host:port/v1").strip() or None
+        typed = st.sidebar.text_input("API key", type="password", key=f"{prefix}_custom_key",
+                                      help="Kept in this browser session only; never logged.")
+        api_key = typed or api_key
+    if api_key is None:
+        st.sidebar.warning(f"{provider.label} needs an API key: set `{provider.key_env}` in the environment, `.env` or `.streamlit/secrets.toml`.")
+        return None
+    if provider.id == LOCAL_ID:
+        try:
+            base_url = local_server_base_url()
+        except LocalServerError as exc:
+            st.error(f"The embedded model could not start.\n\n{exc}")
+            return None
+    if not base_url:
+        st.sidebar.info("Enter the server's base URL, e.g. `http://localhost:8000/v1`.")
+        return None
+    client = _cached_client(provider.id, base_url, api_key, _fingerprint(api_key))
+    models = _cached_models(provider.id, base_url, client)
+    options = ([AUTO_MODEL] if allow_auto and provider.small_model != provider.large_model else []) + models.models
+    model_key = f"{prefix}_model"
+    if st.session_state.get(model_key) not in options:
+        st.session_state[model_key] = models.models[0] if provider.id == LOCAL_ID else (
+            provider.small_model if provider.small_model in options else options[0])
+    model = st.sidebar.selectbox(
+        "Model", options, key=model_key,
+        format_func=lambda m: f"auto ({provider.small_model} / {provider.large_model})" if m == AUTO_MODEL else m,
+        help=AUTO_RULE if allow_auto else None,
+    )
+    if models.notice:
+        st.sidebar.caption(models.notice)
+    return Selection(provider, client, model, base_url, cfg)
+
+
+def show_error(exc: BaseException, provider: Provider | None, cfg: Settings) -> UserError:
+    """A specific message for an expected failure; secrets redacted; no stack trace."""
+    err = describe_error(exc, provider.label if provider else "The provider")
+    st.error(f"**{cfg.redact(err.title)}** {cfg.redact(err.detail)}", icon="⚠️")
+    return err
