@@ -4,6 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.common import password_required, sign_in_page
+
 st.set_page_config(page_title="Yoake", page_icon="🌅", layout="wide")
 
 PAGES_DIR = Path(__file__).parent / "pages"
@@ -15,11 +17,14 @@ PAGES = [
     ("usage.py", "Usage", "📊"),
 ]
 
-nav = st.navigation(
-    [
+if password_required():
+    # While YOAKE_PASSWORD is set and not yet given, sign-in is the only page that exists:
+    # any page's URL lands on it.
+    pages = [st.Page(sign_in_page, title="Sign in", icon="🔒")]
+else:
+    pages = [
         st.Page(f"pages/{file}", title=title, icon=icon, default=(file == "chat.py"))
         for file, title, icon in PAGES
         if (PAGES_DIR / file).is_file()
     ]
-)
-nav.run()
+st.navigation(pages).run()

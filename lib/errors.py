@@ -59,6 +59,9 @@ def describe_error(exc: BaseException, provider_label: str = "The provider") -> 
         return UserError("http_error", f"{provider_label} answered HTTP {exc.status_code}.", _server_said(exc), True)
     if isinstance(exc, openai.APIResponseValidationError):
         return UserError("bad_response", "The server sent a reply we could not read.", str(exc.message), True)
+    if isinstance(exc, ValueError):  # e.g. a malformed server-sent event the SDK could not decode
+        return UserError("bad_response", "The server sent a reply we could not read.",
+                         f"{provider_label} sent a malformed stream. What arrived before it is kept; re-send to try again.", True)
     if isinstance(exc, openai.OpenAIError):
         return UserError("openai_error", "The request failed.", str(exc), True)
     return UserError("unexpected", "Something went wrong.", f"{type(exc).__name__}: {exc}", True)

@@ -2,13 +2,19 @@
 
 The table can be overridden/extended by `$YOAKE_DATA_DIR/prices.json`:
 {"gpt-4.1-mini": {"input": 0.4, "output": 1.6}, ...}
+A broken file (bad JSON, a bad entry) never breaks cost display: valid entries still apply and
+`load_price_table` reports what was wrong so the usage page can say so.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+
+PRICES_FILE = "prices.json"
 
 
 @dataclass(frozen=True)
@@ -39,17 +45,55 @@ DEFAULT_PRICES: dict[str, Price] = {
 }
 
 
-def load_prices(data_dir: Path | None = None) -> dict[str, Price]:
+@dataclass(frozen=True)
+class PriceTable:
+    prices: dict[str, Price]
+    overridden: frozenset[str] = frozenset()  # models whose price comes from prices.json
+    override_path: Path | None = None
+    problems: tuple[str, ...] = field(default_factory=tuple)  # what was wrong with prices.json
+
+
+def _price_of(entry: object) -> Price:
+    if not isinstance(entry, dict):
+        raise ValueError('expected {"input": <USD per 1M>, "output": <USD per 1M>}')
+    try:
+        price = Price(float(entry["input"]), float(entry["output"]))
+    except KeyError as exc:
+        raise ValueError(f"missing {exc.args[0]!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError("input and output must be numbers") from None
+    if not all(math.isfinite(v) and v >= 0 for v in (price.input, price.output)):
+        raise ValueError("prices must be finite and not negative")
+    return price
+
+
+def load_price_table(data_dir: Path | None = None) -> PriceTable:
+    """The defaults plus `prices.json` overrides, and a list of problems with that file."""
     prices = dict(DEFAULT_PRICES)
-    override = data_dir / "prices.json" if data_dir else None
-    if override and override.is_file():
+    path = data_dir / PRICES_FILE if data_dir else None
+    if not path or not path.is_file():
+        return PriceTable(prices)
+    problems: list[str] = []
+    overridden: set[str] = set()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return PriceTable(prices, override_path=path, problems=(f"could not be read ({exc.__class__.__name__})",))
+    except ValueError as exc:
+        return PriceTable(prices, override_path=path, problems=(f"is not valid JSON ({exc})",))
+    if not isinstance(raw, dict):
+        return PriceTable(prices, override_path=path, problems=("must be a JSON object mapping model names to prices",))
+    for model, entry in raw.items():
         try:
-            raw = json.loads(override.read_text(encoding="utf-8"))
-            for model, entry in raw.items():
-                prices[str(model)] = Price(float(entry["input"]), float(entry["output"]))
-        except (ValueError, TypeError, KeyError, AttributeError):
-            pass  # a broken override file must not break cost display; the usage page reports it
-    return prices
+            prices[str(model)] = _price_of(entry)
+            overridden.add(str(model))
+        except ValueError as exc:
+            problems.append(f"entry {model!r} ignored: {exc}")
+    return PriceTable(prices, frozenset(overridden), path, tuple(problems))
+
+
+def load_prices(data_dir: Path | None = None) -> dict[str, Price]:
+    return load_price_table(data_dir).prices
 
 
 def find_price(model: str, prices: dict[str, Price]) -> Price | None:
@@ -59,6 +103,11 @@ def find_price(model: str, prices: dict[str, Price]) -> Price | None:
         return prices[name]
     candidates = [k for k in prices if name.startswith(k + "-")]
     return prices[max(candidates, key=len)] if candidates else None
+
+
+def unknown_models(models: Iterable[str], prices: dict[str, Price]) -> list[str]:
+    """The models (sorted, distinct) that no price entry matches: their costs cannot be estimated."""
+    return sorted({m for m in models if m and find_price(m, prices) is None})
 
 
 def estimate_cost(

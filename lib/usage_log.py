@@ -60,10 +60,14 @@ def usage_path(data_dir: Path) -> Path:
 def append(path: Path, record: UsageRecord) -> None:
     line = (record.to_json() + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
+            # A crash can leave a torn last line; start ours on a fresh line so it stays readable.
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if end and os.pread(fd, 1, end - 1) != b"\n":
+                line = b"\n" + line
             view = memoryview(line)
             while view:  # os.write may write less than asked (signals, full disk)
                 view = view[os.write(fd, view) :]
@@ -74,22 +78,12 @@ def append(path: Path, record: UsageRecord) -> None:
 
 
 def read_records(path: Path) -> tuple[list[dict], int]:
-    """Every valid record, plus the count of malformed lines skipped (torn, hand-edited, foreign)."""
-    records: list[dict] = []
-    bad = 0
-    if not path.is_file():
-        return records, 0
-    with open(path, "rb") as fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except ValueError:
-                bad += 1
-                continue
-            if isinstance(obj, dict) and "ts" in obj and "model" in obj:
-                records.append(obj)
-            else:
-                bad += 1
-    return records, bad
+    """Every valid record, plus the count of malformed lines skipped (torn, hand-edited, foreign).
+
+    Parsed by the columnar reader in `lib.usage_data` (the usage page reads through its cached,
+    incremental `UsageLog`); every record has every field (None when absent) and `ts` as written.
+    """
+    from lib.usage_data import read_table, records_to_dicts  # usage_data imports this module
+
+    table, bad = read_table(path)
+    return records_to_dicts(table), bad

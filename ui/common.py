@@ -8,6 +8,7 @@ import openai
 import streamlit as st
 
 from lib import pricing, usage_log
+from lib.auth import AttemptThrottle
 from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
 from lib.config import Settings, load_settings
 from lib.errors import UserError, describe_error
@@ -27,21 +28,21 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner="Starting the embedded model…")
+def _embedded_server() -> LocalServer:
+    """Started once per app process; stopped when the process exits."""
+    server = LocalServer(log_path=settings().data_dir / "logs" / "llama-server.log")
+    return server.start()
+
+
 def local_server_base_url() -> str:
     """The embedded server's base URL: an already-running one (YOAKE_LOCAL_BASE_URL) or our child."""
-    cfg = settings()
-    external = cfg.get("YOAKE_LOCAL_BASE_URL")
-    if external:
-        return external
-    server = LocalServer(log_path=cfg.data_dir / "logs" / "llama-server.log")
-    server.start()
-    return server.base_url
+    return settings().get("YOAKE_LOCAL_BASE_URL") or _embedded_server().base_url
 
 
 @st.cache_resource
-def _cached_client(provider_id: str, base_url: str, _api_key: str, _key_fingerprint: str) -> openai.OpenAI:
-    # The key itself is excluded from the cache's hash (leading underscore); its fingerprint
-    # distinguishes clients when the user changes keys.
+def _cached_client(provider_id: str, base_url: str, timeout: float, retries: int, _api_key: str, key_fingerprint: str) -> openai.OpenAI:
+    # The key is excluded from the cache's hash (leading underscore) and never stored in it;
+    # its fingerprint tells clients apart when the user changes keys.
     return client_for(PROVIDERS[provider_id], settings(), base_url=base_url, api_key=_api_key)
 
 
@@ -104,7 +105,8 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
     if not base_url:
         st.sidebar.info("Enter the server's base URL, e.g. `http://localhost:8000/v1`.")
         return None
-    client = _cached_client(provider.id, base_url, api_key, _fingerprint(api_key))
+    client = _cached_client(provider.id, base_url, cfg.get_float("YOAKE_TIMEOUT", 60.0),
+                            cfg.get_int("YOAKE_MAX_RETRIES", 2), api_key, _fingerprint(api_key))
     models = _cached_models(provider.id, base_url, client)
     options = ([AUTO_MODEL] if allow_auto and provider.small_model != provider.large_model else []) + models.models
     model_key = f"{prefix}_model"
@@ -126,3 +128,25 @@ def show_error(exc: BaseException, provider: Provider | None, cfg: Settings) -> 
     err = describe_error(exc, provider.label if provider else "The provider")
     st.error(f"**{cfg.redact(err.title)}** {cfg.redact(err.detail)}", icon="⚠️")
     return err
+
+
+@st.cache_resource
+def _throttle() -> AttemptThrottle:
+    return AttemptThrottle()
+
+
+def password_required() -> bool:
+    """True while YOAKE_PASSWORD is set and this session has not given it."""
+    return bool(settings().get("YOAKE_PASSWORD")) and not st.session_state.get("auth_ok")
+
+
+def sign_in_page() -> None:
+    """The only page registered while YOAKE_PASSWORD is set and not yet given."""
+    st.title("🌅 Yoake")
+    given = st.text_input("Password", type="password", key="auth_password")
+    if st.button("Enter", key="auth_submit", type="primary"):
+        if _throttle().check(given, settings().get("YOAKE_PASSWORD") or ""):
+            st.session_state.auth_ok = True
+            del st.session_state["auth_password"]
+            st.rerun()
+        st.error("Wrong password.")

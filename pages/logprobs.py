@@ -1,0 +1,276 @@
+"""Logprobs explorer: which tokens the model was sure of, what it almost said, and forks from there."""
+
+from __future__ import annotations
+
+import numpy as np
+import openai
+import pandas as pd
+import streamlit as st
+
+from lib.chat import CallContext, ChatParams
+from lib.errors import describe_error
+from lib.logprobs import (
+    MAX_TOP_K,
+    ForkError,
+    LogprobRun,
+    LogprobTable,
+    Probe,
+    export_csv,
+    export_json,
+    fork_prefix,
+    fork_unavailable_reason,
+    heat_html,
+    known_probe,
+    probe_logprobs,
+    run_logprobs,
+    summarize,
+    to_frame,
+    visible,
+    what_if,
+)
+from lib.providers import PROVIDERS
+from ui.common import Selection, model_picker, show_error
+
+PAGE = "logprobs"
+
+st.title("🔍 Logprobs explorer")
+st.caption("See which tokens the model was sure of, and what it almost said.")
+
+state = st.session_state
+state.setdefault("lp_run", None)  # LogprobRun of the last run
+state.setdefault("lp_fork", None)  # (LogprobRun, position, alternative label) of the last fork
+state.setdefault("lp_error", None)  # redacted message of the last failure
+
+with st.sidebar:
+    selection = model_picker("lp")
+    st.slider("Temperature", 0.0, 2.0, 0.0, 0.05, key="lp_temperature")
+    st.number_input("Max tokens", 1, 4096, 64, key="lp_max_tokens")
+    st.slider("Alternatives per position (top_logprobs)", 0, MAX_TOP_K, 5, key="lp_top_k")
+    st.text_input("Seed (blank = random)", "42", key="lp_seed")
+    threshold = st.slider("Low confidence: p below", 0.01, 0.99, 0.5, 0.01, key="lp_threshold")
+
+seed: int | None = None
+if state.lp_seed.strip():
+    try:
+        seed = int(state.lp_seed)
+    except ValueError:
+        st.sidebar.error("The seed must be a whole number; sending without one.")
+
+
+@st.cache_data(ttl=3600, show_spinner="Checking whether this model returns logprobs…")
+def _probe(provider_id: str, base_url: str, model: str, _client: openai.OpenAI, _ctx: CallContext) -> Probe:
+    # Keyed by provider, base URL and model; connection/key failures raise and are not cached.
+    return probe_logprobs(_client, model, _ctx, PROVIDERS[provider_id].label)
+
+
+def _check(sel: Selection) -> Probe | None:
+    probe = known_probe(sel.provider)
+    if probe is None:
+        try:
+            probe = _probe(sel.provider.id, sel.base_url, sel.model, sel.client, sel.context(PAGE))
+        except Exception as exc:  # the SDK's errors: a specific, redacted message
+            show_error(exc, sel.provider, sel.settings)
+            return None
+    if not probe.available:
+        st.warning(
+            f"**Logprobs are not available for `{sel.model}` on {sel.provider.label}.** "
+            f"{sel.settings.redact(probe.detail)} Pick another provider or model.",
+            icon="🚫",
+        )
+    return probe
+
+
+probe = _check(selection) if selection else None
+ready = selection is not None and probe is not None and probe.available
+
+st.text_area("System prompt (optional)", key="lp_system", height=68)
+st.text_area("Prompt", key="lp_prompt", height=100, placeholder="Ask the model something…")
+
+
+def _fail(exc: BaseException) -> None:
+    assert selection is not None
+    err = describe_error(exc, selection.provider.label)
+    state.lp_error = selection.settings.redact(f"**{err.title}** {err.detail}")
+
+
+if st.button("Run", key="lp_run_button", type="primary", disabled=not ready):
+    assert selection is not None
+    prompt = state.lp_prompt.strip()
+    if not prompt:
+        st.error("Type a prompt first.")
+    else:
+        state.lp_error = None
+        messages = ([{"role": "system", "content": state.lp_system.strip()}] if state.lp_system.strip() else []) + [
+            {"role": "user", "content": prompt}
+        ]
+        params = ChatParams(model=selection.model, temperature=state.lp_temperature,
+                            max_tokens=int(state.lp_max_tokens), seed=seed)
+        try:
+            with st.spinner("Asking the model…"):
+                state.lp_run = run_logprobs(selection.client, messages, params, selection.context(PAGE), int(state.lp_top_k))
+            state.lp_fork = None
+        except Exception as exc:  # the SDK's errors, shown redacted below
+            _fail(exc)
+
+if state.lp_error:
+    st.error(state.lp_error, icon="⚠️")
+
+run: LogprobRun | None = state.lp_run
+if run is None:
+    st.stop()
+
+table: LogprobTable = run.table
+res = run.result
+usage = res.usage
+st.caption(
+    f"{res.resolved_model or run.params.model} · temperature {run.params.temperature} · seed {run.params.seed} · "
+    f"{usage.completion_tokens if usage else '?'} tokens · {(res.duration_ms or 0) / 1000:.2f} s"
+    + (" · cut off at max tokens" if res.finish_reason == "length" else "")
+)
+if not len(table):
+    st.warning("The model answered but returned no logprobs for this request, so there is nothing to explore.")
+    st.text(run.text)
+    st.stop()
+
+
+# --- 1. heat view -------------------------------------------------------------------------------
+st.subheader("Reply")
+st.html(heat_html(table))  # st.html sanitises; heat_html also escapes every model-derived string
+st.caption("Darker = less probable. Hover a token to see its alternatives; ␣ and ↵ mark whitespace-only tokens.")
+if any(table.lead(i) for i in range(len(table))):
+    st.caption("This server reports a character spanning several tokens as one position: its probability and "
+               "alternatives are for the character's last token, so alternatives show as byte escapes like `<0xA5>`.")
+
+# --- 3. summary ---------------------------------------------------------------------------------
+summary = summarize(table, threshold)
+assert summary is not None
+cols = st.columns(5)
+cols[0].metric("Perplexity", f"{summary.perplexity:.3f}", help="exp(−mean logprob)")
+cols[1].metric("Joint probability", f"{summary.joint_prob:.3g}", help=f"exp(sum of logprobs); sum = {summary.sum_logprob:.3f}")
+cols[2].metric("Mean token p", f"{summary.mean_prob:.1%}")
+cols[3].metric("Min token p", f"{summary.min_prob:.1%}", help=f"at position {summary.min_position}")
+cols[4].metric(f"Positions with p < {threshold:g}", f"{summary.low_count} / {summary.positions}")
+if summary.spans:
+    st.markdown("**Least-confident spans**")
+    st.dataframe(
+        pd.DataFrame({
+            "positions": [f"{s.start}–{s.end}" if s.end > s.start else str(s.start) for s in summary.spans],
+            "text": [visible(s.text) or "∅" for s in summary.spans],
+            "joint p": [float(np.exp(s.logprob)) for s in summary.spans],
+            "min p": [s.min_prob for s in summary.spans],
+        }),
+        hide_index=True,
+        key="lp_spans",
+        column_config={"joint p": st.column_config.NumberColumn(format="%.3g"),
+                       "min p": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")},
+    )
+
+# --- 2. the table -------------------------------------------------------------------------------
+st.subheader("Tokens")
+frame = to_frame(table)
+only_low = st.checkbox(f"Only positions with p < {threshold:g}", key="lp_only_low")
+shown = frame[frame["probability"] < threshold] if only_low else frame
+picked = st.dataframe(
+    shown,
+    hide_index=True,
+    key="lp_table",
+    on_select="rerun",
+    selection_mode="single-row",
+    column_config={
+        "position": st.column_config.NumberColumn("#", width="small"),
+        "token": st.column_config.TextColumn("token", help="␣ space, ↵ newline, <0xA5> a byte that is part of a character"),
+        "probability": st.column_config.ProgressColumn("p", min_value=0.0, max_value=1.0, format="percent"),
+        "logprob": st.column_config.NumberColumn("logprob", format="%.4f"),
+        "rank": st.column_config.NumberColumn("rank", help="rank of the chosen token among the alternatives (empty: not among them)"),
+        "entropy": st.column_config.NumberColumn("entropy", format="%.3f", help="nats, over the shown alternatives plus a 'rest' bucket"),
+        "alternatives": st.column_config.ListColumn("alternatives"),
+        "alt_probs": st.column_config.BarChartColumn("alternative p", y_min=0.0, y_max=1.0),
+    },
+)
+st.caption("Click a column header to sort; select a row to look at that position up close below.")
+rows = picked.selection.rows if picked is not None else []
+if rows:
+    pick = (id(run), int(shown["position"].iloc[rows[0]]))
+    if state.get("lp_picked") != pick:  # a new row selection moves the close-up; the selectbox still works
+        state.lp_picked = pick
+        state.lp_position = pick[1]  # set before the position selectbox below is created
+dl = st.columns(2)
+dl[0].download_button("Download CSV", export_csv(table), "logprobs.csv", "text/csv", key="lp_dl_csv")
+dl[1].download_button("Download JSON", export_json(table), "logprobs.json", "application/json", key="lp_dl_json")
+
+# --- 4. one position up close -------------------------------------------------------------------
+st.subheader("One position up close")
+probs = table.probs
+if state.get("lp_position") not in range(len(table)):
+    state.lp_position = summary.min_position
+position = st.selectbox(
+    "Position", range(len(table)), key="lp_position",
+    format_func=lambda i: f"#{i} {table.labels[i]} ({probs[i]:.1%})",
+)
+labels = table.alt_labels[position]
+if not labels:
+    st.info("No alternatives were requested (top_logprobs = 0). Raise it in the sidebar and run again.")
+else:
+    t_what_if = st.slider("What-if temperature", 0.05, 3.0, 1.0, 0.05, key="lp_what_if_t",
+                          help="softmax(logprob / T) over these alternatives, renormalised")
+    alt_lp = table.alt_logprobs[position, : len(labels)]
+    chart = pd.DataFrame(
+        {"server p": np.exp(alt_lp), f"at T={t_what_if:g}": what_if(alt_lp, t_what_if)},
+        index=[f"{r + 1}. {lab}" for r, lab in enumerate(labels)],
+    )
+    st.bar_chart(chart, sort=False, stack=False, horizontal=True)
+    st.dataframe(
+        pd.DataFrame({"alternative": labels, "logprob": alt_lp, "server p": chart.iloc[:, 0].to_numpy(),
+                      "what-if p": chart.iloc[:, 1].to_numpy()}),
+        hide_index=True,
+        key="lp_closeup",
+        column_config={c: st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")
+                       for c in ("server p", "what-if p")},
+    )
+    st.caption("The what-if bars renormalise only the shown alternatives; the server's bars are its own probabilities.")
+
+    # --- 5. fork from an alternative ------------------------------------------------------------
+    st.subheader("Fork from an alternative")
+    if state.get("lp_fork_alt") not in range(len(labels)):
+        state.lp_fork_alt = min(1, len(labels) - 1)  # the runner-up: the most interesting fork
+    alt = st.selectbox("Alternative to splice in", range(len(labels)), key="lp_fork_alt",
+                       format_func=lambda c: f"{labels[c]} ({np.exp(alt_lp[c]):.1%})")
+    reason = fork_unavailable_reason(selection.provider) if selection else "Pick a provider and model first."
+    prefix = ""
+    if reason is None:
+        try:
+            prefix = fork_prefix(table, position, alt)
+        except ForkError as exc:
+            reason = str(exc)
+    if reason:
+        st.caption(f"⛔ {reason}")
+    if st.button("Fork: continue from here", key="lp_fork_button", disabled=reason is not None):
+        assert selection is not None
+        state.lp_error = None
+        try:
+            with st.spinner("Continuing from the alternative…"):
+                forked = run_logprobs(selection.client, run.messages, run.params, selection.context(PAGE), run.top_k, prefix=prefix)
+            state.lp_fork = (forked, position, labels[alt])
+        except Exception as exc:  # the SDK's errors
+            _fail(exc)
+            st.rerun()
+
+fork = state.lp_fork
+if fork is not None:
+    forked, fpos, flabel = fork
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Original**")
+        st.html(heat_html(table))  # escaped, see heat_html
+    with right:
+        st.markdown(f"**Fork at #{fpos}**, spliced in:")
+        st.code(flabel, language=None)  # a model token: shown as text, never as markdown
+        st.html(heat_html(forked.table, given_prefix=forked.prefix))  # escaped, see heat_html
+        fsum = summarize(forked.table, threshold)
+        if fsum:
+            st.caption(f"continuation: {fsum.positions} tokens · perplexity {fsum.perplexity:.3f} · "
+                       f"mean p {fsum.mean_prob:.1%} · min p {fsum.min_prob:.1%}")
+        else:
+            st.caption("The continuation came back without logprobs.")
+    with st.expander("Fork's tokens"):
+        st.dataframe(to_frame(forked.table), hide_index=True, key="lp_fork_table")

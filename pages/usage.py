@@ -1,0 +1,215 @@
+"""Usage: what every call cost, how fast it was, and what failed (from the usage log)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from lib import usage_log
+from lib.pricing import PRICES_FILE, Price, load_price_table
+from lib.providers import PROVIDERS
+from lib.usage_data import (
+    DEFAULT_DAILY_ALERT,
+    Filters,
+    UsageLog,
+    UsageView,
+    build_view,
+    cache_path_for,
+    filter_table,
+    options,
+    to_csv_bytes,
+)
+from ui.common import settings
+
+st.title("📊 Usage")
+
+cfg = settings()
+log_path = usage_log.usage_path(cfg.data_dir)
+LOCAL_PROVIDERS = tuple(p.id for p in PROVIDERS.values() if p.local)
+
+
+@st.cache_resource(show_spinner=False)
+def _reader(path: str) -> UsageLog:
+    # One reader per log, shared by all sessions: it keeps the parsed rows and reads only new bytes.
+    return UsageLog(Path(path), cache_path_for(Path(path)))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _options(path: str, version: tuple, _table) -> dict[str, list[str]]:
+    return options(_table)
+
+
+@st.cache_data(show_spinner="Summarising the usage log…", max_entries=16)
+def _view(path: str, version: tuple, filters_key: str, tz: str, today: dt.date, bucket: str, prices_key: str,
+          _table, _filters: Filters, _prices: dict[str, Price]) -> UsageView:
+    # Keyed on the log's version, not its rows: a rerun with nothing new costs nothing.
+    return build_view(_table, _filters, prices=_prices, local_providers=LOCAL_PROVIDERS, tz=tz, today=today, bucket=bucket)
+
+
+def _timezone() -> str:
+    tz = st.context.timezone or "UTC"  # the browser's zone when it has told us
+    try:
+        ZoneInfo(tz)
+    except Exception:
+        return "UTC"
+    return tz
+
+
+with st.spinner("Reading the usage log…"):
+    reader = _reader(str(log_path))
+    snap = reader.snapshot()
+table = snap.table
+tz = _timezone()
+today = pd.Timestamp.now(tz).date()
+opts = _options(str(log_path), snap.version, table)
+price_table = load_price_table(cfg.data_dir)
+
+state = st.session_state
+PERIODS = {"All time": None, "Today": 0, "Last 7 days": 6, "Last 30 days": 29, "Custom range": None}
+state.setdefault("usage_period", "All time")
+state.setdefault("usage_dates", (today - dt.timedelta(days=6), today))
+state.setdefault("usage_threshold", cfg.get_int("YOAKE_DAILY_TOKEN_ALERT", DEFAULT_DAILY_ALERT))
+
+with st.sidebar:
+    st.button("↻ Refresh", key="usage_refresh", help="Reads only the calls logged since the last view.",
+              width="stretch")
+    period = st.selectbox("Period", list(PERIODS), key="usage_period", help=f"Days in {tz}.")
+    if period == "Custom range":
+        dates = st.date_input("From – to", key="usage_dates")
+    providers = st.multiselect("Provider", opts["provider"], key="usage_provider", placeholder="All providers")
+    models = st.multiselect("Model", opts["model"], key="usage_model", placeholder="All models")
+    pages = st.multiselect("Page", opts["page"], key="usage_page", placeholder="All pages")
+    statuses = st.multiselect("Status", ["ok", "error"], key="usage_status", placeholder="Any status")
+    bucket = st.segmented_control("Chart buckets", ["auto", "hour", "day"], default="auto", key="usage_bucket") or "auto"
+    threshold = st.number_input("Daily token alert", min_value=1, step=50_000, key="usage_threshold",
+                                help="Warn when today's tokens (all calls) reach this many.")
+
+start: dt.date | None = None
+end: dt.date | None = None
+if period == "Custom range":
+    # A range picker mid-selection returns one date: treat it as a single day.
+    picked = tuple(dates) if isinstance(dates, (tuple, list)) else (dates,)
+    start = picked[0] if picked else None
+    end = picked[1] if len(picked) > 1 else start
+elif PERIODS[period] is not None:
+    start, end = today - dt.timedelta(days=PERIODS[period]), today
+filters = Filters(start=start, end=end, providers=tuple(providers), models=tuple(models), pages=tuple(pages),
+                  statuses=tuple(statuses))
+prices_key = repr(sorted(price_table.prices.items()))
+view = _view(str(log_path), snap.version, repr(filters), tz, today, bucket, prices_key, table, filters, price_table.prices)
+
+# --- the log's health -------------------------------------------------------------------------------
+if not snap.exists:
+    st.info(f"No usage log yet (`{log_path}`). Calls made on the other pages appear here.")
+elif table.num_rows == 0 and not snap.bad_lines:
+    st.info("The usage log is empty. Calls made on the other pages appear here.")
+if snap.bad_lines:
+    st.warning(f"{snap.bad_lines:,} malformed line(s) in the usage log were skipped "
+               "(a torn last line, a hand edit or an older format).", icon="⚠️")
+else:
+    st.caption("Malformed lines skipped: 0")
+for problem in price_table.problems:
+    st.warning(f"`{PRICES_FILE}` {problem}. Default prices are used where it gives none.", icon="⚠️")
+
+
+# --- headline figures -------------------------------------------------------------------------------
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} ms"
+
+
+c = st.columns(5)
+c[0].metric("Calls", f"{view.rows:,}")
+c[1].metric("Input tokens", f"{view.input_tokens:,}")
+c[2].metric("Output tokens", f"{view.output_tokens:,}")
+c[3].metric("Estimated cost", f"${view.cost:,.4f}",
+            help=f"{view.cost_unknown:,} call(s) without a price are not included." if view.cost_unknown else
+            "At the prices below; local calls and cache hits are free.")
+c[4].metric("Error rate", "—" if view.error_rate is None else f"{view.error_rate:.1%}",
+            help=f"{view.errors:,} failed call(s).")
+c = st.columns(5)
+c[0].metric("Latency p50", _ms(view.p50_latency_ms), help="Successful calls, request to last token.")
+c[1].metric("Latency p95", _ms(view.p95_latency_ms))
+c[2].metric("Time to first token p50", _ms(view.p50_ttft_ms), help="Successful streamed calls.")
+c[3].metric("Time to first token p95", _ms(view.p95_ttft_ms))
+c[4].metric("Today's tokens", f"{view.today_tokens:,}", help=f"All calls on {today:%Y-%m-%d} ({tz}), whatever the filters.",
+            delta=f"{view.today_tokens / threshold:.0%} of the {int(threshold):,} alert", delta_color="off")
+if view.today_tokens >= threshold:
+    st.warning(f"Today's usage ({view.today_tokens:,} tokens) has reached the daily alert of {int(threshold):,} tokens.",
+               icon="🚨")
+if view.cost_unknown:
+    st.caption(f"{view.cost_unknown:,} call(s) have no price, so the estimated cost leaves them out (see the price table).")
+
+# --- charts -------------------------------------------------------------------------------------------
+if view.rows:
+    unit = "hour" if view.bucket == "hour" else "day"
+    x = alt.X("bucket:T", title=f"{unit} ({tz})", timeUnit="yearmonthdatehours" if unit == "hour" else "yearmonthdate")
+    tab_tokens, tab_latency, tab_mix, tab_errors = st.tabs(["Tokens & cost", "Latency", "Pages & providers", "Errors"])
+    with tab_tokens:
+        base = alt.Chart(view.over_time).mark_bar()
+        st.altair_chart(base.encode(x=x, y=alt.Y("sum(tokens):Q", title="tokens"), color="model:N",
+                                    tooltip=["bucket:T", "model:N", "sum(tokens):Q", "sum(calls):Q"]),
+                        width="stretch")
+        st.altair_chart(base.encode(x=x, y=alt.Y("sum(cost):Q", title="estimated cost (USD)"), color="model:N",
+                                    tooltip=["bucket:T", "model:N", alt.Tooltip("sum(cost):Q", format="$.4f")]),
+                        width="stretch")
+    with tab_latency:
+        if len(view.latency_hist):
+            st.altair_chart(alt.Chart(view.latency_hist).mark_bar().encode(
+                x=alt.X("bin_start:Q", title="latency (ms), successful calls", bin="binned"), x2="bin_end:Q",
+                y=alt.Y("calls:Q", title="calls"), tooltip=["bin_start:Q", "bin_end:Q", "calls:Q"]),
+                width="stretch")
+        else:
+            st.caption("No successful calls with a latency in this selection.")
+    with tab_mix:
+        left, right = st.columns(2)
+        for col, frame, field in ((left, view.by_page, "page"), (right, view.by_provider, "provider")):
+            col.altair_chart(alt.Chart(frame).mark_bar().encode(
+                x=alt.X("calls:Q", title="calls"), y=alt.Y(f"{field}:N", sort="-x", title=field),
+                tooltip=[f"{field}:N", "calls:Q"]), width="stretch")
+    with tab_errors:
+        if len(view.errors_over_time):
+            st.altair_chart(alt.Chart(view.errors_over_time).mark_bar().encode(
+                x=x, y=alt.Y("sum(calls):Q", title="failed calls"), color=alt.Color("error_type:N", title="error type"),
+                tooltip=["bucket:T", "error_type:N", "sum(calls):Q"]), width="stretch")
+        else:
+            st.caption("No failed calls in this selection.")
+
+# --- recent calls ----------------------------------------------------------------------------------------
+st.subheader("Recent calls")
+if view.rows:
+    st.dataframe(view.recent, key="usage_table", hide_index=True, width="stretch",
+                 column_config={"ts": st.column_config.DatetimeColumn(f"time ({tz})", format="YYYY-MM-DD HH:mm:ss"),
+                                "cost": st.column_config.NumberColumn("cost (USD)", format="%.6f",
+                                                                      help="At today's prices"),
+                                "cost_usd": st.column_config.NumberColumn("cost logged", format="%.6f")})
+    if view.rows > len(view.recent):
+        st.caption(f"Showing the newest {len(view.recent):,} of {view.rows:,} calls; the CSV has all of them.")
+    st.download_button("⬇️ Download CSV", key="usage_csv", file_name=f"usage-{start or 'all'}-{end or today}.csv", mime="text/csv",
+                       on_click="ignore",
+                       # built only when clicked: a million rows is no work for a page view
+                       data=lambda: to_csv_bytes(filter_table(table, filters, tz)))
+else:
+    st.caption("No calls match the period and filters.")
+
+# --- prices ------------------------------------------------------------------------------------------------
+st.subheader("Prices in use")
+if view.unknown_models:
+    st.warning("No price for: " + ", ".join(f"`{m}`" for m in view.unknown_models)
+               + f". Their cost is unknown; add them to `{cfg.data_dir / PRICES_FILE}` "
+               '(e.g. `{"my-model": {"input": 0.4, "output": 1.6}}`, USD per million tokens).', icon="💲")
+if len(view.models_in_use):
+    st.dataframe(view.models_in_use, key="usage_models_prices", hide_index=True, width="stretch",
+                 column_config={"input": st.column_config.NumberColumn("input $/1M", format="%.3f"),
+                                "output": st.column_config.NumberColumn("output $/1M", format="%.3f")})
+with st.expander("Full price table"):
+    st.caption(f"USD per million tokens. Override or add models in `{cfg.data_dir / PRICES_FILE}`.")
+    st.dataframe(pd.DataFrame([
+        {"model": m, "input $/1M": p.input, "output $/1M": p.output,
+         "source": PRICES_FILE if m in price_table.overridden else "default"}
+        for m, p in sorted(price_table.prices.items())
+    ]), key="usage_prices", hide_index=True, width="stretch")

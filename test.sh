@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install the app and its test tools (incl. Debian's Chromium), lint, then run every test.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/install.sh dev
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,53 @@
+"""Real Chromium against `streamlit run`: the app starts its own embedded model, streams a reply,
+and leaves no llama-server behind when it stops."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from browser import alive, artifacts_dir, children_of, chromium_page, streamlit_app
+
+pytestmark = pytest.mark.browser
+
+
+def test_chat_streams_in_a_real_browser_and_leaves_no_orphan_server(data_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "YOAKE_LOCAL_BASE_URL"}  # the app starts its own server
+    env["YOAKE_DATA_DIR"] = str(data_dir)
+    server_pids: list[int] = []
+    with streamlit_app(env) as (url, proc), chromium_page() as page:
+        page.goto(url)
+        box = page.get_by_test_id("stChatInputTextArea")
+        box.wait_for(timeout=120_000)  # the first run starts the embedded model
+        server_pids = [p for p in children_of(proc.pid) if "llama-server" in Path(f"/proc/{p}/cmdline").read_text()]
+        assert server_pids, "the app should run the embedded llama-server as its child"
+
+        box.fill("Write three sentences about the sea.")
+        box.press("Enter")
+        messages = page.get_by_test_id("stChatMessage")
+        # Watch the assistant message grow: a streamed reply is seen part-way before it is complete.
+        snapshots: list[str] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if messages.count() >= 2:
+                text = messages.nth(1).inner_text()
+                if text and (not snapshots or text != snapshots[-1]):
+                    snapshots.append(text)
+                if "first token" in text:  # the usage caption appears once the reply is complete
+                    break
+            time.sleep(0.03)
+        page.screenshot(path=str(artifacts_dir() / "chat.png"), full_page=True)
+        final = snapshots[-1]
+        assert "free (local)" in final and "smollm2-135m-instruct" in final
+        partial = [s for s in snapshots[:-1] if s.strip() and "first token" not in s]
+        assert partial, f"no partial reply was seen while streaming: {snapshots}"
+        assert len(final) > len(partial[0])
+        usage = (data_dir / "usage.jsonl").read_text().splitlines()
+        assert len(usage) == 1 and '"status":"ok"' in usage[0]
+    # Streamlit stopped: its embedded server went with it.
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in server_pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in server_pids), "llama-server outlived the app"
