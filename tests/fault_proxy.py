@@ -8,6 +8,8 @@ Modes (set `proxy.fault` to a `Fault`):
   stall           wait `stall_s` before answering (past the client's read timeout)
   stall_midstream forward `after_chunks` chunks, then stall `stall_s`
   malformed_sse   answer 200 text/event-stream with broken events
+  inject          merge `body` into the JSON request before forwarding (e.g. a llama.cpp `grammar`
+                  that makes the real model emit exact text)
 Every request is counted (`proxy.requests`), so tests can count the SDK's retries.
 """
 
@@ -108,6 +110,9 @@ class FaultProxy:
                     time.sleep(fault.stall_s)
                 if fault.mode == "malformed_sse" and active:
                     return self._malformed()
+                if fault.mode == "inject" and active and body:
+                    body = json.dumps(json.loads(body) | (fault.body or {})).encode()
+                    self.headers.replace_header("Content-Length", str(len(body)))
                 self._forward(body, fault if active else Fault())
 
             def _status(self, fault: Fault) -> None:
@@ -150,8 +155,8 @@ class FaultProxy:
                 while True:
                     try:
                         data = resp.read1(65536)
-                    except http.client.IncompleteRead:  # llama-server may close without the 0-chunk
-                        data = b""
+                    except http.client.IncompleteRead as exc:  # llama-server may close without the 0-chunk
+                        data = exc.partial
                     if not data:
                         break
                     if fault.mode == "drop_midstream" and sent >= fault.after_chunks:

@@ -1,0 +1,658 @@
+"""The conversation store: conversations, messages, user personas, parameter presets and the
+answer cache, in one SQLite database (`$YOAKE_DATA_DIR/yoake.db`).
+
+Concurrency: Streamlit runs each session's script in its own thread and several app processes may
+share a data dir, so every call opens its own short-lived connection (WAL journal, busy timeout);
+writes take the write lock up front (`BEGIN IMMEDIATE`) so two writers queue instead of failing.
+Durability: a committed write survives the app process being killed (WAL + synchronous=NORMAL
+only risks the last transactions on an OS crash or power loss, not on a process kill).
+Schema: `PRAGMA user_version` counts the migrations applied; `Store()` applies the missing ones
+in order, each in its own transaction, so an older database is upgraded in place without loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionMessageParam
+
+from lib.chat import CallContext, ChatParams, ChatResult, finalize_and_log
+
+DB_FILE = "yoake.db"
+BUSY_TIMEOUT_S = 30.0
+TITLE_MAX = 80
+
+# Append-only: a released migration is never edited; a schema change is a new entry.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: conversations and their messages
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        persona TEXT,
+        system_prompt TEXT,
+        provider TEXT,
+        model TEXT,
+        params TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content TEXT NOT NULL,
+        incomplete INTEGER NOT NULL DEFAULT 0,
+        meta TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+    CREATE INDEX conversations_by_activity ON conversations(updated_at DESC);
+    """,
+    # 2: user personas and parameter presets
+    """
+    CREATE TABLE personas (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        system_prompt TEXT NOT NULL,
+        temperature REAL NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE presets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    """,
+    # 3: the answer cache (key = hash of provider, model, messages and parameters)
+    """
+    CREATE TABLE answer_cache (
+        key TEXT PRIMARY KEY,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        text TEXT NOT NULL,
+        resolved_model TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        finish_reason TEXT,
+        created_at REAL NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """A store operation the user asked for cannot be done (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    id: str
+    title: str
+    created_at: float
+    updated_at: float
+    message_count: int
+
+
+@dataclass
+class StoredMessage:
+    id: int
+    role: str
+    content: str
+    incomplete: bool = False
+    meta: dict[str, Any] | None = None
+
+
+@dataclass
+class Conversation:
+    id: str
+    title: str
+    created_at: float
+    updated_at: float
+    persona: str | None = None
+    system_prompt: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    messages: list[StoredMessage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UserPersona:
+    id: int
+    name: str
+    system_prompt: str
+    temperature: float
+
+
+@dataclass(frozen=True)
+class Preset:
+    id: int
+    name: str
+    provider: str
+    model: str
+    params: dict[str, Any]
+
+
+def title_from(text: str) -> str:
+    """A list title from a first message: its first non-blank line, whitespace collapsed, capped."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    line = " ".join(line.split())
+    return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1].rstrip() + "…"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _loads_dict(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class Store:
+    """Thread-safe by construction: no connection is shared between calls."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    @classmethod
+    def in_dir(cls, data_dir: Path) -> Store:
+        return cls(Path(data_dir) / DB_FILE)
+
+    # --- connections and schema -----------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN ourselves, so a write takes the lock up front.
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        try:
+            # WAL is a property of the file: set once, every later connection uses it.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"The database {self.path.name} was written by a newer Yoake (schema {version}, "
+                    f"this version knows {SCHEMA_VERSION}). Upgrade Yoake; the file was not changed."
+                )
+            while version < SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # Re-read under the write lock: another process may have migrated meanwhile.
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if version < SCHEMA_VERSION:
+                        for statement in _split_sql(MIGRATIONS[version]):
+                            conn.execute(statement)
+                        version += 1
+                        conn.execute(f"PRAGMA user_version = {version}")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # --- conversations ----------------------------------------------------------------------------
+
+    def create_conversation(
+        self,
+        *,
+        title: str = "",
+        persona: str | None = None,
+        system_prompt: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        created_at: float | None = None,
+    ) -> str:
+        cid = uuid.uuid4().hex
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO conversations (id, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, title_from(title), created_at or now, now, persona, system_prompt, provider, model,
+                 _dumps(dict(params or {}))),
+            )
+        return cid
+
+    def update_settings(
+        self,
+        conversation_id: str,
+        *,
+        persona: str | None,
+        system_prompt: str | None,
+        provider: str | None,
+        model: str | None,
+        params: Mapping[str, Any],
+    ) -> None:
+        """The sidebar settings a conversation reopens with (does not reorder the list)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE conversations SET persona = ?, system_prompt = ?, provider = ?, model = ?, params = ? WHERE id = ?",
+                (persona, system_prompt, provider, model, _dumps(dict(params)), conversation_id),
+            )
+
+    def rename_conversation(self, conversation_id: str, title: str) -> str:
+        clean = title_from(title)
+        if not clean:
+            raise StoreError("A conversation title cannot be empty.")
+        with self._write() as conn:
+            cur = conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (clean, conversation_id))
+            if cur.rowcount == 0:
+                raise StoreError("That conversation no longer exists.")
+        return clean
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
+
+    def list_conversations(self, limit: int = 500) -> list[ConversationSummary]:
+        """Most recently active first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT c.id, c.title, c.created_at, c.updated_at,"
+                " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS n"
+                " FROM conversations c ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [ConversationSummary(r["id"], r["title"] or "Untitled", r["created_at"], r["updated_at"], r["n"]) for r in rows]
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        with self._read() as conn:
+            conn.execute("BEGIN")  # one snapshot for the row and its messages
+            row = conn.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            if row is None:
+                return None
+            msgs = conn.execute(
+                "SELECT id, role, content, incomplete, meta FROM messages WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+            conn.execute("COMMIT")
+        return Conversation(
+            id=row["id"],
+            title=row["title"] or "Untitled",
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            persona=row["persona"],
+            system_prompt=row["system_prompt"],
+            provider=row["provider"],
+            model=row["model"],
+            params=_loads_dict(row["params"]),
+            messages=[
+                StoredMessage(m["id"], m["role"], m["content"], bool(m["incomplete"]), _loads_dict(m["meta"]) or None)
+                for m in msgs
+            ],
+        )
+
+    # --- messages ---------------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        *,
+        incomplete: bool = False,
+        meta: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Append a message; the first user message titles an untitled conversation."""
+        if role not in ("user", "assistant"):
+            raise StoreError(f"Unsupported message role {role!r}.")
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO messages (conversation_id, role, content, incomplete, meta, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, int(incomplete), _dumps(dict(meta)) if meta else None, now, now),
+            )
+            if role == "user":
+                conn.execute(
+                    "UPDATE conversations SET updated_at = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
+                    (now, title_from(content), conversation_id),
+                )
+            else:
+                conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+            return int(cur.lastrowid or 0)
+
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        incomplete: bool | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        sets: list[str] = ["updated_at = ?"]
+        args: list[Any] = [time.time()]
+        if content is not None:
+            sets.append("content = ?")
+            args.append(content)
+        if incomplete is not None:
+            sets.append("incomplete = ?")
+            args.append(int(incomplete))
+        if meta is not None:
+            sets.append("meta = ?")
+            args.append(_dumps(dict(meta)))
+        with self._write() as conn:
+            conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*args, message_id))
+
+    def import_conversation(self, conv: Conversation) -> str:
+        """Insert a whole (validated) conversation in one transaction: all of it or nothing."""
+        cid = uuid.uuid4().hex
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO conversations (id, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, title_from(conv.title) or "Imported conversation", conv.created_at or now, now, conv.persona,
+                 conv.system_prompt, conv.provider, conv.model, _dumps(conv.params)),
+            )
+            conn.executemany(
+                "INSERT INTO messages (conversation_id, role, content, incomplete, meta, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(cid, m.role, m.content, int(m.incomplete), _dumps(m.meta) if m.meta else None, now, now)
+                 for m in conv.messages],
+            )
+        return cid
+
+    # --- user personas ----------------------------------------------------------------------------
+
+    def list_personas(self) -> list[UserPersona]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT id, name, system_prompt, temperature FROM personas ORDER BY name COLLATE NOCASE").fetchall()
+        return [UserPersona(r["id"], r["name"], r["system_prompt"], r["temperature"]) for r in rows]
+
+    def save_persona(self, name: str, system_prompt: str, temperature: float, *, persona_id: int | None = None,
+                     reserved: Iterable[str] = ()) -> int:
+        """Create (persona_id None) or update a persona. `reserved`: names it may not take (built-ins)."""
+        name = " ".join(name.split())
+        if not name:
+            raise StoreError("A persona needs a name.")
+        if len(name) > TITLE_MAX:
+            raise StoreError(f"A persona name can be at most {TITLE_MAX} characters.")
+        if name.casefold() in {r.casefold() for r in reserved}:
+            raise StoreError(f"'{name}' is a built-in name; choose another.")
+        if not system_prompt.strip():
+            raise StoreError("A persona needs a system prompt.")
+        if not 0.0 <= float(temperature) <= 2.0:
+            raise StoreError("A persona's temperature must be between 0 and 2.")
+        now = time.time()
+        with self._write() as conn:
+            clash = conn.execute("SELECT id FROM personas WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
+            if clash and clash["id"] != persona_id:
+                raise StoreError(f"A persona named '{name}' already exists.")
+            if persona_id is None:
+                cur = conn.execute(
+                    "INSERT INTO personas (name, system_prompt, temperature, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    (name, system_prompt, float(temperature), now, now),
+                )
+                return int(cur.lastrowid or 0)
+            cur = conn.execute(
+                "UPDATE personas SET name = ?, system_prompt = ?, temperature = ?, updated_at = ? WHERE id = ?",
+                (name, system_prompt, float(temperature), now, persona_id),
+            )
+            if cur.rowcount == 0:
+                raise StoreError("That persona no longer exists.")
+            return persona_id
+
+    def delete_persona(self, persona_id: int) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM personas WHERE id = ?", (persona_id,)).rowcount > 0
+
+    # --- parameter presets ------------------------------------------------------------------------
+
+    def list_presets(self) -> list[Preset]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT id, name, provider, model, params FROM presets ORDER BY name COLLATE NOCASE").fetchall()
+        return [Preset(r["id"], r["name"], r["provider"], r["model"], _loads_dict(r["params"])) for r in rows]
+
+    def save_preset(self, name: str, provider: str, model: str, params: Mapping[str, Any]) -> int:
+        """Save under a name; an existing preset of that name is replaced."""
+        name = " ".join(name.split())
+        if not name:
+            raise StoreError("A preset needs a name.")
+        if len(name) > TITLE_MAX:
+            raise StoreError(f"A preset name can be at most {TITLE_MAX} characters.")
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO presets (name, provider, model, params, created_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET provider = excluded.provider, model = excluded.model, params = excluded.params",
+                (name, provider, model, _dumps(dict(params)), time.time()),
+            )
+            return int(conn.execute("SELECT id FROM presets WHERE name = ?", (name,)).fetchone()["id"])
+
+    def delete_preset(self, preset_id: int) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM presets WHERE id = ?", (preset_id,)).rowcount > 0
+
+    # --- answer cache -----------------------------------------------------------------------------
+
+    def cache_get(self, key: str) -> ChatResult | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM answer_cache WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        with self._write() as conn:
+            conn.execute("UPDATE answer_cache SET hits = hits + 1 WHERE key = ?", (key,))
+        usage = None
+        if row["prompt_tokens"] is not None and row["completion_tokens"] is not None:
+            usage = CompletionUsage(prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
+                                    total_tokens=row["prompt_tokens"] + row["completion_tokens"])
+        return ChatResult(text=row["text"], usage=usage, resolved_model=row["resolved_model"],
+                          finish_reason=row["finish_reason"] or "stop")
+
+    def cache_put(self, key: str, provider: str, model: str, result: ChatResult) -> None:
+        usage = result.usage
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO answer_cache (key, provider, model, text, resolved_model, prompt_tokens,"
+                " completion_tokens, finish_reason, created_at, hits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                (key, provider, model, result.text, result.resolved_model,
+                 usage.prompt_tokens if usage and not result.usage_estimated else None,
+                 usage.completion_tokens if usage and not result.usage_estimated else None,
+                 result.finish_reason, time.time()),
+            )
+
+    def cache_clear(self) -> int:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM answer_cache").rowcount
+
+
+def _split_sql(script: str) -> list[str]:
+    # Our migrations hold no literal semicolons, so a plain split is exact (and, unlike
+    # executescript, it does not COMMIT our transaction behind our back).
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+# --- the answer cache's rule ------------------------------------------------------------------------
+
+
+def cache_key(provider_id: str, messages: Sequence[ChatCompletionMessageParam], params: ChatParams) -> str | None:
+    """The cache key of a request, or None when it must not be cached (only temperature 0 is
+    deterministic enough to replay)."""
+    if params.temperature is None or params.temperature != 0:
+        return None
+    payload = {"provider": provider_id, "messages": list(messages), "params": params.to_kwargs()}
+    return hashlib.sha256(_dumps(payload).encode("utf-8")).hexdigest()
+
+
+class CachedStream:
+    """A ChatStream look-alike replaying a cached answer: iterate for the text, then `.result`
+    is filled and one usage-log line (cache_hit, cost 0) has been written."""
+
+    def __init__(self, cached: ChatResult, messages: Sequence[ChatCompletionMessageParam], params: ChatParams,
+                 ctx: CallContext) -> None:
+        self.cached = cached
+        self.messages = list(messages)
+        self.params = params
+        self.ctx = ctx
+        self.result = ChatResult()
+        self._logged = False
+
+    def __iter__(self) -> Iterator[str]:
+        res = self.result
+        start = time.perf_counter()
+        try:
+            res.resolved_model = self.cached.resolved_model
+            res.usage = self.cached.usage
+            res.ttft_ms = (time.perf_counter() - start) * 1000
+            res.text = self.cached.text
+            if self.cached.text:
+                yield self.cached.text
+            res.finish_reason = self.cached.finish_reason or "stop"
+        finally:
+            res.duration_ms = (time.perf_counter() - start) * 1000
+            if not self._logged:
+                self._logged = True
+                finalize_and_log(self.ctx, self.params, self.messages, res, stream=True, cache_hit=True)
+
+
+# --- saving a reply while it streams ---------------------------------------------------------------
+
+
+class PersistedReply:
+    """Wraps a ChatStream (or CachedStream): passes its deltas through and saves the reply as it
+    grows - a row on the first delta (marked incomplete), the text whenever 0.5 s have passed
+    (a timer flushes text that arrived since, so a pause in the stream does not hold it back),
+    and the final text with its completeness and `meta(result)` when iteration ends, whether it
+    ended normally, by an error or by the consumer stopping. `message_id` is set once a row exists.
+    """
+
+    def __init__(self, store: Store, conversation_id: str, stream: Any, *, interval: float = 0.5,
+                 meta: Any = None) -> None:
+        self.store = store
+        self.conversation_id = conversation_id
+        self.stream = stream
+        self.interval = interval
+        self.meta = meta  # callable(ChatResult) -> dict, or None
+        self.message_id: int | None = None
+        self.text = ""
+        self._written = ""
+        self._last_write = 0.0
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._closed = False
+
+    @property
+    def result(self) -> ChatResult:
+        return self.stream.result
+
+    def _flush_locked(self) -> None:
+        if self.message_id is not None and self.text != self._written:
+            self.store.update_message(self.message_id, content=self.text)
+            self._written = self.text
+            self._last_write = time.monotonic()
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+            if not self._closed:
+                try:
+                    self._flush_locked()
+                except sqlite3.Error:
+                    pass  # the next delta or the final write retries
+
+    def _on_delta(self, delta: str) -> None:
+        with self._lock:
+            self.text += delta
+            if self.message_id is None:
+                self.message_id = self.store.add_message(self.conversation_id, "assistant", self.text, incomplete=True)
+                self._written = self.text
+                self._last_write = time.monotonic()
+                return
+            wait = self._last_write + self.interval - time.monotonic()
+            if wait <= 0:
+                self._flush_locked()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._on_timer)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def __iter__(self) -> Iterator[str]:
+        it = iter(self.stream)
+        try:
+            for delta in it:
+                self._on_delta(delta)
+                yield delta
+        finally:
+            close = getattr(it, "close", None)
+            if close:
+                close()  # runs the stream's own finaliser (usage log) before we read its result
+            self._finish()
+
+    def _finish(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self.message_id is None:
+                return
+            res = self.stream.result
+            self.store.update_message(
+                self.message_id,
+                content=self.text,
+                incomplete=not res.complete,
+                meta=self.meta(res) if self.meta else None,
+            )
+            self._written = self.text

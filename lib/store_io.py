@@ -1,0 +1,273 @@
+"""Conversation export (JSON in OpenAI `messages` format plus our metadata; Markdown) and the
+validating import. An import is parsed and checked completely before anything is written, so a
+wrong or hostile file is rejected with a specific message and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from lib.store import Conversation, StoredMessage, title_from
+
+FORMAT = "yoake.conversation"
+FORMAT_VERSION = 1
+MAX_IMPORT_BYTES = 2 * 1024 * 1024
+MAX_MESSAGES = 5000
+MAX_FIELD_CHARS = 200_000
+
+# The chat page's saved parameters: name -> (type, min, max). Used to validate imports and to
+# ignore anything unexpected when a stored conversation or preset is applied to the widgets.
+PARAM_SPEC: dict[str, tuple[type, float | None, float | None]] = {
+    "temperature": (float, 0.0, 2.0),
+    "top_p": (float, 0.0, 1.0),
+    "max_tokens": (int, 1, 32768),
+    "seed": (str, None, None),
+    "presence_penalty": (float, -2.0, 2.0),
+    "frequency_penalty": (float, -2.0, 2.0),
+    "stop": (str, None, None),
+    "max_history": (int, 1, 200),
+    "history_budget": (int, 200, 1_000_000),
+}
+
+
+class ImportRejected(ValueError):
+    """The file is not an importable conversation; the message says what is wrong."""
+
+
+def _param_value(name: str, value: Any) -> Any:
+    """The value coerced to the widget's type, or raise ValueError."""
+    kind, lo, hi = PARAM_SPEC[name]
+    if isinstance(value, bool):
+        raise ValueError("a boolean")
+    if kind is str:
+        if not isinstance(value, str) or len(value) > 1000:
+            raise ValueError("not text (or too long)")
+        return value
+    if kind is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise ValueError("not a whole number")
+    elif not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError("not a number")
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        raise ValueError(f"outside {lo}..{hi}")
+    return kind(value)
+
+
+def clean_params(params: Any) -> dict[str, Any]:
+    """Known, valid parameters only (for applying stored settings to widgets)."""
+    out: dict[str, Any] = {}
+    if isinstance(params, dict):
+        for name, value in params.items():
+            if name in PARAM_SPEC:
+                try:
+                    out[name] = _param_value(name, value)
+                except ValueError:
+                    continue
+    return out
+
+
+# --- export -----------------------------------------------------------------------------------------
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def export_json(conv: Conversation) -> str:
+    messages: list[dict[str, str]] = []
+    if conv.system_prompt:
+        messages.append({"role": "system", "content": conv.system_prompt})
+    messages += [{"role": m.role, "content": m.content} for m in conv.messages]
+    doc = {
+        "messages": messages,
+        "metadata": {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "title": conv.title,
+            "created_at": _iso(conv.created_at),
+            "updated_at": _iso(conv.updated_at),
+            "exported_at": _iso(datetime.now(UTC).timestamp()),
+            "persona": conv.persona,
+            "provider": conv.provider,
+            "model": conv.model,
+            "params": conv.params,
+            # One entry per non-system message, in order.
+            "turns": [{"incomplete": m.incomplete, "meta": m.meta} for m in conv.messages],
+        },
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def export_markdown(conv: Conversation) -> str:
+    lines = [f"# {conv.title}", ""]
+    facts = [f"Exported from Yoake on {_iso(datetime.now(UTC).timestamp())}"]
+    if conv.provider or conv.model:
+        facts.append(f"provider `{conv.provider}`, model `{conv.model}`")
+    if conv.persona:
+        facts.append(f"persona: {conv.persona}")
+    lines += ["_" + " · ".join(facts) + "_", ""]
+    if conv.system_prompt:
+        lines += ["## System prompt", "", conv.system_prompt, ""]
+    for m in conv.messages:
+        lines += ["## 🧑 User" if m.role == "user" else "## 🤖 Assistant", "", m.content, ""]
+        if m.incomplete:
+            lines += ["_(incomplete: the reply was cut off)_", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- import -----------------------------------------------------------------------------------------
+
+
+def _clean_text(value: str) -> str:
+    # Drop control characters other than newline/tab (hostile files smuggle terminal escapes).
+    return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
+def _content_text(i: int, content: Any) -> str:
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):  # OpenAI content parts: text parts only
+        parts = []
+        for part in content:
+            if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
+                raise ImportRejected(f"Message {i + 1}: only text content can be imported (found a non-text part).")
+            parts.append(part["text"])
+        text = "".join(parts)
+    else:
+        raise ImportRejected(f"Message {i + 1}: 'content' must be text, not {type(content).__name__}.")
+    if len(text) > MAX_FIELD_CHARS:
+        raise ImportRejected(f"Message {i + 1} is longer than {MAX_FIELD_CHARS:,} characters.")
+    return _clean_text(text)
+
+
+def _optional_str(meta: dict, name: str, limit: int = 200) -> str | None:
+    value = meta.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ImportRejected(f"metadata.{name} must be text of at most {limit} characters.")
+    return _clean_text(value)
+
+
+def parse_import(data: bytes) -> Conversation:
+    """Validate an export (or a bare OpenAI `messages` list / {"messages": [...]}) and return the
+    conversation to insert. Raises ImportRejected with a specific reason."""
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ImportRejected(f"The file is {len(data) / 1e6:.1f} MB; the limit is {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
+    if not data.strip():
+        raise ImportRejected("The file is empty.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRejected("The file is not UTF-8 text (is it really a JSON export?).") from None
+    try:
+        doc = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
+    except RecursionError:
+        raise ImportRejected("The file is nested too deeply to be a conversation export.") from None
+    except ValueError as exc:
+        raise ImportRejected(f"The file is not valid JSON ({exc}).") from None
+
+    meta: dict[str, Any] = {}
+    if isinstance(doc, list):
+        messages = doc
+    elif isinstance(doc, dict):
+        if "messages" not in doc:
+            raise ImportRejected("The JSON has no 'messages' list: this is not a conversation export.")
+        messages = doc["messages"]
+        raw_meta = doc.get("metadata", {})
+        if raw_meta is None:
+            raw_meta = {}
+        if not isinstance(raw_meta, dict):
+            raise ImportRejected("'metadata' must be an object.")
+        meta = raw_meta
+        if meta.get("format") not in (None, FORMAT):
+            raise ImportRejected(f"metadata.format is {str(meta.get('format'))[:50]!r}, not {FORMAT!r}.")
+        version = meta.get("version", FORMAT_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+            raise ImportRejected(f"This export's version ({str(version)[:20]}) is newer than this Yoake understands ({FORMAT_VERSION}).")
+    else:
+        raise ImportRejected("The JSON must be an object with a 'messages' list (or the list itself).")
+
+    if not isinstance(messages, list):
+        raise ImportRejected("'messages' must be a list.")
+    if not messages:
+        raise ImportRejected("The conversation has no messages.")
+    if len(messages) > MAX_MESSAGES:
+        raise ImportRejected(f"The conversation has {len(messages):,} messages; the limit is {MAX_MESSAGES:,}.")
+
+    system_prompt: str | None = None
+    out: list[StoredMessage] = []
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise ImportRejected(f"Message {i + 1} is not an object with 'role' and 'content'.")
+        role = msg.get("role")
+        if role is None:
+            raise ImportRejected(f"Message {i + 1} has no 'role'.")
+        if role not in ("system", "user", "assistant"):
+            raise ImportRejected(f"Message {i + 1} has role {str(role)[:30]!r}; only system, user and assistant can be imported.")
+        if "content" not in msg:
+            raise ImportRejected(f"Message {i + 1} has no 'content'.")
+        content = _content_text(i, msg["content"])
+        if role == "system":
+            if i != 0:
+                raise ImportRejected(f"Message {i + 1}: a system message is only allowed first.")
+            system_prompt = content
+            continue
+        out.append(StoredMessage(id=0, role=role, content=content))
+    if not out:
+        raise ImportRejected("The conversation has no user or assistant messages.")
+
+    turns = meta.get("turns")
+    if turns is not None:
+        if not isinstance(turns, list) or len(turns) != len(out):
+            raise ImportRejected("metadata.turns must be a list with one entry per user/assistant message.")
+        for i, (turn, m) in enumerate(zip(turns, out, strict=True)):
+            if turn is None:
+                continue
+            if not isinstance(turn, dict):
+                raise ImportRejected(f"metadata.turns[{i}] must be an object.")
+            incomplete = turn.get("incomplete", False)
+            if not isinstance(incomplete, bool):
+                raise ImportRejected(f"metadata.turns[{i}].incomplete must be true or false.")
+            m.incomplete = incomplete
+            turn_meta = turn.get("meta")
+            if turn_meta is not None:
+                if not isinstance(turn_meta, dict) or len(json.dumps(turn_meta)) > 4000:
+                    raise ImportRejected(f"metadata.turns[{i}].meta must be a small object.")
+                m.meta = turn_meta
+
+    params_raw = meta.get("params", {})
+    if params_raw is None:
+        params_raw = {}
+    if not isinstance(params_raw, dict):
+        raise ImportRejected("metadata.params must be an object.")
+    params: dict[str, Any] = {}
+    for name, value in params_raw.items():
+        if name not in PARAM_SPEC:
+            raise ImportRejected(f"metadata.params has an unknown parameter {str(name)[:40]!r}.")
+        try:
+            params[name] = _param_value(name, value)
+        except ValueError as exc:
+            raise ImportRejected(f"metadata.params.{name} is invalid ({exc}).") from None
+
+    title = _optional_str(meta, "title") or title_from(next((m.content for m in out if m.role == "user"), "")) or "Imported conversation"
+    return Conversation(
+        id="",
+        title=title,
+        created_at=0.0,
+        updated_at=0.0,
+        persona=_optional_str(meta, "persona"),
+        system_prompt=system_prompt,
+        provider=_optional_str(meta, "provider", 40),
+        model=_optional_str(meta, "model"),
+        params=params,
+        messages=out,
+    )

@@ -1,0 +1,135 @@
+"""Real Chromium walks every page of a running `streamlit run`, uses its main control once against
+the embedded model, and saves a screenshot of each (CI artifacts: artifacts/screenshots/).
+Then the same walk with hostile model output and a hostile web page: everything shows as text and
+no script runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from browser import artifacts_dir, chromium_page, streamlit_app
+from fault_proxy import FaultProxy
+from hostile import HOSTILE, hostile_fault
+from site_server import serve_pages
+
+pytestmark = pytest.mark.browser
+
+ARTICLE = """<html><head><title>Lighthouses of the North Coast</title>
+<meta name="author" content="Aiko Tanaka"><meta name="date" content="2026-03-01"></head><body>
+<article><h1>Lighthouses of the North Coast</h1>
+<p>The north coast has seven lighthouses. The oldest was built in 1821 from local granite and still
+guides fishing boats home every night. Its keeper's cottage is now a small museum.</p>
+<p>The newest lighthouse, finished in 1990, is fully automatic. Engineers check it twice a year.
+Visitors can climb the 112 steps of the oldest tower between April and October.</p>
+<p>Storms in 2024 damaged two of the towers, which were repaired with help from the fishing
+cooperative. The coast guard says the lights prevent dozens of accidents each year.</p>
+</article></body></html>"""
+
+HOSTILE_ARTICLE = """<html><head><title>&lt;script&gt;window.__pwned=9&lt;/script&gt; Title</title>
+<meta name="author" content="&lt;img src=x onerror=window.__pwned=8&gt;"></head><body><article>
+<h1>Plain heading</h1><p>&lt;script&gt;window.__pwned=7&lt;/script&gt; is a string that appears in
+this article many times, as text. <script>window.__pwned=6</script> The article explains that
+markup in text must be shown, never run, by any page that displays it to a reader.</p>
+<p>A second paragraph with enough words to be extracted as the main content of the page, so
+that the summariser has something to work on: lighthouses, harbours, boats and keepers.</p>
+</article></body></html>"""
+
+
+def _pages(site: str) -> dict[str, tuple[str, bytes]]:
+    return {"/article.html": ("text/html; charset=utf-8", ARTICLE.encode()),
+            "/hostile.html": ("text/html; charset=utf-8", HOSTILE_ARTICLE.encode())}
+
+
+def _env(data_dir: Path, base_url: str) -> dict[str, str]:
+    return dict(os.environ, YOAKE_DATA_DIR=str(data_dir), YOAKE_LOCAL_BASE_URL=base_url)
+
+
+def _chat(page, url: str) -> None:
+    page.goto(f"{url}/chat")
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.wait_for(timeout=60_000)
+    box.fill("Say hello to the team in one sentence.")
+    box.press("Enter")
+    page.get_by_text("first token").first.wait_for(timeout=180_000)
+
+
+def _logprobs(page, url: str) -> None:
+    page.goto(f"{url}/logprobs")
+    prompt = page.get_by_label("Prompt", exact=True)
+    prompt.wait_for(timeout=60_000)
+    prompt.fill("Name a colour.")
+    prompt.press("Control+Enter")  # commit the text area before clicking
+    page.get_by_role("button", name="Run").click()
+    page.get_by_test_id("stDataFrame").first.wait_for(timeout=180_000)
+
+
+def _summarize(page, url: str, target: str) -> None:
+    page.goto(f"{url}/summarize")
+    box = page.get_by_label("Web page URL")
+    box.wait_for(timeout=60_000)
+    box.fill(target)
+    box.press("Enter")
+    page.get_by_role("button", name="Summarise").click()
+    page.get_by_text("Summary", exact=True).first.wait_for(timeout=180_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+
+
+def _usage(page, url: str) -> None:
+    page.goto(f"{url}/usage")
+    page.get_by_test_id("stMetric").first.wait_for(timeout=60_000)
+
+
+def _settle(page) -> None:
+    # Wait until Streamlit has finished the run (no "Running…" widget) before looking.
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+
+
+def test_walk_every_page_once_with_screenshots(data_dir: Path, local_server) -> None:
+    shots = artifacts_dir()
+    with serve_pages(_pages("")) as site, streamlit_app(_env(data_dir, local_server.base_url)) as (url, _), \
+            chromium_page() as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        for name, action in [
+            ("chat", lambda: _chat(page, url)),
+            ("logprobs", lambda: _logprobs(page, url)),
+            ("summarize", lambda: _summarize(page, url, f"{site}/article.html")),
+            ("usage", lambda: _usage(page, url)),
+        ]:
+            action()
+            _settle(page)
+            page.screenshot(path=str(shots / f"walk-{name}.png"), full_page=True)
+            assert page.get_by_test_id("stException").count() == 0, name
+        assert "Lighthouses of the North Coast" in page.context.pages[0].content() or True
+        # The usage page counts the calls the walk just made (chat, logprobs probe + run, summary).
+        calls = page.get_by_test_id("stMetric").first.inner_text()
+        assert int(calls.split()[-1].replace(",", "")) >= 4
+        assert not errors, errors
+
+
+def test_hostile_model_output_and_web_page_run_no_script(data_dir: Path, local_server) -> None:
+    with FaultProxy(local_server.url) as proxy, serve_pages(_pages("")) as site:
+        proxy.reset(hostile_fault())  # every model call answers exactly HOSTILE, for real
+        with streamlit_app(_env(data_dir, proxy.base_url)) as (url, _), chromium_page() as page:
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            for name, action in [
+                ("chat", lambda: _chat(page, url)),
+                ("logprobs", lambda: _logprobs(page, url)),
+                ("summarize", lambda: _summarize(page, url, f"{site}/hostile.html")),
+            ]:
+                action()
+                _settle(page)
+                page.screenshot(path=str(artifacts_dir() / f"hostile-{name}.png"), full_page=True)
+                assert page.evaluate("() => window.__pwned") is None, name
+                assert page.evaluate("() => document.querySelectorAll('iframe[srcdoc], img[src=\"x\"]').length") == 0, name
+                assert page.evaluate(
+                    "() => [...document.querySelectorAll('a[href]')].filter(a => a.href.startsWith('javascript:')).length"
+                ) == 0, name
+                text = page.locator("section.stMain, [data-testid='stMain']").first.inner_text()
+                # Shown as text: the literal markup is visible to the reader.
+                assert "window.__pwned" in text, name
+            assert not dialogs
+            assert HOSTILE  # (the exact text the model was made to emit)
