@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,10 @@ def _flatten(secrets: Mapping[str, Any]) -> dict[str, str]:
 @dataclass(frozen=True)
 class Settings:
     values: Mapping[str, str] = field(default_factory=dict)
+    extra_secrets: tuple[str, ...] = ()  # secrets from elsewhere, e.g. a key typed into the page
+
+    def with_secret(self, secret: str) -> Settings:
+        return replace(self, extra_secrets=(*self.extra_secrets, secret))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         value = self.values.get(name)
@@ -60,7 +64,8 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         # Short values ("1", "true") would redact ordinary text; real keys are long.
-        return [v for k, v in self.values.items() if _SECRET_NAME.search(k) and len(v) >= 8]
+        named = [v for k, v in self.values.items() if _SECRET_NAME.search(k) and len(v) >= 8]
+        return named + [s for s in self.extra_secrets if len(s) >= 8]
 
     def redact(self, text: str, extra: list[str] | None = None) -> str:
         return redact(text, self.secret_values() + (extra or []))

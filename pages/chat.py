@@ -15,7 +15,9 @@ from lib.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
 from lib.providers import PROVIDERS
 from lib.store import CachedStream, Conversation, PersistedReply, Store, StoreError, cache_key
 from lib.store_io import MAX_IMPORT_BYTES, ImportRejected, clean_params, export_json, export_markdown, parse_import
-from ui.common import model_picker, settings
+from ui.common import enter_page, model_picker, settings
+
+enter_page()  # first: never run without the entry point (password gate, navigation)
 
 st.title("💬 Chat")
 

@@ -29,7 +29,9 @@ from lib.logprobs import (
     what_if,
 )
 from lib.providers import PROVIDERS
-from ui.common import Selection, model_picker, show_error
+from ui.common import Selection, enter_page, model_picker, show_error
+
+enter_page()  # first: never run without the entry point (password gate, navigation)
 
 PAGE = "logprobs"
 

@@ -24,7 +24,9 @@ from lib.usage_data import (
     options,
     to_csv_bytes,
 )
-from ui.common import settings
+from ui.common import enter_page, settings
+
+enter_page()  # first: never run without the entry point (password gate, navigation)
 
 st.title("📊 Usage")
 

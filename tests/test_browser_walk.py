@@ -72,8 +72,7 @@ def _summarize(page, url: str, target: str) -> None:
     box.fill(target)
     box.press("Enter")
     page.get_by_role("button", name="Summarise").click()
-    page.get_by_text("Summary", exact=True).first.wait_for(timeout=180_000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+    page.get_by_text("final pass").first.wait_for(timeout=240_000)  # the caption under a finished summary
 
 
 def _usage(page, url: str) -> None:
@@ -102,7 +101,6 @@ def test_walk_every_page_once_with_screenshots(data_dir: Path, local_server) -> 
             _settle(page)
             page.screenshot(path=str(shots / f"walk-{name}.png"), full_page=True)
             assert page.get_by_test_id("stException").count() == 0, name
-        assert "Lighthouses of the North Coast" in page.context.pages[0].content() or True
         # The usage page counts the calls the walk just made (chat, logprobs probe + run, summary).
         calls = page.get_by_test_id("stMetric").first.inner_text()
         assert int(calls.split()[-1].replace(",", "")) >= 4

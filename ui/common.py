@@ -16,6 +16,18 @@ from lib.local_server import LocalServer, LocalServerError
 from lib.providers import LOCAL_ID, PROVIDERS, ModelList, Provider, client_for, default_provider_id, list_models
 
 
+def enter_page() -> None:
+    """Call first on every page. A fresh Streamlit process serves `pages/` the old way (running the
+    page script itself, skipping streamlit_app.py and its password gate) until `st.navigation`
+    has been called once. If that happened, switch the process to navigation and rerun: the rerun
+    goes through the entry point and lands on this same page."""
+    from streamlit.runtime.pages_manager import PagesManager  # no public API tells the two apart
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def _secrets() -> dict:
     try:
         return st.secrets.to_dict()
@@ -93,6 +105,8 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
         typed = st.sidebar.text_input("API key", type="password", key=f"{prefix}_custom_key",
                                       help="Kept in this browser session only; never logged.")
         api_key = typed or api_key
+        if typed:
+            cfg = cfg.with_secret(typed)  # redacted from every message like a configured key
     if api_key is None:
         st.sidebar.warning(f"{provider.label} needs an API key: set `{provider.key_env}` in the environment, `.env` or `.streamlit/secrets.toml`.")
         return None
