@@ -11,35 +11,13 @@ from pathlib import Path
 import pytest
 from browser import artifacts_dir, chromium_page, streamlit_app
 from fault_proxy import FaultProxy
+from fixtures.fixture_site import FixtureSite
 from hostile import HOSTILE, hostile_fault
-from site_server import serve_pages
 
 pytestmark = pytest.mark.browser
 
-ARTICLE = """<html><head><title>Lighthouses of the North Coast</title>
-<meta name="author" content="Aiko Tanaka"><meta name="date" content="2026-03-01"></head><body>
-<article><h1>Lighthouses of the North Coast</h1>
-<p>The north coast has seven lighthouses. The oldest was built in 1821 from local granite and still
-guides fishing boats home every night. Its keeper's cottage is now a small museum.</p>
-<p>The newest lighthouse, finished in 1990, is fully automatic. Engineers check it twice a year.
-Visitors can climb the 112 steps of the oldest tower between April and October.</p>
-<p>Storms in 2024 damaged two of the towers, which were repaired with help from the fishing
-cooperative. The coast guard says the lights prevent dozens of accidents each year.</p>
-</article></body></html>"""
-
-HOSTILE_ARTICLE = """<html><head><title>&lt;script&gt;window.__pwned=9&lt;/script&gt; Title</title>
-<meta name="author" content="&lt;img src=x onerror=window.__pwned=8&gt;"></head><body><article>
-<h1>Plain heading</h1><p>&lt;script&gt;window.__pwned=7&lt;/script&gt; is a string that appears in
-this article many times, as text. <script>window.__pwned=6</script> The article explains that
-markup in text must be shown, never run, by any page that displays it to a reader.</p>
-<p>A second paragraph with enough words to be extracted as the main content of the page, so
-that the summariser has something to work on: lighthouses, harbours, boats and keepers.</p>
-</article></body></html>"""
 
 
-def _pages(site: str) -> dict[str, tuple[str, bytes]]:
-    return {"/article.html": ("text/html; charset=utf-8", ARTICLE.encode()),
-            "/hostile.html": ("text/html; charset=utf-8", HOSTILE_ARTICLE.encode())}
 
 
 def _env(data_dir: Path, base_url: str) -> dict[str, str]:
@@ -87,14 +65,14 @@ def _settle(page) -> None:
 
 def test_walk_every_page_once_with_screenshots(data_dir: Path, local_server) -> None:
     shots = artifacts_dir()
-    with serve_pages(_pages("")) as site, streamlit_app(_env(data_dir, local_server.base_url)) as (url, _), \
+    with FixtureSite() as site, streamlit_app(_env(data_dir, local_server.base_url)) as (url, _), \
             chromium_page() as page:
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         for name, action in [
             ("chat", lambda: _chat(page, url)),
             ("logprobs", lambda: _logprobs(page, url)),
-            ("summarize", lambda: _summarize(page, url, f"{site}/article.html")),
+            ("summarize", lambda: _summarize(page, url, site.url("/article.html"))),
             ("usage", lambda: _usage(page, url)),
         ]:
             action()
@@ -108,7 +86,7 @@ def test_walk_every_page_once_with_screenshots(data_dir: Path, local_server) -> 
 
 
 def test_hostile_model_output_and_web_page_run_no_script(data_dir: Path, local_server) -> None:
-    with FaultProxy(local_server.url) as proxy, serve_pages(_pages("")) as site:
+    with FaultProxy(local_server.url) as proxy, FixtureSite() as site:
         proxy.reset(hostile_fault())  # every model call answers exactly HOSTILE, for real
         with streamlit_app(_env(data_dir, proxy.base_url)) as (url, _), chromium_page() as page:
             dialogs: list[str] = []
@@ -116,7 +94,7 @@ def test_hostile_model_output_and_web_page_run_no_script(data_dir: Path, local_s
             for name, action in [
                 ("chat", lambda: _chat(page, url)),
                 ("logprobs", lambda: _logprobs(page, url)),
-                ("summarize", lambda: _summarize(page, url, f"{site}/hostile.html")),
+                ("summarize", lambda: _summarize(page, url, site.url("/hostile.html"))),
             ]:
                 action()
                 _settle(page)

@@ -1,0 +1,378 @@
+"""Fetching a web page and extracting its main text (trafilatura), with a specific error per failure.
+
+Trafilatura's own `fetch_response` returns None for every failure (and retries 5xx with a
+multi-second backoff), so the page could not say *why* a URL failed. We fetch with urllib3
+(trafilatura's own HTTP library) under explicit limits - http/https only, a timeout, a maximum
+download size, a redirect limit with loop detection, a real user-agent - and hand the HTML to
+trafilatura's extractor.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import trafilatura
+import urllib3
+from trafilatura.utils import decode_file
+from trafilatura.xml import xmltotxt
+
+# A browser-like agent: some sites refuse unknown agents; the suffix says who we are.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 Yoake/0.1"
+
+TEXT_TYPES = ("text/", "application/xhtml", "application/xml", "application/rss", "application/atom", "application/json")
+
+# Leading bytes of the binary formats users paste links to most often.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"\x7fELF", "a program"),
+    (b"ID3", "an MP3 file"),
+)
+
+
+class FetchError(Exception):
+    """An expected failure of fetching or extracting, with a message fit for the page."""
+
+    def __init__(self, kind: str, title: str, detail: str) -> None:
+        super().__init__(f"{title} {detail}")
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    timeout: float = 15.0  # seconds, for connecting and for the whole download
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+
+
+@dataclass
+class Fetched:
+    url: str  # as requested (normalised)
+    final_url: str  # after redirects
+    status: int
+    content_type: str
+    html: str
+    size: int  # bytes downloaded
+    redirects: list[str] = field(default_factory=list)
+
+
+# One pool for the process (connection reuse); redirects and retries are handled by us.
+_POOL = urllib3.PoolManager(num_pools=10, headers={"User-Agent": USER_AGENT})
+
+
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+
+
+def normalize_url(raw: str) -> str:
+    """Validate a user-typed URL; a bare host like `example.com/x` gets https://."""
+    url = (raw or "").strip()
+    if not url:
+        raise FetchError("empty_url", "No URL given.", "Paste a web address starting with https://, or paste the text itself.")
+    match = _SCHEME.match(url)
+    # "localhost:8000/x" or "example.com:8080" are host:port, not a scheme.
+    if match and not re.match(r"^[^:/]+:\d+(/|$)", url):
+        scheme = match.group(1).lower()
+        if scheme not in ("http", "https"):
+            raise FetchError("bad_scheme", f"'{scheme}:' links cannot be summarised.",
+                             "Only web pages (http:// or https://) can be fetched. For a local file, upload it instead.")
+    elif re.match(r"^[\w.-]+(:\d+)?(/\S*)?$", url) and ("." in url.split("/")[0] or url.startswith("localhost")):
+        url = "https://" + url
+    else:
+        raise FetchError("malformed_url", "That does not look like a web address.",
+                         f"Expected something like https://example.com/article, got '{_clip(url)}'.")
+    if any(ch.isspace() for ch in url):
+        raise FetchError("malformed_url", "That web address contains spaces.", "Check that the whole URL was pasted.")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise FetchError("malformed_url", "That web address is malformed.", f"{exc}.") from None
+    if not host:
+        raise FetchError("malformed_url", "That web address has no host name.", "Expected something like https://example.com/article.")
+    return url
+
+
+def _clip(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def sniff_binary(data: bytes) -> str | None:
+    """A description of the binary format the bytes start with, or None for (probably) text."""
+    head = data[:16]
+    for magic, label in _MAGIC:
+        if head.startswith(magic):
+            return label
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    if b"\x00" in data[:1024]:  # text formats (UTF-8, Latin-1, …) never contain NUL
+        return "a binary file"
+    return None
+
+
+def _is_text_type(content_type: str) -> bool:
+    return not content_type or content_type.startswith(TEXT_TYPES) or "+xml" in content_type
+
+
+_TYPE_LABELS = {
+    "application/pdf": "a PDF document",
+    "application/zip": "a ZIP archive",
+    "application/x-zip-compressed": "a ZIP archive",
+    "application/gzip": "a gzip archive",
+    "application/octet-stream": "a binary download",
+    "image": "an image",
+    "audio": "an audio file",
+    "video": "a video",
+}
+
+
+def _not_text(what: str) -> FetchError:
+    return FetchError("not_text", f"This link is {what}, not a web page.",
+                      "Only HTML and plain-text pages can be summarised. Download it and paste its text instead.")
+
+
+def _status_error(status: int, url: str) -> FetchError:
+    if status in (401, 403):
+        detail = "The site refused access (it may need a login or block automated readers). Paste the text instead."
+    elif status in (404, 410):
+        detail = "The page does not exist (any more). Check the URL."
+    elif status == 429:
+        detail = "The site is rate-limiting requests. Wait a moment and try again."
+    elif status >= 500:
+        detail = "The site had a server error. Try again later."
+    else:
+        detail = "The site did not return the page."
+    return FetchError("http_status", f"The site answered HTTP {status}.", f"{detail} ({_clip(url)})")
+
+
+def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
+    """GET a page under the limits, following redirects ourselves; FetchError for every expected failure."""
+    limits = limits or FetchLimits()
+    start_url = normalize_url(url)
+    current = start_url
+    seen = {current}
+    redirects: list[str] = []
+    deadline = time.monotonic() + limits.timeout
+    while True:
+        resp = _request(current, limits, deadline)
+        data = None
+        try:
+            if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                target = urljoin(current, resp.headers["Location"])
+                scheme = urlsplit(target).scheme.lower()
+                if scheme not in ("http", "https"):
+                    raise FetchError("bad_scheme", f"The page redirects to a '{scheme}:' link.", "Only http:// and https:// pages can be fetched.")
+                if target in seen:
+                    raise FetchError("redirect_loop", "The page redirects in a loop.",
+                                     f"{_clip(current)} leads back to {_clip(target)}, so it never arrives at a page.")
+                if len(redirects) >= limits.max_redirects:
+                    raise FetchError("too_many_redirects", "Too many redirects.",
+                                     f"Gave up after {limits.max_redirects} redirects (last: {_clip(target)}).")
+                seen.add(target)
+                redirects.append(target)
+                current = target
+                continue
+            if resp.status >= 400:
+                raise _status_error(resp.status, current)
+            raw_type = resp.headers.get("Content-Type") or ""
+            content_type = raw_type.split(";")[0].strip().lower()
+            if not _is_text_type(content_type):  # refuse a declared PDF/image/archive before downloading it
+                raise _not_text(_TYPE_LABELS.get(content_type) or _TYPE_LABELS.get(content_type.split("/")[0])
+                                or f"'{content_type}' content")
+            data = _read_capped(resp, limits, deadline)
+        finally:
+            if data is None:  # body left unread (redirect, error, refusal): don't reuse the connection
+                resp.close()
+            resp.release_conn()
+        break
+    binary = sniff_binary(data)  # mislabelled binaries ("text/html" that is really a PNG)
+    if binary:
+        raise _not_text(binary)
+    return Fetched(start_url, current, resp.status, content_type, _decode(data, raw_type), len(data), redirects)
+
+
+def _decode(data: bytes, content_type: str) -> str:
+    """The declared charset when it works, else trafilatura's guess (meta tags, detection)."""
+    match = re.search(r"charset=[\"']?([\w.:-]+)", content_type, re.I)
+    if match:
+        try:
+            return data.decode(match.group(1))
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_file(data)
+
+
+def _request(url: str, limits: FetchLimits, deadline: float) -> urllib3.BaseHTTPResponse:
+    remaining = max(0.1, deadline - time.monotonic())
+    host = urlsplit(url).hostname or url
+    try:
+        return _POOL.request(
+            "GET", url,
+            headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"},
+            redirect=False, retries=False, preload_content=False,
+            timeout=urllib3.Timeout(connect=min(remaining, limits.timeout), read=remaining),
+        )  # fmt: skip
+    except urllib3.exceptions.NameResolutionError:
+        raise FetchError("unknown_host", f"The host '{host}' could not be found.",
+                         "Check the spelling of the address, or your network connection.") from None
+    except urllib3.exceptions.NewConnectionError as exc:  # before timeouts: it subclasses ConnectTimeoutError
+        if isinstance(exc.__cause__, ConnectionRefusedError) or "refused" in str(exc).lower():
+            raise FetchError("connection_refused", f"'{host}' refused the connection.",
+                             "Nothing is answering at that address and port. Check the URL, or try later.") from None
+        if "timed out" in str(exc).lower():
+            raise _timeout(limits) from None
+        raise FetchError("connection", f"Could not connect to '{host}'.", "Check the URL and your network connection.") from None
+    except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError):
+        raise _timeout(limits) from None
+    except urllib3.exceptions.SSLError:
+        raise FetchError("ssl", f"The secure connection to '{host}' failed.", "The site's certificate could not be verified.") from None
+    except urllib3.exceptions.HTTPError as exc:
+        raise FetchError("connection", f"The connection to '{host}' failed.", f"{type(exc).__name__}. Try again.") from None
+
+
+def _timeout(limits: FetchLimits) -> FetchError:
+    return FetchError("timeout", "The site took too long to answer.",
+                      f"No complete page within {limits.timeout:g} s. Try again later, or paste the text instead.")
+
+
+def _read_capped(resp: urllib3.BaseHTTPResponse, limits: FetchLimits, deadline: float) -> bytes:
+    too_large = FetchError("too_large", "The page is too large.",
+                           f"It is over the {limits.max_bytes / 1e6:g} MB download limit. Paste the part you need instead.")
+    declared = resp.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limits.max_bytes:
+        raise too_large  # refuse before downloading anything
+    out = bytearray()
+    try:
+        for chunk in resp.stream(64 * 1024):  # decompressed: the cap holds for gzip bombs too
+            out += chunk
+            if len(out) > limits.max_bytes:
+                raise too_large
+            if time.monotonic() > deadline:  # the read timeout is per chunk; this bounds the total
+                raise _timeout(limits)
+    except urllib3.exceptions.ReadTimeoutError:
+        raise _timeout(limits) from None
+    except urllib3.exceptions.HTTPError as exc:  # dropped connection, broken chunking, bad gzip
+        raise FetchError("connection", "The download was interrupted.", f"{type(exc).__name__}. Try again.") from None
+    return bytes(out)
+
+
+# --- extraction ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Document:
+    text: str  # markdown
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+    sitename: str | None = None
+    url: str | None = None  # final URL for fetched pages
+    source: str = "url"  # url | paste | upload
+    language: str | None = None
+    requested_url: str | None = None  # differs from url when redirected
+
+    @property
+    def word_count(self) -> int:
+        # CJK text has no spaces: count its characters as words, roughly
+        cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", self.text))
+        return len(re.findall(r"[^\s\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+", self.text)) + cjk
+
+
+EXTRACTION_MODES = ("balanced", "precision", "recall")
+_JS_ONLY = re.compile(r"(enable|turn on|activate)\s+javascript|javascript\s+(is\s+)?(required|disabled|needed)", re.I)
+MIN_WORDS = 5
+
+
+def _nothing(what: str) -> FetchError:
+    return FetchError("nothing_extracted", f"No readable text could be extracted from {what}.",
+                      "It may be built by JavaScript in the browser or be mostly images. "
+                      "Open it in your browser, copy the text and paste it here instead.")
+
+
+def extract(html: str, url: str | None = None, mode: str = "balanced", *, source: str = "url") -> Document:
+    """Main text as markdown (tables kept) plus metadata, in one trafilatura pass."""
+    doc = trafilatura.bare_extraction(
+        html,
+        url=url,
+        output_format="markdown",
+        with_metadata=True,
+        include_tables=True,
+        include_comments=False,
+        favor_precision=mode == "precision",
+        favor_recall=mode == "recall",
+    )
+    what = "this page" if source == "url" else "the pasted HTML" if source == "paste" else "the uploaded file"
+    if doc is None:
+        raise _nothing(what)
+    text = xmltotxt(doc.body, include_formatting=True).strip()
+    result = Document(text=text, title=doc.title, author=doc.author, date=doc.date, sitename=doc.sitename or doc.hostname,
+                      url=url, source=source, language=doc.language)
+    if result.word_count < MIN_WORDS or (_JS_ONLY.search(text) and result.word_count < 60):
+        raise _nothing(what)
+    return result
+
+
+def load_url(url: str, limits: FetchLimits | None = None, mode: str = "balanced") -> Document:
+    """Fetch and extract; a plain-text page is taken as it is."""
+    page = fetch(url, limits)
+    if page.content_type in ("text/plain", "text/markdown") or (not page.content_type and not looks_like_html(page.html)):
+        doc = Document(text=page.html.strip(), url=page.final_url, source="url")
+        if doc.word_count < MIN_WORDS:
+            raise _nothing("this page")
+    else:
+        doc = extract(page.html, page.final_url, mode)
+    doc.requested_url = page.url
+    return doc
+
+
+def looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:1000].lower()
+    return head.startswith(("<!doctype html", "<html")) or bool(re.search(r"<(body|p|div|article|h1|table)[\s>]", head))
+
+
+def from_text(text: str, *, source: str = "paste", mode: str = "balanced", name: str | None = None) -> Document:
+    """A pasted text or HTML (or an uploaded file's decoded text) as a Document."""
+    text = text.strip()
+    if not text:
+        raise FetchError("empty_text", "Nothing was pasted.", "Paste the article's text (or its HTML), or give a URL.")
+    if looks_like_html(text):
+        doc = extract(text, None, mode, source=source)
+        doc.title = doc.title or name
+        return doc
+    doc = Document(text=text, title=name, source=source)
+    if doc.word_count < MIN_WORDS:
+        raise FetchError("too_short", "The text is too short to summarise.", f"It has {doc.word_count} word(s).")
+    return doc
+
+
+def decode_upload(data: bytes, name: str) -> str:
+    """The text of an uploaded file, or FetchError when it is not text (PDF, image, binary, bad encoding)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 (Windows Notepad) has NULs but is text
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    binary = sniff_binary(data)
+    if binary:
+        raise FetchError("not_text", f"'{name}' is {binary}, not a text file.",
+                         "Upload an .html, .txt or .md file, or paste the text instead.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    text = decode_file(data)  # trafilatura's charset guess (cp1252, Shift_JIS, …)
+    if "\ufffd" in text[:2000]:
+        raise FetchError("not_text", f"'{name}' is not readable text.", "Save it as UTF-8 text, or paste the text instead.")
+    return text

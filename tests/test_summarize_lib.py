@@ -1,0 +1,135 @@
+"""lib/summarize: token counting, chunking, planning and map-reduce against the embedded model."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from fixtures.fixture_site import FIXTURES, long_article
+
+from lib.chat import CallContext, estimate_tokens
+from lib.fetch import Document, extract
+from lib.local_server import LocalServer
+from lib.providers import LOCAL_MODEL_ALIAS, make_client
+from lib.summarize import (
+    EstimateCounter,
+    LlamaServerCounter,
+    SummaryOptions,
+    chunk_text,
+    final_stream,
+    map_reduce,
+    plan,
+    token_counter,
+)
+
+MODEL = LOCAL_MODEL_ALIAS
+
+
+def _ctx(data_dir: Path) -> CallContext:
+    return CallContext(page="summarize", provider_id="local", local=True, log_path=data_dir / "usage.jsonl")
+
+
+def _usage(data_dir: Path) -> list[dict]:
+    path = data_dir / "usage.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _long_doc(paragraphs: int = 24) -> Document:
+    return extract(long_article(paragraphs), "http://127.0.0.1/long.html")
+
+
+def test_llama_server_counter_uses_the_model_tokenizer(local_server: LocalServer) -> None:
+    counter = token_counter("local", local_server.base_url)
+    assert isinstance(counter, LlamaServerCounter)
+    text = "Tokenizers split text into pieces: ｈｅｌｌｏ, naïve café, 東京タワー, 3.14159."
+    n = counter.count(text)
+    assert counter.exact and n > 0
+    assert n != estimate_tokens(text)  # a real count, not the 4-chars heuristic
+    assert counter.count("") == 0
+    # Other providers get the estimate, flagged as such.
+    assert isinstance(token_counter("openai", "https://api.openai.com/v1"), EstimateCounter)
+
+
+def test_counter_falls_back_to_the_estimate_when_tokenize_is_missing(local_server: LocalServer) -> None:
+    counter = LlamaServerCounter(local_server.url + "/no-such-prefix/v1")
+    assert counter.count("some words here") == estimate_tokens("some words here")
+    assert counter.exact is False
+
+
+def test_chunks_fit_the_token_limit_and_keep_order(local_server: LocalServer) -> None:
+    counter = LlamaServerCounter(local_server.base_url)
+    doc = _long_doc()
+    chunks = chunk_text(doc.text, 300, counter)
+    assert len(chunks) > 3
+    assert all(counter.count(c) <= 300 for c in chunks)
+    joined = "\n\n".join(chunks)
+    positions = [joined.index(f"Chapter {i}.") for i in range(1, 25)]
+    assert positions == sorted(positions)  # every paragraph, in order
+    # A single paragraph longer than the limit is split at sentences.
+    long_para = " ".join(f"Sentence number {i} is about the harbour." for i in range(200))
+    pieces = chunk_text(long_para, 100, counter)
+    assert len(pieces) > 5 and all(counter.count(p) <= 100 for p in pieces)
+
+
+def test_plan_single_call_when_it_fits_else_chunks_with_cost(local_server: LocalServer) -> None:
+    counter = LlamaServerCounter(local_server.base_url)
+    small = extract((FIXTURES / "article.html").read_text())
+    p = plan(small, SummaryOptions(), counter, model=MODEL, local=True)
+    assert p.single and p.calls == 1 and p.est_cost_usd == 0 and p.exact
+    doc = _long_doc()
+    opts = SummaryOptions(context_tokens=1024, chunk_tokens=400)
+    p = plan(doc, opts, counter, model=MODEL, local=True)
+    assert not p.single and p.calls == len(p.chunks) + 1 and p.text_tokens > 1024
+    # A hosted model gets a priced estimate from the same plan.
+    priced = plan(doc, opts, EstimateCounter(), model="gpt-4.1-mini", local=False)
+    assert priced.est_cost_usd and priced.est_cost_usd > 0 and not priced.exact
+    assert priced.est_input_tokens > priced.text_tokens
+
+
+def test_map_reduce_calls_run_concurrently_and_are_logged(local_server: LocalServer, data_dir: Path) -> None:
+    client = make_client(local_server.base_url, "not-needed", timeout=900)  # the CPU is shared
+    counter = LlamaServerCounter(local_server.base_url)
+    doc = _long_doc(8)
+    opts = SummaryOptions(context_tokens=1024, chunk_tokens=250, chunk_max_tokens=12, final_max_tokens=12,
+                          temperature=0.0, concurrency=4)
+    the_plan = plan(doc, opts, counter, model=MODEL, local=True)
+    n = len(the_plan.chunks)
+    assert n >= 3
+    progress: list[tuple[str, int, int]] = []
+    messages = map_reduce(client, doc, the_plan, opts, MODEL, _ctx(data_dir), counter,
+                          lambda stage, done, total: progress.append((stage, done, total)))
+    assert progress == [("chunks", i, n) for i in range(1, n + 1)]
+    assert "Part 1:" in str(messages[-1]["content"])
+    stream = final_stream(client, messages, opts, MODEL, _ctx(data_dir))
+    text = "".join(stream)
+    assert text and stream.result.error is None
+
+    lines = _usage(data_dir)
+    assert len(lines) == n + 1
+    assert all(r["page"] == "summarize" and r["status"] == "ok" for r in lines)
+    assert [r["stream"] for r in lines] == [False] * n + [True]
+    assert all(r["max_tokens"] == 12 and r["input_tokens"] > 0 for r in lines)
+    # The chunk calls overlapped: some call started before another had finished.
+    spans = sorted(
+        (end - timedelta(milliseconds=r["duration_ms"]), end)
+        for r in lines[:n]
+        for end in [datetime.fromisoformat(r["ts"].replace("Z", "+00:00"))]
+    )
+    assert any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
+
+
+def test_combined_summaries_that_are_too_long_are_collapsed_again(local_server: LocalServer, data_dir: Path) -> None:
+    client = make_client(local_server.base_url, "not-needed", timeout=900)  # the CPU is shared
+    counter = LlamaServerCounter(local_server.base_url)
+    doc = _long_doc(5)
+    opts = SummaryOptions(context_tokens=600, chunk_tokens=250, chunk_max_tokens=16, final_max_tokens=8,
+                          temperature=0.0, reduce_tokens=40)
+    the_plan = plan(doc, opts, counter, model=MODEL, local=True)
+    n = len(the_plan.chunks)
+    assert n >= 2
+    stages: list[str] = []
+    map_reduce(client, doc, the_plan, opts, MODEL, _ctx(data_dir), counter, lambda stage, done, total: stages.append(stage))
+    assert stages[:n] == ["chunks"] * n
+    assert stages[n:] and set(stages[n:]) <= {"collapse 1", "collapse 2", "collapse 3", "collapse 4"}
+    assert len(_usage(data_dir)) == len(stages)  # every call, collapse ones included, is logged
