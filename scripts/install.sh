@@ -28,5 +28,5 @@ if [ "${1:-}" = dev ]; then
   "${PIP[@]}" install -q -r requirements-dev.txt
   # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
   # (and an emoji font, so screenshots show the page as a user sees it).
-  [ -x /usr/bin/chromium ] && [ -d /usr/share/fonts/truetype/noto ] || apt_install chromium fonts-noto-color-emoji
+  [ -x /usr/bin/chromium ] && [ -d /usr/share/fonts/opentype/noto ] || apt_install chromium fonts-noto-color-emoji fonts-noto-cjk
 fi

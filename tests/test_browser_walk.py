@@ -104,7 +104,7 @@ def test_hostile_model_output_and_web_page_run_no_script(data_dir: Path, local_s
                 assert page.evaluate(
                     "() => [...document.querySelectorAll('a[href]')].filter(a => a.href.startsWith('javascript:')).length"
                 ) == 0, name
-                text = page.locator("section.stMain, [data-testid='stMain']").first.inner_text()
+                text = page.locator("main.stMain").first.inner_text()
                 # Shown as text: the literal markup is visible to the reader.
                 assert "window.__pwned" in text, name
             assert not dialogs
