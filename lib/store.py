@@ -99,6 +99,19 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE takes the write lock up front, so concurrent writers wait (busy_timeout)
+    instead of failing on upgrade; any exception rolls the whole transaction back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
 class StoreError(Exception):
     """A store operation the user asked for cannot be done (the message says why)."""
 
@@ -208,13 +221,8 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._connect()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(conn):
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         finally:
             conn.close()
 
@@ -231,8 +239,7 @@ class Store:
                     f"this version knows {SCHEMA_VERSION}). Upgrade Yoake; the file was not changed."
                 )
             while version < SCHEMA_VERSION:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _transaction(conn):
                     # Re-read under the write lock: another process may have migrated meanwhile.
                     version = conn.execute("PRAGMA user_version").fetchone()[0]
                     if version < SCHEMA_VERSION:
@@ -240,10 +247,6 @@ class Store:
                             conn.execute(statement)
                         version += 1
                         conn.execute(f"PRAGMA user_version = {version}")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
         finally:
             conn.close()
 
