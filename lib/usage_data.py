@@ -560,7 +560,10 @@ def build_view(
     # newest first by timestamp, not by position: hand edits or a clock change can break append order;
     # select_k is O(n log k) on a million rows
     if sel.num_rows:
-        idx = pc.select_k_unstable(sel, k=min(recent_rows, sel.num_rows), sort_keys=[("ts", "descending")])
+        # Equal timestamps keep log order (select_k is unstable): the line position breaks ties.
+        ranked = sel.append_column("_pos", pa.array(np.arange(sel.num_rows)))
+        idx = pc.select_k_unstable(ranked, k=min(recent_rows, sel.num_rows),
+                                   sort_keys=[("ts", "descending"), ("_pos", "ascending")])
         recent_tbl = sel.take(idx)
     else:
         recent_tbl = sel
