@@ -10,12 +10,11 @@ from pathlib import Path
 import streamlit as st
 
 from lib.chat import AUTO_MODEL, ChatParams, ChatResult, ChatStream, parse_stop, route_model, trim_history
-from lib.errors import describe_error
 from lib.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
 from lib.providers import PROVIDERS
 from lib.store import CachedStream, Conversation, PersistedReply, Store, StoreError, cache_key
 from lib.store_io import MAX_IMPORT_BYTES, ImportRejected, clean_params, export_json, export_markdown, parse_import
-from ui.common import enter_page, model_picker, settings
+from ui.common import enter_page, error_message, model_picker, settings
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -467,8 +466,7 @@ def _send() -> None:
         try:
             st.write_stream(reply)
         except Exception as exc:  # the SDK's errors, shown (redacted) after the rerun
-            err = describe_error(exc, selection.provider.label)
-            state.chat_error = selection.settings.redact(f"**{err.title}** {err.detail}")
+            state.chat_error = error_message(exc, selection.provider, selection.settings)
     res = stream.result
     if key and cached is None and res.complete and res.text:
         store.cache_put(key, selection.provider.id, model, res)

@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from lib.chat import CallContext, ChatParams
-from lib.errors import describe_error
 from lib.logprobs import (
     MAX_TOP_K,
     ForkError,
@@ -29,7 +28,7 @@ from lib.logprobs import (
     what_if,
 )
 from lib.providers import PROVIDERS
-from ui.common import Selection, enter_page, model_picker, show_error
+from ui.common import Selection, enter_page, error_message, model_picker, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -91,8 +90,7 @@ st.text_area("Prompt", key="lp_prompt", height=100, placeholder="Ask the model s
 
 def _fail(exc: BaseException) -> None:
     assert selection is not None
-    err = describe_error(exc, selection.provider.label)
-    state.lp_error = selection.settings.redact(f"**{err.title}** {err.detail}")
+    state.lp_error = error_message(exc, selection.provider, selection.settings)
 
 
 if st.button("Run", key="lp_run_button", type="primary", disabled=not ready):

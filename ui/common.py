@@ -11,7 +11,7 @@ from lib import pricing, usage_log
 from lib.auth import AttemptThrottle
 from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
 from lib.config import Settings, load_settings
-from lib.errors import UserError, describe_error
+from lib.errors import describe_error
 from lib.local_server import LocalServer, LocalServerError
 from lib.providers import LOCAL_ID, PROVIDERS, ModelList, Provider, client_for, default_provider_id, list_models
 
@@ -137,11 +137,14 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
     return Selection(provider, client, model, base_url, cfg)
 
 
-def show_error(exc: BaseException, provider: Provider | None, cfg: Settings) -> UserError:
-    """A specific message for an expected failure; secrets redacted; no stack trace."""
+def error_message(exc: BaseException, provider: Provider | None, cfg: Settings) -> str:
+    """The one place an expected failure becomes page text: specific, secrets redacted, no stack trace."""
     err = describe_error(exc, provider.label if provider else "The provider")
-    st.error(f"**{cfg.redact(err.title)}** {cfg.redact(err.detail)}", icon="⚠️")
-    return err
+    return cfg.redact(f"**{err.title}** {err.detail}")
+
+
+def show_error(exc: BaseException, provider: Provider | None, cfg: Settings) -> None:
+    st.error(error_message(exc, provider, cfg), icon="⚠️")
 
 
 @st.cache_resource
