@@ -1,9 +1,11 @@
 """The columnar usage-log reader: fast first load, incremental refresh, and a cache beside the log.
 
-`usage.jsonl` (written by `lib.usage_log.append`) can reach hundreds of MB. We parse it with
-pyarrow's multi-threaded JSON reader against a fixed schema, block by block; a block that fails
-(torn line, hand edit, older schema, wrong types) is bisected until the bad lines are isolated,
-so one bad line costs a re-parse of a few MB, not a slow line-by-line read of the whole file.
+`usage.jsonl` (written by `lib.usage_log.append`) can reach hundreds of MB. We read it in 4 MB
+blocks that end on a newline and parse them on a thread pool with pyarrow's JSON reader against
+a fixed schema, reading the next blocks while the first are parsed. A block that fails (torn
+line, hand edit, older schema) is re-parsed around the row pyarrow's error names, so one bad line
+costs about one more parse of its block; failures that name no row (a value of the wrong type)
+are bisected. Nothing falls back to a slow line-by-line read of the whole file.
 
 `UsageLog` keeps what it parsed and the byte offset it reached, so a refresh reads only the bytes
 appended since. It also saves the parsed table (in a background thread, once 8 MB more are
@@ -22,11 +24,13 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -81,7 +85,7 @@ def empty_table() -> pa.Table:
 # --- parsing ------------------------------------------------------------------------------------
 
 
-def _read_block(buf: memoryview) -> pa.Table:
+def _read_block(buf: memoryview | bytes) -> pa.Table:
     return pj.read_json(
         pa.BufferReader(pa.py_buffer(buf)),
         read_options=pj.ReadOptions(use_threads=False, block_size=max(len(buf) + 1, 1 << 16)),
@@ -89,22 +93,74 @@ def _read_block(buf: memoryview) -> pa.Table:
     )
 
 
+_ERROR_ROW = re.compile(r" in row (\d+)$")
+
+
+def _failing_line(raw: bytes, message: str) -> tuple[int, int] | None:
+    """(start, end) of the line a parse error names ("... in row N"), if that line fails on its own.
+
+    pyarrow numbers the non-blank lines of the block; conversion errors name no row (None).
+    """
+    found = _ERROR_ROW.search(message)
+    if not found:
+        return None
+    row, seen, pos = int(found.group(1)), 0, 0
+    while pos < len(raw):
+        nl = raw.find(b"\n", pos)
+        end = len(raw) if nl < 0 else nl + 1
+        if raw[pos:end].strip():
+            if seen == row:
+                try:
+                    _read_block(raw[pos:end])
+                except pa.ArrowInvalid:
+                    return pos, end
+                return None  # our count of rows disagrees with pyarrow's: let the caller bisect
+            seen += 1
+        pos = end
+    return None
+
+
 def _parse_isolating(buf: memoryview) -> tuple[list[pa.Table], int]:
-    """Parse complete lines; on failure bisect, so only the bad lines are dropped. -> (tables, bad)."""
-    try:
-        return [_read_block(buf)], 0
-    except pa.ArrowInvalid:
-        pass
-    raw = bytes(buf)
-    if not raw.strip():  # pyarrow rejects an empty document
-        return [], 0
+    """Parse complete lines, dropping only the bad ones. -> (tables, bad lines).
+
+    A parse error names its row: the lines before it are re-parsed once, the line is dropped and
+    parsing goes on after it. Other failures (a value of the wrong type) are bisected.
+    """
+    tables: list[pa.Table] = []
+    bad = 0
+    while len(buf):
+        try:
+            tables.append(_read_block(buf))
+            break
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+        raw = bytes(buf)
+        if not raw.strip():  # pyarrow rejects an empty document
+            break
+        span = _failing_line(raw, message)
+        if span is None:
+            more, more_bad = _bisect(buf, raw)
+            tables += more
+            bad += more_bad
+            break
+        start, end = span
+        if start:
+            more, more_bad = _parse_isolating(buf[:start])
+            tables += more
+            bad += more_bad
+        bad += 1
+        buf = buf[end:]
+    return tables, bad
+
+
+def _bisect(buf: memoryview, raw: bytes) -> tuple[list[pa.Table], int]:
     if raw.count(b"\n") <= _LINE_BY_LINE:
         tables, bad = [], 0
         for line in raw.splitlines(keepends=True):
             if not line.strip():
                 continue
             try:
-                tables.append(_read_block(memoryview(line)))
+                tables.append(_read_block(line))
             except pa.ArrowInvalid:
                 bad += 1
         return tables, bad
@@ -121,43 +177,92 @@ def _valid_rows(table: pa.Table) -> tuple[pa.Table, int]:
     if table.num_rows == 0:
         return table, 0
     ok = pc.and_(pc.is_valid(table["ts"]), pc.fill_null(pc.greater(pc.utf8_length(table["model"]), 0), False))
+    if pc.all(ok).as_py():
+        return table, 0  # the usual case: no copy
     kept = table.filter(ok)
     return kept, table.num_rows - kept.num_rows
 
 
-def parse_lines(data: bytes, *, workers: int | None = None) -> tuple[pa.Table, int]:
-    """Parse newline-delimited usage records. -> (table with SCHEMA, count of malformed lines).
+def _parse_block(buf: memoryview) -> tuple[list[pa.Table], int]:
+    tables, bad = _parse_isolating(buf)
+    kept = []
+    for table in tables:
+        valid, foreign = _valid_rows(table)
+        bad += foreign
+        if valid.num_rows:
+            kept.append(valid)
+    return kept, bad
 
-    Blocks end on line boundaries and are parsed in parallel (pyarrow releases the GIL).
-    """
+
+def _parse_blocks(blocks: Iterable[memoryview], workers: int | None = None) -> tuple[pa.Table, int]:
+    """Parse blocks of complete lines in parallel (pyarrow releases the GIL); `blocks` may be a
+    generator still reading the file, so reading overlaps parsing."""
+    workers = workers or (os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="usage-parse") as pool:
+            results = list(pool.map(_parse_block, blocks))
+    else:
+        results = [_parse_block(b) for b in blocks]
+    tables = [t for ts, _ in results for t in ts]
+    bad = sum(b for _, b in results)
+    return (pa.concat_tables(tables) if tables else empty_table()), bad
+
+
+def _memory_blocks(data: bytes) -> Iterator[memoryview]:
     view = memoryview(data)
-    blocks: list[memoryview] = []
     start, size = 0, len(data)
     while start < size:
         end = data.find(b"\n", min(start + BLOCK_BYTES, size) - 1)
         end = size if end < 0 else end + 1
-        blocks.append(view[start:end])
+        yield view[start:end]
         start = end
-    if not blocks:
-        return empty_table(), 0
-    workers = workers or min(len(blocks), os.cpu_count() or 1)
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(_parse_isolating, blocks))
-    else:
-        results = [_parse_isolating(b) for b in blocks]
-    tables = [t for ts, _ in results for t in ts if t.num_rows]
-    bad = sum(b for _, b in results)
-    table = pa.concat_tables(tables) if tables else empty_table()
-    table, foreign = _valid_rows(table)
-    return table, bad + foreign
+
+
+def parse_lines(data: bytes, *, workers: int | None = None) -> tuple[pa.Table, int]:
+    """Parse newline-delimited usage records. -> (table with SCHEMA, count of malformed lines)."""
+    return _parse_blocks(_memory_blocks(data), workers)
+
+
+class _BlockReader:
+    """Reads `length` bytes of a file as blocks that end on a newline, without one big copy.
+
+    After iteration, `consumed` is the bytes handed out (complete lines) and `tail` what follows
+    the last newline (an unterminated last line, or b"").
+    """
+
+    def __init__(self, fh: BinaryIO, length: int) -> None:
+        self.fh, self.length = fh, length
+        self.consumed, self.tail = 0, b""
+
+    def __iter__(self) -> Iterator[memoryview]:
+        left, carry = self.length, b""
+        while left > 0:
+            buf = bytearray(len(carry) + min(BLOCK_BYTES, left))
+            buf[: len(carry)] = carry
+            got = self.fh.readinto(memoryview(buf)[len(carry) :])
+            if not got:  # the file shrank under us; the next snapshot notices
+                break
+            left -= got
+            size = len(carry) + got
+            end = buf.rfind(b"\n", 0, size) + 1
+            carry = bytes(buf[end:size])
+            if end:
+                self.consumed += end
+                yield memoryview(buf)[:end]
+        self.tail = carry
 
 
 def read_table(path: Path) -> tuple[pa.Table, int]:
     """The whole log as a table, plus its malformed-line count (no cache)."""
     if not path.is_file():
         return empty_table(), 0
-    return parse_lines(path.read_bytes())
+    with open(path, "rb") as fh:
+        reader = _BlockReader(fh, os.fstat(fh.fileno()).st_size)
+        table, bad = _parse_blocks(reader)
+    if reader.tail.strip():  # an unterminated last line is a line too
+        tail, tail_bad = parse_lines(reader.tail)
+        table, bad = pa.concat_tables([table, tail]), bad + tail_bad
+    return table, bad
 
 
 # --- the incremental reader and its cache ---------------------------------------------------------
@@ -253,20 +358,17 @@ class UsageLog:
         if not self._still_valid(fh, st):
             self._reset()
         fh.seek(self._offset)
-        data = fh.read(st.st_size - self._offset)
-        self.last_read_bytes = len(data)
-        cut = data.rfind(b"\n") + 1  # complete lines end here; the rest is an unterminated last line
-        if cut:
-            table, bad = parse_lines(data[:cut] if cut < len(data) else data)
-            if table.num_rows:
-                self._chunks.append(table)
-            self._bad += bad
-            self._offset += cut
+        length = st.st_size - self._offset
+        reader = _BlockReader(fh, length)
+        table, bad = _parse_blocks(reader, workers=1 if length <= BLOCK_BYTES else None)
+        self.last_read_bytes = reader.consumed + len(reader.tail)
+        if table.num_rows:
+            self._chunks.append(table)
+        self._bad += bad
+        self._offset += reader.consumed
         # A final line without its newline: a torn write or a hand edit. Counted/shown now,
         # re-read next time (it may be completed, or stay torn and be followed by new lines).
-        self._tail_table, self._tail_bad = (
-            parse_lines(data[cut:]) if data[cut:].strip() else (empty_table(), 0)
-        )
+        self._tail_table, self._tail_bad = parse_lines(reader.tail) if reader.tail.strip() else (empty_table(), 0)
         self._ino, self._size, self._mtime = st.st_ino, st.st_size, st.st_mtime_ns
         if self._offset:
             self._head, self._head_len, self._window = self._fingerprint(fh, self._offset)

@@ -71,6 +71,36 @@ def test_malformed_lines_are_counted_and_good_ones_kept(tmp_path: Path, monkeypa
     assert records[3]["ts"] == json.loads(good[3])["ts"]  # the writer's own ISO form
 
 
+def test_a_bad_line_costs_one_reparse_not_a_bisection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every block has a bad line, after blank and whitespace-only lines (which pyarrow leaves out of
+    # its row numbers). Each is dropped where pyarrow's error points: the lines before it are parsed
+    # once more, so about twice the log is parsed; bisecting would parse it about three times.
+    monkeypatch.setattr(usage_data, "BLOCK_BYTES", 64_000)
+    good = [rec(i).to_json() for i in range(1200)]
+    lines: list[str] = []
+    bad_count = 0
+    for i, g in enumerate(good):
+        if i % 150 == 70:
+            lines += ["", "   ", '{"id":"torn","ts":"2026-03-01T00:0']
+            bad_count += 1
+        lines.append(g)
+    path = tmp_path / "usage.jsonl"
+    write(path, lines)
+    parsed: list[int] = []
+    real = usage_data._read_block
+    monkeypatch.setattr(usage_data, "_read_block", lambda buf: (parsed.append(len(buf)), real(buf))[1])
+    table, bad = usage_data.read_table(path)
+    assert bad == bad_count and table["id"].to_pylist() == [json.loads(g)["id"] for g in good]
+    assert sum(parsed) < 2.4 * path.stat().st_size, sum(parsed) / path.stat().st_size
+
+
+def test_a_run_of_bad_lines_in_one_block(tmp_path: Path) -> None:
+    # Thousands of failures in one block: handled in a loop, not one recursion level per bad line.
+    lines = [rec(0).to_json()] + ["not json"] * 5000 + [rec(1).to_json()]
+    table, bad = parse_lines("".join(line + "\n" for line in lines).encode())
+    assert bad == 5000 and table["input_tokens"].to_pylist() == [100, 101]
+
+
 def test_refresh_reads_only_new_bytes_and_handles_torn_last_line(tmp_path: Path) -> None:
     path = tmp_path / "usage.jsonl"
     for i in range(5):
