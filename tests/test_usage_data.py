@@ -101,6 +101,37 @@ def test_a_run_of_bad_lines_in_one_block(tmp_path: Path) -> None:
     assert bad == 5000 and table["input_tokens"].to_pylist() == [100, 101]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_block_reader_agrees_with_a_line_by_line_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    # Random mixtures of good, malformed, blank and wrong-typed lines, in tiny blocks: the fast
+    # reader must keep exactly the records, and count exactly the lines, that a reader taking one
+    # line at a time keeps and counts.
+    import random
+
+    rng = random.Random(seed)
+    monkeypatch.setattr(usage_data, "BLOCK_BYTES", rng.choice([300, 1000, 5000]))
+    kinds = BAD_LINES + ["", "  ", '{"ts":"2026-03-01T00:00:00.000Z","model":"m","stream":"yes"}']
+    lines = [rec(i).to_json() if rng.random() < 0.7 else rng.choice(kinds) for i in range(400)]
+    path = tmp_path / "usage.jsonl"
+    path.write_text("\n".join(lines) + rng.choice(["\n", ""]))  # with or without a final newline
+
+    expected_ids, expected_bad = [], 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            row, foreign = usage_data._valid_rows(usage_data._read_block((line + "\n").encode()))
+        except Exception:
+            expected_bad += 1
+            continue
+        expected_bad += foreign
+        expected_ids += row["id"].to_pylist()
+    table, bad = usage_data.read_table(path)
+    assert (table["id"].to_pylist(), bad) == (expected_ids, expected_bad)
+    snap = UsageLog(path).snapshot()
+    assert (snap.table["id"].to_pylist(), snap.bad_lines) == (expected_ids, expected_bad)
+
+
 def test_refresh_reads_only_new_bytes_and_handles_torn_last_line(tmp_path: Path) -> None:
     path = tmp_path / "usage.jsonl"
     for i in range(5):
