@@ -220,7 +220,7 @@ def _memory_blocks(data: bytes) -> Iterator[memoryview]:
 
 def parse_lines(data: bytes, *, workers: int | None = None) -> tuple[pa.Table, int]:
     """Parse newline-delimited usage records. -> (table with SCHEMA, count of malformed lines)."""
-    return _parse_blocks(_memory_blocks(data), workers)
+    return _parse_blocks(_memory_blocks(data), workers or (1 if len(data) <= BLOCK_BYTES else None))
 
 
 class _BlockReader:
