@@ -7,6 +7,25 @@ from dataclasses import dataclass
 import openai
 
 
+class YoakeError(Exception):
+    """The root of every expected failure: a stable `kind` (also the usage log's error_type), a short
+    `title` and a `detail` fit for the page. `describe_error` turns any of them into page text."""
+
+    kind: str = "error"
+    title: str = "The request failed."
+    retryable: bool = False
+
+    def __init__(self, detail: str, *, kind: str | None = None, title: str | None = None, retryable: bool | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if kind is not None:
+            self.kind = kind
+        if title is not None:
+            self.title = title
+        if retryable is not None:
+            self.retryable = retryable
+
+
 @dataclass(frozen=True)
 class UserError:
     kind: str  # stable name, also written to the usage log as error_type
@@ -26,6 +45,8 @@ def _server_said(exc: openai.APIStatusError) -> str:
 
 def describe_error(exc: BaseException, provider_label: str = "The provider") -> UserError:
     """A specific message for each failure a user can meet; never a stack trace."""
+    if isinstance(exc, YoakeError):
+        return UserError(exc.kind, exc.title, exc.detail, exc.retryable)
     if isinstance(exc, openai.APITimeoutError):
         return UserError("timeout", "The model took too long to answer.",
                          f"{provider_label} did not answer before the timeout. Try again, ask for a shorter reply, or raise YOAKE_TIMEOUT.", True)

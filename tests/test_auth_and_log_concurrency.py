@@ -13,6 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from lib.auth import AttemptThrottle, password_matches
 
+pytestmark = pytest.mark.model  # talks to the embedded model server
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")
 

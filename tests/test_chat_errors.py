@@ -15,6 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from lib.local_server import free_port
 
+pytestmark = pytest.mark.model  # talks to the embedded model server
+
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
 USER_TEXT = "Tell me a short story about a lighthouse."
 

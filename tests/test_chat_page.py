@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.model  # talks to the embedded model server
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
 

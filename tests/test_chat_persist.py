@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.providers import LOCAL_MODEL_ALIAS
 from lib.store import Store
 from lib.store_io import export_json
+
+pytestmark = pytest.mark.model  # talks to the embedded model server
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
 

@@ -22,6 +22,9 @@ sys.path.insert(0, sys.argv[1])
 from lib.chat import CallContext, ChatParams, ChatStream
 from lib.providers import LOCAL_MODEL_ALIAS, make_client
 from lib.store import PersistedReply, Store
+import pytest
+
+pytestmark = pytest.mark.model  # talks to the embedded model server
 
 data = Path(os.environ["YOAKE_DATA_DIR"])
 store = Store.in_dir(data)

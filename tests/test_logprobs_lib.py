@@ -37,6 +37,8 @@ from lib.logprobs import (
 from lib.providers import PROVIDERS
 from lib.usage_log import read_records
 
+pytestmark = pytest.mark.model  # talks to the embedded model server
+
 
 def tok(token: str, logprob: float, alts: list[tuple[str, float]] | None = None, raw: list[int] | None = None,
         alt_raw: list[list[int] | None] | None = None) -> ChatCompletionTokenLogprob:

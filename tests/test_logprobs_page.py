@@ -17,6 +17,8 @@ from streamlit.testing.v1 import AppTest
 from lib.local_server import LocalServer
 from lib.logprobs import label_bytes
 
+pytestmark = pytest.mark.model  # talks to the embedded model server
+
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "logprobs.py")
 PROMPT = "What is the capital of France?"
 SEED, MAX_TOKENS, TOP_K = 42, 16, 5

@@ -8,6 +8,8 @@ import pytest
 from fault_proxy import Fault, FaultProxy
 from streamlit.testing.v1 import AppTest
 
+pytestmark = pytest.mark.model  # talks to the embedded model server
+
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
 CANARY = "sk-canary-7f3a9c1e5b2d8f4a6c0e"
 TYPED_CANARY = "sk-typed-canary-d41d8cd98f00b204"

@@ -21,6 +21,8 @@ from lib.store import DB_FILE, MIGRATIONS, SCHEMA_VERSION, CachedStream, Persist
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.model  # talks to the embedded model server
+
 
 def _client():
     return client_for(PROVIDERS["local"], load_settings(), base_url=os.environ["YOAKE_LOCAL_BASE_URL"])

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fixtures.fixture_site import FIXTURES, long_article
 
 from lib.chat import CallContext, estimate_tokens
@@ -22,6 +23,8 @@ from lib.summarize import (
     plan,
     token_counter,
 )
+
+pytestmark = pytest.mark.model  # talks to the embedded model server
 
 MODEL = LOCAL_MODEL_ALIAS
 

@@ -10,6 +10,8 @@ import pytest
 from fixtures.fixture_site import FIXTURES, FixtureSite, refused_url
 from streamlit.testing.v1 import AppTest
 
+pytestmark = pytest.mark.model  # talks to the embedded model server
+
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "summarize.py")
 
 
