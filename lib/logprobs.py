@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import openai
@@ -445,6 +446,21 @@ def request_top_k(top_k: int) -> int:
     return min(max(top_k, 1), MAX_TOP_K)
 
 
+# Why llama.cpp gets `cache_prompt: false`: a prompt it has cached is processed in a different batch
+# shape than a fresh one, and its server does not promise bit-identical logits then. The explorer is
+# for inspecting numbers, so the same request at temperature 0 with the same seed must give the same
+# table every time, on any CPU: every request is evaluated from scratch (a few ms for a short prompt).
+REPRODUCIBLE_NOTE = (
+    "Each request is evaluated from scratch (llama.cpp's prompt cache is off for this page), so the same "
+    "request at temperature 0 with the same seed gives the same numbers every time."
+)
+
+
+def reproducible_extra_body(provider: Provider) -> dict[str, Any]:
+    """Request fields that make logprobs repeatable on this provider (none where it has no cache to skip)."""
+    return {"cache_prompt": False} if provider.llama_cpp else {}
+
+
 def run_logprobs(
     client: openai.OpenAI,
     messages: Sequence[ChatCompletionMessageParam],
@@ -453,12 +469,14 @@ def run_logprobs(
     top_k: int,
     *,
     prefix: str = "",
+    extra_body: dict[str, Any] | None = None,
 ) -> LogprobRun:
     """One logged call with logprobs; with `prefix`, the model continues that assistant text."""
     sent: list[ChatCompletionMessageParam] = list(messages)
     if prefix:
         sent.append({"role": "assistant", "content": prefix})
-    completion, res = complete(client, sent, params, ctx, logprobs=True, top_logprobs=request_top_k(top_k))
+    extra = {"extra_body": extra_body} if extra_body else {}
+    completion, res = complete(client, sent, params, ctx, logprobs=True, top_logprobs=request_top_k(top_k), **extra)
     choice = completion.choices[0] if completion.choices else None
     content = list(choice.logprobs.content or []) if choice and choice.logprobs else []
     text = res.text

@@ -26,6 +26,7 @@ class Provider:
     local: bool = False  # runs on the user's machine: cost 0, no key required
     continues_prefix: bool = False  # continues a final assistant message (llama-server style)
     supports_logprobs: bool = True
+    llama_cpp: bool = False  # llama.cpp's server: takes its own request fields (cache_prompt, /tokenize)
 
     def api_key(self, settings: Settings) -> str | None:
         if self.key_env:
@@ -58,6 +59,7 @@ PROVIDERS: dict[str, Provider] = {
             large_model=LOCAL_MODEL_ALIAS,
             local=True,
             continues_prefix=True,
+            llama_cpp=True,
         ),
         Provider(
             id="openai",
@@ -119,6 +121,7 @@ PROVIDERS: dict[str, Provider] = {
             large_model="default",
             local=True,
             continues_prefix=True,
+            llama_cpp=True,
         ),
         Provider(
             id="ollama",

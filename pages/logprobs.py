@@ -10,6 +10,7 @@ import streamlit as st
 from lib.chat import CallContext, ChatParams
 from lib.logprobs import (
     MAX_TOP_K,
+    REPRODUCIBLE_NOTE,
     ForkError,
     LogprobRun,
     LogprobTable,
@@ -21,6 +22,7 @@ from lib.logprobs import (
     heat_html,
     known_probe,
     probe_logprobs,
+    reproducible_extra_body,
     run_logprobs,
     summarize,
     to_frame,
@@ -84,6 +86,8 @@ def _check(sel: Selection) -> Probe | None:
 probe = _check(selection) if selection else None
 ready = selection is not None and probe is not None and probe.available
 
+if selection is not None and reproducible_extra_body(selection.provider):
+    st.caption(REPRODUCIBLE_NOTE)
 st.text_area("System prompt (optional)", key="lp_system", height=68)
 st.text_area("Prompt", key="lp_prompt", height=100, placeholder="Ask the model something…")
 
@@ -107,7 +111,8 @@ if st.button("Run", key="lp_run_button", type="primary", disabled=not ready):
                             max_tokens=int(state.lp_max_tokens), seed=seed)
         try:
             with st.spinner("Asking the model…"):
-                state.lp_run = run_logprobs(selection.client, messages, params, selection.context(PAGE), int(state.lp_top_k))
+                state.lp_run = run_logprobs(selection.client, messages, params, selection.context(PAGE), int(state.lp_top_k),
+                                            extra_body=reproducible_extra_body(selection.provider))
             state.lp_fork = None
         except Exception as exc:  # the SDK's errors, shown redacted below
             _fail(exc)
@@ -249,7 +254,8 @@ else:
         state.lp_error = None
         try:
             with st.spinner("Continuing from the alternative…"):
-                forked = run_logprobs(selection.client, run.messages, run.params, selection.context(PAGE), run.top_k, prefix=prefix)
+                forked = run_logprobs(selection.client, run.messages, run.params, selection.context(PAGE), run.top_k, prefix=prefix,
+                                      extra_body=reproducible_extra_body(selection.provider))
             state.lp_fork = (forked, position, labels[alt])
         except Exception as exc:  # the SDK's errors
             _fail(exc)

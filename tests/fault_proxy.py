@@ -10,7 +10,8 @@ Modes (set `proxy.fault` to a `Fault`):
   malformed_sse   answer 200 text/event-stream with broken events
   inject          merge `body` into the JSON request before forwarding (e.g. a llama.cpp `grammar`
                   that makes the real model emit exact text)
-Every request is counted (`proxy.requests`), so tests can count the SDK's retries.
+Every request is counted (`proxy.requests`), so tests can count the SDK's retries, and every forwarded
+exchange is recorded (`proxy.exchanges`: path, request body, response body as the client received it).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class FaultProxy:
         self.upstream_port = parts.port or 80
         self.fault = Fault()
         self.requests: list[str] = []
+        self.exchanges: list[tuple[str, bytes, bytes]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -65,6 +67,7 @@ class FaultProxy:
     def reset(self, fault: Fault | None = None) -> None:
         with self._lock:
             self.requests.clear()
+            self.exchanges.clear()
             self.fault = fault or Fault()
 
     def __enter__(self) -> FaultProxy:
@@ -152,6 +155,7 @@ class FaultProxy:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 sent = 0
+                received = bytearray()
                 while True:
                     try:
                         data = resp.read1(65536)
@@ -170,8 +174,11 @@ class FaultProxy:
                         conn.close()
                         return
                     self._chunk(data)
+                    received += data
                     sent += 1
                 self._chunk(b"")
                 conn.close()
+                with proxy._lock:
+                    proxy.exchanges.append((self.path, body, bytes(received)))
 
         return Handler

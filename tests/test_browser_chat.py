@@ -1,9 +1,10 @@
 """Real Chromium against `streamlit run`: the app starts its own embedded model, streams a reply,
-and leaves no llama-server behind when it stops."""
+survives its engine being killed, and leaves no engine process behind when it stops."""
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -13,7 +14,11 @@ from browser import alive, artifacts_dir, children_of, chromium_page, streamlit_
 pytestmark = pytest.mark.browser
 
 
-def test_chat_streams_in_a_real_browser_and_leaves_no_orphan_server(data_dir: Path) -> None:
+def _engines(pid: int) -> list[int]:
+    return [p for p in children_of(pid) if "lib.local_server" in Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")]
+
+
+def test_chat_streams_in_a_real_browser_survives_an_engine_kill_and_leaves_no_orphan(data_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "YOAKE_LOCAL_BASE_URL"}  # the app starts its own server
     env["YOAKE_DATA_DIR"] = str(data_dir)
     server_pids: list[int] = []
@@ -21,8 +26,8 @@ def test_chat_streams_in_a_real_browser_and_leaves_no_orphan_server(data_dir: Pa
         page.goto(url)
         box = page.get_by_test_id("stChatInputTextArea")
         box.wait_for(timeout=120_000)  # the first run starts the embedded model
-        server_pids = [p for p in children_of(proc.pid) if "llama-server" in Path(f"/proc/{p}/cmdline").read_text()]
-        assert server_pids, "the app should run the embedded llama-server as its child"
+        server_pids = _engines(proc.pid)
+        assert server_pids, "the app should run the embedded model server as its child"
 
         box.fill("Write three sentences about the sea.")
         box.press("Enter")
@@ -46,6 +51,21 @@ def test_chat_streams_in_a_real_browser_and_leaves_no_orphan_server(data_dir: Pa
         assert len(final) > len(partial[0])
         usage = (data_dir / "usage.jsonl").read_text().splitlines()
         assert len(usage) == 1 and '"status":"ok"' in usage[0]
+
+        # The engine dies (as in an out-of-memory kill): the next message still gets a reply.
+        os.kill(server_pids[0], signal.SIGKILL)
+        box.fill("Are you still there?")
+        box.press("Enter")
+        page.get_by_text("was restarted").wait_for(timeout=120_000)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (messages.count() >= 4 and "first token" in messages.nth(3).inner_text()):
+            time.sleep(0.1)
+        page.screenshot(path=str(artifacts_dir() / "chat-after-engine-kill.png"), full_page=True)
+        assert messages.count() == 4 and "free (local)" in messages.nth(3).inner_text()
+        usage = (data_dir / "usage.jsonl").read_text().splitlines()
+        assert len(usage) == 2 and '"status":"ok"' in usage[1]
+        server_pids += _engines(proc.pid)
+        assert len(server_pids) == 2 and alive(server_pids[1])
     # Streamlit stopped: its embedded server went with it.
     deadline = time.monotonic() + 10
     while any(alive(p) for p in server_pids) and time.monotonic() < deadline:

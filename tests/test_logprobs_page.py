@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-import openai
 import pytest
 import streamlit as st
+from fault_proxy import FaultProxy
 from streamlit.testing.v1 import AppTest
 
 from lib.local_server import LocalServer
@@ -53,27 +53,39 @@ def _table(at: AppTest):
     return next(df.value for df in at.dataframe if "alternatives" in df.value.columns)
 
 
-def test_table_matches_the_raw_response_and_top1_is_chosen_at_temperature_0(local_server: LocalServer, data_dir: Path) -> None:
-    at = _run_page()
-    table = _table(at)
-    assert len(table) > 0
+def test_table_matches_the_raw_response_and_top1_is_chosen_at_temperature_0(
+    local_server: LocalServer, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page talks to the real server through a recording proxy, so the test sees the bytes the page received.
+    with FaultProxy(local_server.url) as proxy:
+        monkeypatch.setenv("YOAKE_LOCAL_BASE_URL", proxy.base_url)
+        at = _run_page()
+        table = _table(at)
+        assert len(table) > 0
+        sent, received = next((req, resp) for path, req, resp in proxy.exchanges
+                              if path.endswith("/chat/completions") and json.loads(req)["max_tokens"] == MAX_TOKENS)
+        # Reproducible by design: llama.cpp's prompt cache is off for this page, and the page says so.
+        assert json.loads(sent)["cache_prompt"] is False
+        assert any("evaluated from scratch" in c.value for c in at.caption)
+        raw = json.loads(received)["choices"][0]["logprobs"]["content"]
+        assert len(raw) == len(table)
+        for row, pos in zip(table.itertuples(), raw, strict=True):
+            assert row.token == label_bytes(bytes(pos["bytes"]))
+            assert row.logprob == pos["logprob"]
+            assert row.probability == pytest.approx(math.exp(pos["logprob"]), rel=1e-12)
+            assert list(row.alternatives) == [label_bytes(bytes(a["bytes"])) for a in pos["top_logprobs"]]
+            assert list(row.alt_probs) == pytest.approx([math.exp(a["logprob"]) for a in pos["top_logprobs"]], rel=1e-12)
+            # Temperature 0: the chosen token is the top-1 alternative at every position.
+            assert row.rank == 1
+            assert pos["top_logprobs"][0]["token"] == pos["token"] and pos["top_logprobs"][0]["logprob"] == pos["logprob"]
 
-    # The same request, straight through the SDK.
-    client = openai.OpenAI(base_url=local_server.base_url, api_key="not-needed")
-    raw = client.chat.completions.create(
-        model=local_server.alias, messages=[{"role": "user", "content": PROMPT}],
-        temperature=0.0, seed=SEED, max_tokens=MAX_TOKENS, logprobs=True, top_logprobs=TOP_K,
-    ).choices[0].logprobs.content  # fmt: skip
-    assert len(raw) == len(table)
-    for row, pos in zip(table.itertuples(), raw, strict=True):
-        assert row.token == label_bytes(bytes(pos.bytes))
-        assert row.logprob == pytest.approx(pos.logprob, abs=1e-4)
-        assert row.probability == pytest.approx(math.exp(pos.logprob), rel=1e-3)
-        assert list(row.alternatives) == [label_bytes(bytes(a.bytes)) for a in pos.top_logprobs]
-        assert list(row.alt_probs) == pytest.approx([math.exp(a.logprob) for a in pos.top_logprobs], rel=1e-3)
-        # Temperature 0: the chosen token is the top-1 alternative at every position.
-        assert row.rank == 1
-        assert pos.top_logprobs[0].token == pos.token and pos.top_logprobs[0].logprob == pos.logprob
+        # The same request again (the prompt is now in the server's cache): exactly the same table.
+        at.button(key="lp_run_button").click().run()
+        assert not at.exception and not at.error
+        again = _table(at)
+        assert again["token"].tolist() == table["token"].tolist()
+        assert again["logprob"].tolist() == table["logprob"].tolist()
+        assert [list(a) for a in again["alt_probs"]] == [list(a) for a in table["alt_probs"]]
 
     # And exactly what the page itself received.
     run = at.session_state["lp_run"]
@@ -87,8 +99,8 @@ def test_table_matches_the_raw_response_and_top1_is_chosen_at_temperature_0(loca
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Perplexity"] == f"{math.exp(-np.mean(table['logprob'])):.3f}"
 
-    lines = _usage_lines(data_dir)  # the probe, then the run
-    assert [(r["page"], r["max_tokens"], r["status"]) for r in lines] == [("logprobs", 1, "ok"), ("logprobs", MAX_TOKENS, "ok")]
+    lines = _usage_lines(data_dir)  # the probe, then the two runs
+    assert [(r["page"], r["max_tokens"], r["status"]) for r in lines] == [("logprobs", 1, "ok")] + [("logprobs", MAX_TOKENS, "ok")] * 2
     assert "France" not in (data_dir / "usage.jsonl").read_text()
 
 

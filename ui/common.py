@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import openai
@@ -39,16 +40,37 @@ def settings() -> Settings:
     return load_settings(_secrets())
 
 
-@st.cache_resource(show_spinner="Starting the embedded model…")
-def _embedded_server() -> LocalServer:
-    """Started once per app process; stopped when the process exits."""
-    server = LocalServer(log_path=settings().data_dir / "logs" / "llama-server.log")
-    return server.start()
+@st.cache_resource(show_spinner=False)
+def _embedded_server(model: str | None) -> LocalServer:
+    """One manager per app process and model; its child is stopped when the process exits."""
+    return LocalServer(model, log_path=settings().data_dir / "logs" / "llama-server.log")
 
 
-def local_server_base_url() -> str:
-    """The embedded server's base URL: an already-running one (YOAKE_LOCAL_BASE_URL) or our child."""
-    return settings().get("YOAKE_LOCAL_BASE_URL") or _embedded_server().base_url
+def managed_server() -> LocalServer | None:
+    """Our embedded server's manager, or None when YOAKE_LOCAL_BASE_URL names one we don't run."""
+    cfg = settings()
+    return None if cfg.get("YOAKE_LOCAL_BASE_URL") else _embedded_server(cfg.get("YOAKE_LOCAL_MODEL"))
+
+
+def local_server_base_url(*, retry: bool = False) -> str:
+    """The embedded server's base URL: an already-running one (YOAKE_LOCAL_BASE_URL) or our child,
+    started on first use and restarted (with a notice) if it died since the last run."""
+    server = managed_server()
+    if server is None:
+        return settings().get("YOAKE_LOCAL_BASE_URL") or ""
+    if server.running():
+        return server.base_url
+    with st.spinner("Starting the embedded model…"):
+        notice = server.ensure_running(retry=retry)
+    if notice:  # kept for a minute: a page that reruns after sending (chat) must still show it
+        st.session_state["engine_notice"] = (f"{notice} ({time.strftime('%H:%M:%S')})", time.monotonic())
+    return server.base_url
+
+
+def _show_engine_notice() -> None:
+    notice = st.session_state.get("engine_notice")
+    if notice and time.monotonic() - notice[1] < 60:
+        st.warning(notice[0], icon="♻️")
 
 
 @st.cache_resource
@@ -112,10 +134,12 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
         return None
     if provider.id == LOCAL_ID:
         try:
-            base_url = local_server_base_url()
+            base_url = local_server_base_url(retry=st.session_state.get(f"{prefix}_engine_retry", False))
         except LocalServerError as exc:
-            st.error(f"The embedded model could not start.\n\n{exc}")
+            st.error(f"**{exc.title}**\n\n{exc.detail}", icon="⚠️")
+            st.button("Try to start it again", key=f"{prefix}_engine_retry")
             return None
+        _show_engine_notice()
     if not base_url:
         st.sidebar.info("Enter the server's base URL, e.g. `http://localhost:8000/v1`.")
         return None
@@ -140,7 +164,12 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
 def error_message(exc: BaseException, provider: Provider | None, cfg: Settings) -> str:
     """The one place an expected failure becomes page text: specific, secrets redacted, no stack trace."""
     err = describe_error(exc, provider.label if provider else "The provider")
-    return cfg.redact(f"**{err.title}** {err.detail}")
+    detail = err.detail
+    if provider is not None and provider.id == LOCAL_ID and err.kind == "connection":
+        server = managed_server()
+        if server is not None and not server.running():
+            detail = "The embedded model stopped. Re-send: it is restarted first."
+    return cfg.redact(f"**{err.title}** {detail}")
 
 
 def show_error(exc: BaseException, provider: Provider | None, cfg: Settings) -> None:
