@@ -14,9 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.chat import CallContext, ChatParams, ChatStream  # noqa: E402
+from lib.chat import CallContext, ChatParams  # noqa: E402
 from lib.local_server import LocalServer  # noqa: E402
 from lib.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
+from lib.streams import ChatStream  # noqa: E402
 
 ROUNDS = 20
 PROMPTS = ["Name three colours.", "What is a lighthouse?", "Give me a haiku about rain.", "How do plants grow?"]

@@ -1,16 +1,12 @@
-"""Chat requests: parameters, history trimming, model routing, and the streaming pipeline.
-
-`ChatStream` is iterated by the page (via `st.write_stream`) for text deltas; when iteration
-ends - normally, by error or by the consumer closing it - `.result` holds the text so far,
-usage, timing and any error, and one usage-log line has been written.
-"""
+"""Chat requests: parameters, history trimming, model routing, the result of a call and its
+usage-log line, and one non-streaming call (`complete`). Streamed replies are in lib/streams.py."""
 
 from __future__ import annotations
 
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +40,17 @@ class ChatParams:
         if self.stop:
             kwargs["stop"] = self.stop[:4]  # OpenAI accepts at most 4
         return kwargs
+
+
+def parse_seed(text: str) -> tuple[int | None, str | None]:
+    """(seed, problem) from a seed field: blank means random; a problem is a message for the page."""
+    text = (text or "").strip()
+    if not text:
+        return None, None
+    try:
+        return int(text), None
+    except ValueError:
+        return None, "The seed must be a whole number."
 
 
 def parse_stop(text: str) -> list[str]:
@@ -158,78 +165,6 @@ class CallContext:
     prices: dict[str, Price] | None = None
 
 
-def _rejects_stream_options(exc: openai.BadRequestError) -> bool:
-    return "stream_options" in str(exc.message) or "include_usage" in str(exc.message)
-
-
-class ChatStream:
-    """Iterate for text deltas. `result` is filled as it goes and finalised when iteration ends."""
-
-    def __init__(
-        self,
-        client: openai.OpenAI,
-        messages: Sequence[ChatCompletionMessageParam],
-        params: ChatParams,
-        ctx: CallContext,
-        **extra: Any,
-    ) -> None:
-        self.client = client
-        self.messages = list(messages)
-        self.params = params
-        self.ctx = ctx
-        self.extra = extra
-        self.result = ChatResult()
-        self._logged = False
-
-    def _open(self, with_usage: bool) -> openai.Stream:
-        kwargs = self.params.to_kwargs() | self.extra
-        if with_usage:
-            kwargs["stream_options"] = {"include_usage": True}
-        return self.client.chat.completions.create(messages=self.messages, stream=True, **kwargs)
-
-    def __iter__(self) -> Iterator[str]:
-        res = self.result
-        start = time.perf_counter()
-        try:
-            try:
-                stream = self._open(with_usage=True)
-            except openai.BadRequestError as exc:
-                if not _rejects_stream_options(exc):
-                    raise
-                stream = self._open(with_usage=False)  # provider rejects stream_options: estimate
-            res.request_id = stream.response.headers.get("x-request-id")
-            with stream:
-                for chunk in stream:
-                    if chunk.usage is not None:
-                        res.usage = chunk.usage
-                    res.resolved_model = chunk.model or res.resolved_model
-                    res.request_id = res.request_id or chunk.id
-                    if not chunk.choices:  # usage-only and keep-alive chunks
-                        continue
-                    choice = chunk.choices[0]
-                    if choice.finish_reason:
-                        res.finish_reason = choice.finish_reason
-                    delta = choice.delta.content if choice.delta else None
-                    if delta:
-                        if res.ttft_ms is None:
-                            res.ttft_ms = (time.perf_counter() - start) * 1000
-                        res.text += delta
-                        yield delta
-        except BaseException as exc:
-            if not isinstance(exc, GeneratorExit):
-                res.error = exc
-                res.error_kind = describe_error(exc).kind
-            raise
-        finally:
-            res.duration_ms = (time.perf_counter() - start) * 1000
-            self._finish()
-
-    def _finish(self) -> None:
-        if not self._logged:
-            self._logged = True
-            finalize_and_log(self.ctx, self.params, self.messages, self.result, stream=True)
-
-
 def finalize_and_log(
     ctx: CallContext,
     params: ChatParams,
@@ -298,7 +233,7 @@ def complete(
         res.error, res.error_kind = exc, describe_error(exc).kind
         raise
     else:
-        res.request_id = raw.headers.get("x-request-id") or completion.id
+        res.request_id = raw.request_id or completion.id
         res.resolved_model = completion.model
         res.usage = completion.usage
         if completion.choices:

@@ -62,6 +62,48 @@ class Settings:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    # --- typed settings: every YOAKE_* setting has one property here, and a row in README's table ---
+
+    @property
+    def local_model(self) -> str | None:
+        """YOAKE_LOCAL_MODEL: a GGUF for the embedded server (default: the shipped SmolLM2)."""
+        return self.get("YOAKE_LOCAL_MODEL")
+
+    @property
+    def local_base_url(self) -> str | None:
+        """YOAKE_LOCAL_BASE_URL: an already-running server to use instead of starting one."""
+        return self.get("YOAKE_LOCAL_BASE_URL")
+
+    @property
+    def default_provider(self) -> str | None:
+        """YOAKE_DEFAULT_PROVIDER, as given (lib.providers.default_provider_id applies the rule)."""
+        return self.get("YOAKE_DEFAULT_PROVIDER")
+
+    @property
+    def timeout(self) -> float:
+        """YOAKE_TIMEOUT: the client's read timeout, seconds."""
+        return self.get_float("YOAKE_TIMEOUT", 60.0)
+
+    @property
+    def connect_timeout(self) -> float:
+        """YOAKE_CONNECT_TIMEOUT: the client's connect timeout, seconds."""
+        return self.get_float("YOAKE_CONNECT_TIMEOUT", 5.0)
+
+    @property
+    def max_retries(self) -> int:
+        """YOAKE_MAX_RETRIES: the SDK's own retries (429, 5xx, connection errors)."""
+        return self.get_int("YOAKE_MAX_RETRIES", 2)
+
+    @property
+    def password(self) -> str | None:
+        """YOAKE_PASSWORD: when set, every page asks for it first."""
+        return self.get("YOAKE_PASSWORD")
+
+    @property
+    def daily_token_alert(self) -> int:
+        """YOAKE_DAILY_TOKEN_ALERT: the usage page warns when today's tokens cross it."""
+        return self.get_int("YOAKE_DAILY_TOKEN_ALERT", 500_000)
+
     def secret_values(self) -> list[str]:
         # Short values ("1", "true") would redact ordinary text; real keys are long.
         named = [v for k, v in self.values.items() if _SECRET_NAME.search(k) and len(v) >= 8]

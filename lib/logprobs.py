@@ -26,7 +26,7 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionTokenLog
 from openai.types.chat.chat_completion_token_logprob import TopLogprob
 
 from lib.chat import CallContext, ChatParams, ChatResult, complete
-from lib.errors import describe_error
+from lib.errors import YoakeError, describe_error
 from lib.providers import Provider
 
 MAX_TOP_K = 20  # OpenAI's (and llama-server's OpenAI-compatible) upper bound
@@ -486,8 +486,11 @@ def run_logprobs(
     return LogprobRun(list(messages), params, top_k, content, build_table(content, top_k), text, res, prefix)
 
 
-class ForkError(ValueError):
+class ForkError(YoakeError):
     """The chosen alternative cannot be spliced into a text prefix; the message says why."""
+
+    kind = "fork"
+    title = "Cannot fork there."
 
 
 def fork_prefix(table: LogprobTable, position: int, alt: int) -> str:

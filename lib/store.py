@@ -12,22 +12,20 @@ in order, each in its own transaction, so an older database is upgraded in place
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionMessageParam
 
-from lib.chat import CallContext, ChatParams, ChatResult, finalize_and_log
+from lib.chat import ChatResult
+from lib.errors import YoakeError
 
 DB_FILE = "yoake.db"
 BUSY_TIMEOUT_S = 30.0
@@ -112,8 +110,12 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     conn.execute("COMMIT")
 
-class StoreError(Exception):
+
+class StoreError(YoakeError):
     """A store operation the user asked for cannot be done (the message says why)."""
+
+    kind = "store"
+    title = "That could not be saved."
 
 
 @dataclass(frozen=True)
@@ -525,137 +527,3 @@ def _split_sql(script: str) -> list[str]:
     # Our migrations hold no literal semicolons, so a plain split is exact (and, unlike
     # executescript, it does not COMMIT our transaction behind our back).
     return [s.strip() for s in script.split(";") if s.strip()]
-
-
-# --- the answer cache's rule ------------------------------------------------------------------------
-
-
-def cache_key(provider_id: str, messages: Sequence[ChatCompletionMessageParam], params: ChatParams) -> str | None:
-    """The cache key of a request, or None when it must not be cached (only temperature 0 is
-    deterministic enough to replay)."""
-    if params.temperature is None or params.temperature != 0:
-        return None
-    payload = {"provider": provider_id, "messages": list(messages), "params": params.to_kwargs()}
-    return hashlib.sha256(_dumps(payload).encode("utf-8")).hexdigest()
-
-
-class CachedStream:
-    """A ChatStream look-alike replaying a cached answer: iterate for the text, then `.result`
-    is filled and one usage-log line (cache_hit, cost 0) has been written."""
-
-    def __init__(self, cached: ChatResult, messages: Sequence[ChatCompletionMessageParam], params: ChatParams,
-                 ctx: CallContext) -> None:
-        self.cached = cached
-        self.messages = list(messages)
-        self.params = params
-        self.ctx = ctx
-        self.result = ChatResult()
-        self._logged = False
-
-    def __iter__(self) -> Iterator[str]:
-        res = self.result
-        start = time.perf_counter()
-        try:
-            res.resolved_model = self.cached.resolved_model
-            res.usage = self.cached.usage
-            res.ttft_ms = (time.perf_counter() - start) * 1000
-            res.text = self.cached.text
-            if self.cached.text:
-                yield self.cached.text
-            res.finish_reason = self.cached.finish_reason or "stop"
-        finally:
-            res.duration_ms = (time.perf_counter() - start) * 1000
-            if not self._logged:
-                self._logged = True
-                finalize_and_log(self.ctx, self.params, self.messages, res, stream=True, cache_hit=True)
-
-
-# --- saving a reply while it streams ---------------------------------------------------------------
-
-
-class PersistedReply:
-    """Wraps a ChatStream (or CachedStream): passes its deltas through and saves the reply as it
-    grows - a row on the first delta (marked incomplete), the text whenever 0.5 s have passed
-    (a timer flushes text that arrived since, so a pause in the stream does not hold it back),
-    and the final text with its completeness and `meta(result)` when iteration ends, whether it
-    ended normally, by an error or by the consumer stopping. `message_id` is set once a row exists.
-    """
-
-    def __init__(self, store: Store, conversation_id: str, stream: Any, *, interval: float = 0.5,
-                 meta: Any = None) -> None:
-        self.store = store
-        self.conversation_id = conversation_id
-        self.stream = stream
-        self.interval = interval
-        self.meta = meta  # callable(ChatResult) -> dict, or None
-        self.message_id: int | None = None
-        self.text = ""
-        self._written = ""
-        self._last_write = 0.0
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        self._closed = False
-
-    @property
-    def result(self) -> ChatResult:
-        return self.stream.result
-
-    def _flush_locked(self) -> None:
-        if self.message_id is not None and self.text != self._written:
-            self.store.update_message(self.message_id, content=self.text)
-            self._written = self.text
-            self._last_write = time.monotonic()
-
-    def _on_timer(self) -> None:
-        with self._lock:
-            self._timer = None
-            if not self._closed:
-                try:
-                    self._flush_locked()
-                except sqlite3.Error:
-                    pass  # the next delta or the final write retries
-
-    def _on_delta(self, delta: str) -> None:
-        with self._lock:
-            self.text += delta
-            if self.message_id is None:
-                self.message_id = self.store.add_message(self.conversation_id, "assistant", self.text, incomplete=True)
-                self._written = self.text
-                self._last_write = time.monotonic()
-                return
-            wait = self._last_write + self.interval - time.monotonic()
-            if wait <= 0:
-                self._flush_locked()
-            elif self._timer is None:
-                self._timer = threading.Timer(wait, self._on_timer)
-                self._timer.daemon = True
-                self._timer.start()
-
-    def __iter__(self) -> Iterator[str]:
-        it = iter(self.stream)
-        try:
-            for delta in it:
-                self._on_delta(delta)
-                yield delta
-        finally:
-            close = getattr(it, "close", None)
-            if close:
-                close()  # runs the stream's own finaliser (usage log) before we read its result
-            self._finish()
-
-    def _finish(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self.message_id is None:
-                return
-            res = self.stream.result
-            self.store.update_message(
-                self.message_id,
-                content=self.text,
-                incomplete=not res.complete,
-                meta=self.meta(res) if self.meta else None,
-            )
-            self._written = self.text

@@ -11,6 +11,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
+from lib.errors import YoakeError
 from lib.store import Conversation, StoredMessage, title_from
 
 FORMAT = "yoake.conversation"
@@ -34,8 +35,11 @@ PARAM_SPEC: dict[str, tuple[type, float | None, float | None]] = {
 }
 
 
-class ImportRejected(ValueError):
+class ImportRejected(YoakeError):
     """The file is not an importable conversation; the message says what is wrong."""
+
+    kind = "import_rejected"
+    title = "The file cannot be imported."
 
 
 def _param_value(name: str, value: Any) -> Any:

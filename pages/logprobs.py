@@ -7,7 +7,7 @@ import openai
 import pandas as pd
 import streamlit as st
 
-from lib.chat import CallContext, ChatParams
+from lib.chat import CallContext, ChatParams, parse_seed
 from lib.logprobs import (
     MAX_TOP_K,
     REPRODUCIBLE_NOTE,
@@ -52,12 +52,9 @@ with st.sidebar:
     st.text_input("Seed (blank = random)", "42", key="lp_seed")
     threshold = st.slider("Low confidence: p below", 0.01, 0.99, 0.5, 0.01, key="lp_threshold")
 
-seed: int | None = None
-if state.lp_seed.strip():
-    try:
-        seed = int(state.lp_seed)
-    except ValueError:
-        st.sidebar.error("The seed must be a whole number; sending without one.")
+seed, seed_error = parse_seed(state.lp_seed)
+if seed_error:
+    st.sidebar.error(f"{seed_error} Sending without one.")
 
 
 @st.cache_data(ttl=3600, show_spinner="Checking whether this model returns logprobs…")

@@ -43,7 +43,7 @@ def _send(max_tokens: int = 48) -> AppTest:
 
 
 def _turns(at: AppTest) -> list[tuple[str, str]]:
-    return [(m["role"], m["content"]) for m in at.session_state["chat_history"]]
+    return [(m.role, m.content) for m in at.session_state["chat_history"]]
 
 
 def _shown_error(at: AppTest) -> str:
@@ -83,7 +83,7 @@ def test_transient_503_is_retried_by_the_sdk_and_the_reply_arrives(proxy: FaultP
     proxy.reset(Fault("status", 503, times=1))
     at = _send()
     assert not at.error
-    assert [m["role"] for m in at.session_state["chat_history"]] == ["user", "assistant"]
+    assert [m.role for m in at.session_state["chat_history"]] == ["user", "assistant"]
     assert proxy.count() == 2
     assert [r["status"] for r in _log(data_dir)] == ["ok"]
 
@@ -94,7 +94,7 @@ def test_dropped_stream_keeps_partial_reply_marked_incomplete(proxy: FaultProxy,
     assert "could not reach" in _shown_error(at).lower()
     history = at.session_state["chat_history"]
     assert _turns(at)[0] == ("user", USER_TEXT)
-    assert history[1]["role"] == "assistant" and history[1]["content"] and history[1]["incomplete"] is True
+    assert history[1].role == "assistant" and history[1].content and history[1].incomplete is True
     assert any("Incomplete" in c.value for c in at.caption)
     rows = _log(data_dir)
     assert rows[-1]["status"] == "error" and rows[-1]["error_type"] == "connection"
@@ -115,7 +115,7 @@ def test_malformed_events_keep_what_arrived(proxy: FaultProxy, data_dir: Path) -
     at = _send()
     assert "could not read" in _shown_error(at)
     history = at.session_state["chat_history"]
-    assert history[1]["content"] == "Partial" and history[1]["incomplete"] is True
+    assert history[1].content == "Partial" and history[1].incomplete is True
     assert _log(data_dir)[-1]["error_type"] == "bad_response"
 
 
@@ -130,6 +130,6 @@ def test_refused_connection_then_resend_succeeds(proxy: FaultProxy, data_dir: Pa
     at.run()
     at.button(key="chat_resend").click().run()
     history = at.session_state["chat_history"]
-    assert [m["role"] for m in history] == ["user", "assistant"] and history[0]["content"] == USER_TEXT
+    assert [m.role for m in history] == ["user", "assistant"] and history[0].content == USER_TEXT
     assert not at.error
     assert [r["status"] for r in _log(data_dir)] == ["error", "ok"]

@@ -29,8 +29,8 @@ def test_chat_round_trip_renders_reply_and_logs_usage(data_dir: Path) -> None:
     assert not at.exception
 
     history = at.session_state["chat_history"]
-    assert [m["role"] for m in history] == ["user", "assistant"]
-    reply = history[1]["content"]
+    assert [m.role for m in history] == ["user", "assistant"]
+    reply = history[1].content
     assert reply.strip()
     # The reply is rendered in an assistant chat message, with its usage caption under it.
     rendered = [md.value for md in at.chat_message[1].markdown]
@@ -46,7 +46,7 @@ def test_chat_round_trip_renders_reply_and_logs_usage(data_dir: Path) -> None:
     assert rec["input_tokens"] > 0 and rec["output_tokens"] > 0
     assert rec["total_tokens"] == rec["input_tokens"] + rec["output_tokens"]
     assert rec["cost_usd"] == 0 and rec["ttft_ms"] > 0 and rec["duration_ms"] >= rec["ttft_ms"]
-    assert history[1]["meta"]["output_tokens"] == rec["output_tokens"]
+    assert history[1].meta["output_tokens"] == rec["output_tokens"]
     # No message text reaches the log.
     assert "France" not in (data_dir / "usage.jsonl").read_text()
 

@@ -34,7 +34,7 @@ def _usage(data_dir: Path) -> list[dict]:
 
 
 def _turns(at: AppTest) -> list[tuple[str, str]]:
-    return [(m["role"], m["content"]) for m in at.session_state["chat_history"]]
+    return [(m.role, m.content) for m in at.session_state["chat_history"]]
 
 
 def _sidebar_text(at: AppTest) -> str:
@@ -270,13 +270,13 @@ def test_a_reply_cut_off_mid_stream_is_saved_incomplete_and_comes_back_after_a_r
         at.chat_input(key="chat_input").set_value("Tell me about lighthouses.").run()
         assert not at.exception
         partial = at.session_state["chat_history"][1]
-        assert partial["incomplete"] is True and partial["content"]
+        assert partial.incomplete is True and partial.content
         cid = at.query_params["c"]
 
     saved = Store.in_dir(data_dir).get_conversation(cid)
     assert saved is not None
     assert [(m.role, m.content, m.incomplete) for m in saved.messages] == [
-        ("user", "Tell me about lighthouses.", False), ("assistant", partial["content"], True)]
+        ("user", "Tell me about lighthouses.", False), ("assistant", partial.content, True)]
     fresh = _app(c=cid)
-    assert _turns(fresh) == [("user", "Tell me about lighthouses."), ("assistant", partial["content"])]
+    assert _turns(fresh) == [("user", "Tell me about lighthouses."), ("assistant", partial.content)]
     assert any("Incomplete" in c.value for c in fresh.chat_message[1].caption)

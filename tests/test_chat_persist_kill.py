@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lib.store import DB_FILE, Store
+
+pytestmark = pytest.mark.model  # talks to the embedded model server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,13 +23,11 @@ CHILD = r"""
 import json, os, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from lib.chat import CallContext, ChatParams, ChatStream
+from lib.chat import CallContext, ChatParams
+from lib.streams import ChatStream
 from lib.providers import LOCAL_MODEL_ALIAS, make_client
-from lib.store import PersistedReply, Store
-import pytest
-
-pytestmark = pytest.mark.model  # talks to the embedded model server
-
+from lib.store import Store
+from lib.streams import PersistedReply
 data = Path(os.environ["YOAKE_DATA_DIR"])
 store = Store.in_dir(data)
 prompt = "Count from 1 to 200, separated by commas."

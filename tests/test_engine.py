@@ -124,7 +124,7 @@ def test_chat_page_survives_its_engine_being_killed(data_dir: Path, monkeypatch:
         assert len(engines) == 1, engines
         at.sidebar.number_input(key="chat_max_tokens").set_value(16)
         at.chat_input(key="chat_input").set_value("Hello").run()
-        assert [m["role"] for m in at.session_state["chat_history"]] == ["user", "assistant"]
+        assert [m.role for m in at.session_state["chat_history"]] == ["user", "assistant"]
 
         os.kill(engines[0], signal.SIGKILL)  # as an out-of-memory kill would
         deadline = time.monotonic() + 10
@@ -134,8 +134,8 @@ def test_chat_page_survives_its_engine_being_killed(data_dir: Path, monkeypatch:
         assert not at.exception and not at.error
         assert any("SIGKILL" in w.value and "restarted" in w.value for w in at.warning)
         history = at.session_state["chat_history"]
-        assert [m["role"] for m in history] == ["user", "assistant"] * 2
-        assert history[-1]["content"].strip() and not history[-1]["incomplete"]
+        assert [m.role for m in history] == ["user", "assistant"] * 2
+        assert history[-1].content.strip() and not history[-1].incomplete
         restarted = _engine_children(os.getpid(), but=local_server.process.pid)
         assert len(restarted) == 1 and restarted != engines
         lines = [json.loads(line) for line in (data_dir / "usage.jsonl").read_text().splitlines()]

@@ -30,7 +30,7 @@ def test_canary_key_never_reaches_log_store_page_errors_or_output(
         at.sidebar.selectbox(key="chat_provider").set_value("custom").run()
         at.sidebar.number_input(key="chat_max_tokens").set_value(16).run()
         at.chat_input(key="chat_input").set_value("Hello").run()
-        assert [m["role"] for m in at.session_state["chat_history"]] == ["user", "assistant"]
+        assert [m.role for m in at.session_state["chat_history"]] == ["user", "assistant"]
         # The provider rejects the key and echoes it, as OpenAI does ("Incorrect API key provided: sk-...").
         proxy.reset(Fault("status", 401, body={"error": {"message": f"Incorrect API key provided: {CANARY}."}}))
         at.chat_input(key="chat_input").set_value("Again").run()

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from lib.chat import CallContext, ChatParams, ChatResult, ChatStream
+from lib.chat import CallContext, ChatParams, ChatResult
 from lib.config import load_settings
+from lib.conversation import cache_key
 from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, client_for
-from lib.store import DB_FILE, MIGRATIONS, SCHEMA_VERSION, CachedStream, PersistedReply, Store, StoreError, cache_key, title_from
+from lib.store import DB_FILE, MIGRATIONS, SCHEMA_VERSION, Store, StoreError, title_from
+from lib.streams import CachedStream, ChatStream, PersistedReply
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import openai
 import streamlit as st
@@ -15,6 +17,7 @@ from lib.config import Settings, load_settings
 from lib.errors import describe_error
 from lib.local_server import LocalServer, LocalServerError
 from lib.providers import LOCAL_ID, PROVIDERS, ModelList, Provider, client_for, default_provider_id, list_models
+from lib.store import Store, StoreError
 
 
 def enter_page() -> None:
@@ -71,6 +74,22 @@ def _show_engine_notice() -> None:
     notice = st.session_state.get("engine_notice")
     if notice and time.monotonic() - notice[1] < 60:
         st.warning(notice[0], icon="♻️")
+
+
+@st.cache_resource(show_spinner=False)
+def _store(data_dir: str) -> Store:
+    return Store.in_dir(Path(data_dir))
+
+
+def open_store() -> Store:
+    """The one store of this data dir, shared by every session and page; stops the page with a
+    specific message when it cannot be opened."""
+    try:
+        return _store(str(settings().data_dir))
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        st.error(f"**Your work cannot be saved.** {settings().redact(str(exc))}", icon="⚠️")
+        st.stop()
+        raise  # not reached: st.stop() ends the run
 
 
 @st.cache_resource
