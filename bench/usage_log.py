@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lib.usage_log import UsageRecord  # noqa: E402
+from lib.usage.log import UsageRecord  # noqa: E402
 
 FIELDS = [f.name for f in fields(UsageRecord)]
 ORDER = ["id", "ts"] + [f for f in FIELDS if f not in ("id", "ts")]
@@ -111,7 +111,7 @@ import sys, time, json
 from pathlib import Path
 sys.path.insert(0, {root!r})
 t0 = time.perf_counter()
-from lib.usage_data import UsageLog, cache_path_for
+from lib.usage.reader import UsageLog, cache_path_for
 t1 = time.perf_counter()
 p = Path({path!r})
 log = UsageLog(p, cache_path_for(p))
@@ -125,8 +125,8 @@ print(json.dumps({{"import": t1 - t0, "open": t2 - t1, "rows": snap.table.num_ro
 def main() -> None:
     import pandas as pd
 
-    from lib import usage_log
-    from lib.usage_data import CACHE_SAVE_BYTES, UsageLog, cache_path_for
+    from lib.usage import log as usage_log
+    from lib.usage.reader import CACHE_SAVE_BYTES, UsageLog, cache_path_for
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2

@@ -15,9 +15,9 @@ import openai
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
-from lib import usage_log
 from lib.errors import describe_error
 from lib.pricing import Price, estimate_cost
+from lib.usage import log as usage_log
 
 
 @dataclass

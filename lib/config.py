@@ -16,6 +16,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DAILY_TOKEN_ALERT_DEFAULT = 500_000
 
 # Names whose values are secrets: never printed, logged or shown.
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
@@ -102,7 +103,7 @@ class Settings:
     @property
     def daily_token_alert(self) -> int:
         """YOAKE_DAILY_TOKEN_ALERT: the usage page warns when today's tokens cross it."""
-        return self.get_int("YOAKE_DAILY_TOKEN_ALERT", 500_000)
+        return self.get_int("YOAKE_DAILY_TOKEN_ALERT", DAILY_TOKEN_ALERT_DEFAULT)
 
     def secret_values(self) -> list[str]:
         # Short values ("1", "true") would redact ordinary text; real keys are long.

@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model is None:
         from lib.config import load_settings
 
-        args.model = load_settings().get("YOAKE_LOCAL_MODEL")
+        args.model = load_settings().local_model
     if args.alias is None:
         args.alias = Path(args.model).stem if args.model else LOCAL_MODEL_ALIAS
     args.model = Path(args.model) if args.model else default_model_path()

@@ -168,7 +168,7 @@ def get_provider(provider_id: str) -> Provider:
 
 def default_provider_id(settings: Settings) -> str:
     """OpenAI when a key is configured, else the embedded model (works offline, no key)."""
-    explicit = settings.get("YOAKE_DEFAULT_PROVIDER")
+    explicit = settings.default_provider
     if explicit in PROVIDERS:
         return explicit
     return "openai" if settings.get("OPENAI_API_KEY") else LOCAL_ID
@@ -186,8 +186,7 @@ def make_client(
 
 
 def client_timeout(settings: Settings) -> openai.Timeout:
-    read = settings.get_float("YOAKE_TIMEOUT", 60.0)
-    return openai.Timeout(read, connect=settings.get_float("YOAKE_CONNECT_TIMEOUT", 5.0))
+    return openai.Timeout(settings.timeout, connect=settings.connect_timeout)
 
 
 def client_for(provider: Provider, settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> openai.OpenAI:
@@ -202,7 +201,7 @@ def client_for(provider: Provider, settings: Settings, *, base_url: str | None =
         url,
         key,
         timeout=client_timeout(settings),
-        max_retries=settings.get_int("YOAKE_MAX_RETRIES", 2),
+        max_retries=settings.max_retries,
     )
 
 

@@ -10,20 +10,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lib import usage_log
 from lib.pricing import PRICES_FILE, Price, load_price_table
 from lib.providers import PROVIDERS
-from lib.usage_data import (
-    DEFAULT_DAILY_ALERT,
-    Filters,
-    UsageLog,
-    UsageView,
-    build_view,
-    cache_path_for,
-    filter_table,
-    options,
-    to_csv_bytes,
-)
+from lib.usage import log as usage_log
+from lib.usage.reader import UsageLog, cache_path_for
+from lib.usage.view import Filters, UsageView, build_view, filter_table, options, to_csv_bytes
 from ui.common import enter_page, settings
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -75,7 +66,7 @@ state = st.session_state
 PERIODS = {"All time": None, "Today": 0, "Last 7 days": 6, "Last 30 days": 29, "Custom range": None}
 state.setdefault("usage_period", "All time")
 state.setdefault("usage_dates", (today - dt.timedelta(days=6), today))
-state.setdefault("usage_threshold", cfg.get_int("YOAKE_DAILY_TOKEN_ALERT", DEFAULT_DAILY_ALERT))
+state.setdefault("usage_threshold", cfg.daily_token_alert)
 
 with st.sidebar:
     st.button("↻ Refresh", key="usage_refresh", help="Reads only the calls logged since the last view.",

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from helpers import usage_lines as _usage_lines
 from streamlit.testing.v1 import AppTest
 
 pytestmark = pytest.mark.model  # talks to the embedded model server
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
 
-
-def _usage_lines(data_dir: Path) -> list[dict]:
-    path = data_dir / "usage.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_chat_round_trip_renders_reply_and_logs_usage(data_dir: Path) -> None:

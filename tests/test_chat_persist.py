@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import usage_lines as _usage
 from streamlit.testing.v1 import AppTest
 
 from lib.providers import LOCAL_MODEL_ALIAS
@@ -27,10 +28,6 @@ def _app(**query: str) -> AppTest:
     assert not at.exception, at.exception
     return at
 
-
-def _usage(data_dir: Path) -> list[dict]:
-    path = data_dir / "usage.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def _turns(at: AppTest) -> list[tuple[str, str]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
+from helpers import usage_lines as _usage
 
 from lib.chat import AUTO_MODEL, CallContext, ChatParams
 from lib.config import load_settings
@@ -23,9 +23,6 @@ def _target(data_dir: Path, provider: Provider = PROVIDERS["local"]) -> Target:
     ctx = CallContext(page="chat", provider_id=provider.id, local=True, log_path=data_dir / "usage.jsonl")
     return Target(provider, base_url, client, ctx)
 
-
-def _usage(data_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (data_dir / "usage.jsonl").read_text().splitlines()]
 
 
 def test_a_message_is_saved_sent_streamed_persisted_and_logged(data_dir: Path) -> None:

@@ -8,12 +8,13 @@ from pathlib import Path
 import openai
 import pytest
 
-from lib import usage_log
 from lib.chat import AUTO_MODEL, ChatParams, estimate_tokens, parse_stop, route_model, trim_history
 from lib.config import load_settings, redact
 from lib.errors import describe_error
 from lib.pricing import estimate_cost
 from lib.providers import LOCAL_ID, PROVIDERS, client_for, default_provider_id, get_provider, list_models
+from lib.usage import log as usage_log
+from lib.usage import reader
 
 
 def _msgs(n: int, size: int = 10) -> list[dict]:
@@ -143,7 +144,7 @@ def test_usage_log_appends_one_valid_line_per_call(tmp_path: Path) -> None:
                 "input_tokens", "output_tokens", "total_tokens", "ttft_ms", "duration_ms", "cost_usd", "status",
                 "error_type", "request_id"}
     assert expected <= set(first)
-    records, bad = usage_log.read_records(path)
+    records, bad = reader.read_records(path)
     assert [r["input_tokens"] for r in records] == [0, 1, 2] and bad == 0
 
 
@@ -168,5 +169,5 @@ def test_append_after_a_torn_last_line_keeps_the_new_record(tmp_path: Path) -> N
     with open(path, "ab") as fh:
         fh.write(b'{"id":"torn","ts":"2026-')  # a writer died mid-line
     usage_log.append(path, usage_log.UsageRecord(page="chat", provider="local", model="after"))
-    records, bad = usage_log.read_records(path)
+    records, bad = reader.read_records(path)
     assert [r["model"] for r in records] == ["before", "after"] and bad == 1

@@ -35,9 +35,7 @@ from lib.logprobs import (
     what_if,
 )
 from lib.providers import PROVIDERS
-from lib.usage_log import read_records
-
-pytestmark = pytest.mark.model  # talks to the embedded model server
+from lib.usage.reader import read_records
 
 
 def tok(token: str, logprob: float, alts: list[tuple[str, float]] | None = None, raw: list[int] | None = None,

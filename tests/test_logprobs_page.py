@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import streamlit as st
 from fault_proxy import FaultProxy
+from helpers import usage_lines as _usage_lines
 from streamlit.testing.v1 import AppTest
 
 from lib.local_server import LocalServer
@@ -29,10 +30,6 @@ def _fresh_probe_cache() -> None:
     # st.cache_data lives as long as the process: each test sees the page's first visit.
     st.cache_data.clear()
 
-
-def _usage_lines(data_dir: Path) -> list[dict]:
-    path = data_dir / "usage.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def _run_page(prompt: str = PROMPT, top_k: int = TOP_K) -> AppTest:

@@ -3,7 +3,6 @@ saving a reply while it streams (against the embedded model), and concurrent wri
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -13,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import usage_lines as _usage
 
 from lib.chat import CallContext, ChatParams, ChatResult
 from lib.config import load_settings
@@ -23,7 +23,6 @@ from lib.streams import CachedStream, ChatStream, PersistedReply
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.model  # talks to the embedded model server
 
 
 def _client():
@@ -33,10 +32,6 @@ def _client():
 def _ctx(data_dir: Path) -> CallContext:
     return CallContext(page="test", provider_id="local", local=True, log_path=data_dir / "usage.jsonl")
 
-
-def _usage(data_dir: Path) -> list[dict]:
-    path = data_dir / "usage.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 # --- schema ------------------------------------------------------------------------------------------
@@ -189,6 +184,7 @@ def test_cache_key_only_at_temperature_zero_and_exact() -> None:
     assert key not in others and len(others) == 5
 
 
+@pytest.mark.model
 def test_cached_stream_replays_and_logs_a_free_cache_hit(data_dir: Path) -> None:
     store = Store.in_dir(data_dir)
     msgs = [{"role": "user", "content": "Say hi"}]
@@ -215,6 +211,7 @@ def test_cached_stream_replays_and_logs_a_free_cache_hit(data_dir: Path) -> None
 # --- saving a reply while it streams -----------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_persisted_reply_saves_a_complete_reply_with_meta(data_dir: Path) -> None:
     store = Store.in_dir(data_dir)
     cid = store.create_conversation()
@@ -229,6 +226,7 @@ def test_persisted_reply_saves_a_complete_reply_with_meta(data_dir: Path) -> Non
     assert msgs[1].meta == {"output_tokens": stream.result.usage.completion_tokens}
 
 
+@pytest.mark.model
 def test_persisted_reply_stopped_by_the_consumer_is_kept_incomplete(data_dir: Path) -> None:
     store = Store.in_dir(data_dir)
     cid = store.create_conversation()

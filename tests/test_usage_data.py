@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from lib import usage_data, usage_log
 from lib.pricing import DEFAULT_PRICES, Price
-from lib.usage_data import Filters, UsageLog, build_view, cache_path_for, filter_table, parse_lines, to_csv_bytes
-from lib.usage_log import UsageRecord
+from lib.usage import log as usage_log
+from lib.usage import reader
+from lib.usage.log import UsageRecord
+from lib.usage.reader import UsageLog, cache_path_for, parse_lines
+from lib.usage.view import Filters, build_view, filter_table, to_csv_bytes
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -47,14 +49,14 @@ def write(path: Path, lines: list[str]) -> None:
 
 def test_schema_follows_the_writer() -> None:
     line = rec(0).to_json()
-    assert list(json.loads(line)) == usage_data.SCHEMA.names
+    assert list(json.loads(line)) == reader.SCHEMA.names
     table, bad = parse_lines((line + "\n").encode())
     assert bad == 0 and table.num_rows == 1 and table["model"][0].as_py() == "gpt-4o-mini"
 
 
 def test_malformed_lines_are_counted_and_good_ones_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Tiny blocks: the bad lines land in different blocks and each is isolated by bisection.
-    monkeypatch.setattr(usage_data, "BLOCK_BYTES", 2000)
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 2000)
     good = [rec(i).to_json() for i in range(200)]
     lines = list(good)
     for k, bad in enumerate(BAD_LINES):
@@ -62,11 +64,11 @@ def test_malformed_lines_are_counted_and_good_ones_kept(tmp_path: Path, monkeypa
     lines.insert(50, "")  # blank lines are not malformed
     path = tmp_path / "usage.jsonl"
     write(path, lines)
-    table, bad = usage_data.read_table(path)
+    table, bad = reader.read_table(path)
     assert bad == len(BAD_LINES)
     assert table["id"].to_pylist() == [json.loads(g)["id"] for g in good]
     assert table["input_tokens"].to_pylist() == [100 + i for i in range(200)]
-    records, bad2 = usage_log.read_records(path)
+    records, bad2 = reader.read_records(path)
     assert bad2 == bad and [r["id"] for r in records] == table["id"].to_pylist()
     assert records[3]["ts"] == json.loads(good[3])["ts"]  # the writer's own ISO form
 
@@ -75,7 +77,7 @@ def test_a_bad_line_costs_one_reparse_not_a_bisection(tmp_path: Path, monkeypatc
     # Every block has a bad line, after blank and whitespace-only lines (which pyarrow leaves out of
     # its row numbers). Each is dropped where pyarrow's error points: the lines before it are parsed
     # once more, so about twice the log is parsed; bisecting would parse it about three times.
-    monkeypatch.setattr(usage_data, "BLOCK_BYTES", 64_000)
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 64_000)
     good = [rec(i).to_json() for i in range(1200)]
     lines: list[str] = []
     bad_count = 0
@@ -87,9 +89,9 @@ def test_a_bad_line_costs_one_reparse_not_a_bisection(tmp_path: Path, monkeypatc
     path = tmp_path / "usage.jsonl"
     write(path, lines)
     parsed: list[int] = []
-    real = usage_data._read_block
-    monkeypatch.setattr(usage_data, "_read_block", lambda buf: (parsed.append(len(buf)), real(buf))[1])
-    table, bad = usage_data.read_table(path)
+    real = reader._read_block
+    monkeypatch.setattr(reader, "_read_block", lambda buf: (parsed.append(len(buf)), real(buf))[1])
+    table, bad = reader.read_table(path)
     assert bad == bad_count and table["id"].to_pylist() == [json.loads(g)["id"] for g in good]
     assert sum(parsed) < 2.4 * path.stat().st_size, sum(parsed) / path.stat().st_size
 
@@ -109,7 +111,7 @@ def test_block_reader_agrees_with_a_line_by_line_read(tmp_path: Path, monkeypatc
     import random
 
     rng = random.Random(seed)
-    monkeypatch.setattr(usage_data, "BLOCK_BYTES", rng.choice([300, 1000, 5000]))
+    monkeypatch.setattr(reader, "BLOCK_BYTES", rng.choice([300, 1000, 5000]))
     kinds = BAD_LINES + ["", "  ", '{"ts":"2026-03-01T00:00:00.000Z","model":"m","stream":"yes"}']
     lines = [rec(i).to_json() if rng.random() < 0.7 else rng.choice(kinds) for i in range(400)]
     path = tmp_path / "usage.jsonl"
@@ -120,13 +122,13 @@ def test_block_reader_agrees_with_a_line_by_line_read(tmp_path: Path, monkeypatc
         if not line.strip():
             continue
         try:
-            row, foreign = usage_data._valid_rows(usage_data._read_block((line + "\n").encode()))
+            row, foreign = reader._valid_rows(reader._read_block((line + "\n").encode()))
         except Exception:
             expected_bad += 1
             continue
         expected_bad += foreign
         expected_ids += row["id"].to_pylist()
-    table, bad = usage_data.read_table(path)
+    table, bad = reader.read_table(path)
     assert (table["id"].to_pylist(), bad) == (expected_ids, expected_bad)
     snap = UsageLog(path).snapshot()
     assert (snap.table["id"].to_pylist(), snap.bad_lines) == (expected_ids, expected_bad)
@@ -183,7 +185,7 @@ def _log_with(path: Path, n: int, start: int = 0) -> None:
 
 
 def test_cache_is_reused_by_a_new_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(usage_data, "CACHE_SAVE_BYTES", 1)
+    monkeypatch.setattr(reader, "CACHE_SAVE_BYTES", 1)
     path = tmp_path / "usage.jsonl"
     _log_with(path, 30)
     with open(path, "a") as fh:
@@ -206,7 +208,7 @@ def test_cache_is_reused_by_a_new_reader(tmp_path: Path, monkeypatch: pytest.Mon
 @pytest.mark.parametrize("change", ["rotated", "truncated", "rewritten", "replaced"])
 def test_cache_is_invalidated_when_the_log_is_not_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            change: str) -> None:
-    monkeypatch.setattr(usage_data, "CACHE_SAVE_BYTES", 1)
+    monkeypatch.setattr(reader, "CACHE_SAVE_BYTES", 1)
     path = tmp_path / "usage.jsonl"
     _log_with(path, 20)
     writer = UsageLog(path, cache_path_for(path))
@@ -235,7 +237,7 @@ def test_cache_is_invalidated_when_the_log_is_not_the_same(tmp_path: Path, monke
         expected = [i if i != 5 else 899 for i in range(20)]
     snap = UsageLog(path, cache_path_for(path)).snapshot()
     if expected is None:
-        table, bad = usage_data.read_table(path)
+        table, bad = reader.read_table(path)
         assert snap.table.equals(table) and snap.bad_lines == bad
     else:
         assert [v - 100 for v in snap.table["input_tokens"].to_pylist()] == expected

@@ -7,13 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import usage_log
-from lib.usage_log import UsageRecord
-
-pytestmark = pytest.mark.model  # talks to the embedded model server
+from lib.usage import log as usage_log
+from lib.usage.log import UsageRecord
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "usage.py")
 NOW = datetime.now(UTC)

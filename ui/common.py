@@ -10,7 +10,7 @@ from pathlib import Path
 import openai
 import streamlit as st
 
-from lib import pricing, usage_log
+from lib import pricing
 from lib.auth import AttemptThrottle
 from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
 from lib.config import Settings, load_settings
@@ -18,6 +18,7 @@ from lib.errors import describe_error
 from lib.local_server import LocalServer, LocalServerError
 from lib.providers import LOCAL_ID, PROVIDERS, ModelList, Provider, client_for, default_provider_id, list_models
 from lib.store import Store, StoreError
+from lib.usage import log as usage_log
 
 
 def enter_page() -> None:
@@ -52,7 +53,7 @@ def _embedded_server(model: str | None) -> LocalServer:
 def managed_server() -> LocalServer | None:
     """Our embedded server's manager, or None when YOAKE_LOCAL_BASE_URL names one we don't run."""
     cfg = settings()
-    return None if cfg.get("YOAKE_LOCAL_BASE_URL") else _embedded_server(cfg.get("YOAKE_LOCAL_MODEL"))
+    return None if cfg.local_base_url else _embedded_server(cfg.local_model)
 
 
 def local_server_base_url(*, retry: bool = False) -> str:
@@ -60,7 +61,7 @@ def local_server_base_url(*, retry: bool = False) -> str:
     started on first use and restarted (with a notice) if it died since the last run."""
     server = managed_server()
     if server is None:
-        return settings().get("YOAKE_LOCAL_BASE_URL") or ""
+        return settings().local_base_url or ""
     if server.running():
         return server.base_url
     with st.spinner("Starting the embedded model…"):
@@ -162,8 +163,7 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
     if not base_url:
         st.sidebar.info("Enter the server's base URL, e.g. `http://localhost:8000/v1`.")
         return None
-    client = _cached_client(provider.id, base_url, cfg.get_float("YOAKE_TIMEOUT", 60.0),
-                            cfg.get_int("YOAKE_MAX_RETRIES", 2), api_key, _fingerprint(api_key))
+    client = _cached_client(provider.id, base_url, cfg.timeout, cfg.max_retries, api_key, _fingerprint(api_key))
     models = _cached_models(provider.id, base_url, client)
     options = ([AUTO_MODEL] if allow_auto and provider.small_model != provider.large_model else []) + models.models
     model_key = f"{prefix}_model"
@@ -202,7 +202,7 @@ def _throttle() -> AttemptThrottle:
 
 def password_required() -> bool:
     """True while YOAKE_PASSWORD is set and this session has not given it."""
-    return bool(settings().get("YOAKE_PASSWORD")) and not st.session_state.get("auth_ok")
+    return bool(settings().password) and not st.session_state.get("auth_ok")
 
 
 def sign_in_page() -> None:
@@ -210,7 +210,7 @@ def sign_in_page() -> None:
     st.title("🌅 Yoake")
     given = st.text_input("Password", type="password", key="auth_password")
     if st.button("Enter", key="auth_submit", type="primary"):
-        if _throttle().check(given, settings().get("YOAKE_PASSWORD") or ""):
+        if _throttle().check(given, settings().password or ""):
             st.session_state.auth_ok = True
             del st.session_state["auth_password"]
             st.rerun()

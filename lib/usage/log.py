@@ -1,4 +1,4 @@
-"""The usage log: one JSON object per API call, appended to `$YOAKE_DATA_DIR/usage.jsonl`.
+"""The usage log's record and writer: one JSON object per API call, appended to `$YOAKE_DATA_DIR/usage.jsonl`.
 
 No message text and no keys are ever written. Each record is one `os.write` of one line on an
 O_APPEND descriptor under an exclusive `flock`, so concurrent sessions and processes never
@@ -75,15 +75,3 @@ def append(path: Path, record: UsageRecord) -> None:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-def read_records(path: Path) -> tuple[list[dict], int]:
-    """Every valid record, plus the count of malformed lines skipped (torn, hand-edited, foreign).
-
-    Parsed by the columnar reader in `lib.usage_data` (the usage page reads through its cached,
-    incremental `UsageLog`); every record has every field (None when absent) and `ts` as written.
-    """
-    from lib.usage_data import read_table, records_to_dicts  # usage_data imports this module
-
-    table, bad = read_table(path)
-    return records_to_dicts(table), bad

@@ -1,6 +1,6 @@
 """The columnar usage-log reader: fast first load, incremental refresh, and a cache beside the log.
 
-`usage.jsonl` (written by `lib.usage_log.append`) can reach hundreds of MB. We read it in 4 MB
+`usage.jsonl` (written by `lib.usage.log.append`) can reach hundreds of MB. We read it in 4 MB
 blocks that end on a newline and parse them on a thread pool with pyarrow's JSON reader against
 a fixed schema, reading the next blocks while the first are parsed. A block that fails (torn
 line, hand edit, older schema) is re-parsed around the row pyarrow's error names, so one bad line
@@ -14,13 +14,11 @@ fingerprints of the log's head, of the bytes just before the offset and of its i
 process memory-maps it and reads only the bytes after the offset, unless the log was rotated,
 truncated or rewritten, in which case it re-parses from scratch.
 
-The rest of the module turns a table into what the usage page shows (`build_view`); it is pure
-pandas/pyarrow so it is tested without Streamlit.
+What the usage page makes of the table is in `lib.usage.view`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -32,15 +30,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.json as pj
 
-from lib.pricing import Price, find_price
-from lib.usage_log import UsageRecord
+from lib.usage.log import UsageRecord
 
 # One column per `UsageRecord` field, in the order the writer emits them.
 SCHEMA = pa.schema(
@@ -473,249 +467,8 @@ def distinct(values: Iterable[str | None]) -> list[str]:
     return sorted({v for v in values if v})
 
 
-# --- what the usage page shows ---------------------------------------------------------------------
-
-RECENT_ROWS = 2000  # rows of the filtered calls shown in the table (the CSV has all of them)
-DEFAULT_DAILY_ALERT = 500_000
-
-
-@dataclass(frozen=True)
-class Filters:
-    start: _dt.date | None = None  # inclusive, in the display time zone
-    end: _dt.date | None = None  # inclusive
-    providers: tuple[str, ...] = ()  # empty: all
-    models: tuple[str, ...] = ()
-    pages: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()  # "ok" / "error"
-
-
-def _day_start_utc(day: _dt.date, tz: str) -> pa.Scalar:
-    ts = pd.Timestamp(day).tz_localize(tz, ambiguous=False, nonexistent="shift_forward").tz_convert("UTC")
-    return pa.scalar(ts.to_pydatetime(), type=SCHEMA.field("ts").type)
-
-
-def _status(table: pa.Table) -> pa.ChunkedArray:
-    # an absent status counts as ok: only "error" lines are failures
-    return pc.if_else(pc.fill_null(pc.equal(table["status"], "error"), False), "error", "ok")
-
-
-def filter_table(table: pa.Table, f: Filters, tz: str = "UTC") -> pa.Table:
-    mask = pa.chunked_array([pa.array(np.ones(table.num_rows, dtype=bool))]) if table.num_rows else None
-    if mask is None:
-        return table
-    if f.start:
-        mask = pc.and_(mask, pc.greater_equal(table["ts"], _day_start_utc(f.start, tz)))
-    if f.end:
-        mask = pc.and_(mask, pc.less(table["ts"], _day_start_utc(f.end + _dt.timedelta(days=1), tz)))
-    for column, wanted in (("provider", f.providers), ("model", f.models), ("page", f.pages)):
-        if wanted:
-            mask = pc.and_(mask, pc.fill_null(pc.is_in(table[column], pa.array(list(wanted), pa.string())), False))
-    if f.statuses:
-        mask = pc.and_(mask, pc.is_in(_status(table), pa.array(list(f.statuses), pa.string())))
-    return table.filter(mask)
-
-
-def options(table: pa.Table) -> dict[str, list[str]]:
-    """Distinct providers, models and pages in the log, for the filter widgets."""
-    return {c: distinct(pc.unique(table[c]).to_pylist()) for c in ("provider", "model", "page")}
-
-
-def _tokens(table: pa.Table) -> pa.ChunkedArray:
-    # total_tokens when logged, else input + output (an absent count adds nothing)
-    parts = pc.add(pc.fill_null(table["input_tokens"], 0), pc.fill_null(table["output_tokens"], 0))
-    return pc.coalesce(table["total_tokens"], parts)
-
-
-def _categorical(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    # low-cardinality text as pandas categoricals: filters and group-bys on 1M rows stay fast
-    return pc.dictionary_encode(values)
-
-
-def to_frame(table: pa.Table, prices: dict[str, Price], local_providers: Iterable[str]) -> pd.DataFrame:
-    """The columns the page aggregates, plus `tokens`, `status` (ok/error) and `cost` at today's prices.
-
-    cost: 0 for local providers, cache hits and calls without token counts; tokens x the price table for a priced model (the
-    resolved model first, as when the call was logged); else the cost logged at call time, if any.
-    """
-    cols = {
-        "ts": table["ts"],
-        "page": _categorical(table["page"]),
-        "provider": _categorical(table["provider"]),
-        "model": _categorical(table["model"]),
-        "effective_model": _categorical(pc.coalesce(table["resolved_model"], table["model"])),
-        "status": _categorical(_status(table)),
-        "error_type": _categorical(table["error_type"]),
-        "input_tokens": pc.cast(table["input_tokens"], pa.float64()),
-        "output_tokens": pc.cast(table["output_tokens"], pa.float64()),
-        "tokens": pc.cast(_tokens(table), pa.float64()),
-        "ttft_ms": table["ttft_ms"],
-        "duration_ms": table["duration_ms"],
-        "cost_usd": table["cost_usd"],
-        "cache_hit": pc.fill_null(table["cache_hit"], False),
-    }
-    df = pa.table(cols).to_pandas()
-    eff = df["effective_model"].cat
-    found = [find_price(str(m), prices) for m in eff.categories]
-    p_in = np.array([p.input if p else np.nan for p in found] + [np.nan])  # code -1 (null) -> NaN
-    p_out = np.array([p.output if p else np.nan for p in found] + [np.nan])
-    codes = eff.codes.to_numpy()
-    cost = (df["input_tokens"].to_numpy() * p_in[codes] + df["output_tokens"].to_numpy() * p_out[codes]) / 1_000_000
-    cost = np.where(np.isnan(cost), df["cost_usd"].to_numpy(dtype="float64", na_value=np.nan), cost)
-    free = df["provider"].isin(list(local_providers)).to_numpy(dtype=bool) | df["cache_hit"].to_numpy(dtype=bool)
-    # a call that reported no tokens (failed before any usage) bills nothing, whatever its model
-    free |= df["input_tokens"].isna().to_numpy() & df["output_tokens"].isna().to_numpy()
-    df["cost"] = np.where(free, 0.0, cost)
-    return df
-
-
-def _pct(values: np.ndarray, q: float) -> float | None:
-    values = values[~np.isnan(values)]
-    return float(np.percentile(values, q)) if len(values) else None
-
-
-@dataclass
-class UsageView:
-    rows: int  # calls in the selected period and filters
-    input_tokens: int
-    output_tokens: int
-    cost: float
-    cost_unknown: int  # calls whose cost cannot be estimated (no price, no logged cost)
-    errors: int
-    error_rate: float | None  # errors / calls
-    p50_latency_ms: float | None  # over successful calls
-    p95_latency_ms: float | None
-    p50_ttft_ms: float | None
-    p95_ttft_ms: float | None
-    today_tokens: int  # all calls today (display time zone), whatever the filters
-    bucket: str  # "hour" / "day"
-    over_time: pd.DataFrame  # bucket, model, tokens, input_tokens, output_tokens, cost, calls
-    latency_hist: pd.DataFrame  # bin_start, bin_end, calls
-    by_page: pd.DataFrame  # page, calls
-    by_provider: pd.DataFrame  # provider, calls
-    errors_over_time: pd.DataFrame  # bucket, error_type, calls
-    recent: pd.DataFrame  # newest first, at most RECENT_ROWS
-    unknown_models: list[str]  # models in the log with no price (non-local, not cache hits)
-    models_in_use: pd.DataFrame  # model, calls, input (USD/1M), output (USD/1M), note
-
-
-def pick_bucket(f: Filters, table: pa.Table, tz: str) -> str:
-    if f.start and f.end:
-        return "hour" if (f.end - f.start).days < 3 else "day"
-    if table.num_rows:
-        span = pc.min_max(table["ts"])
-        lo, hi = span["min"].as_py(), span["max"].as_py()
-        if lo and hi:
-            return "hour" if (hi - lo) < _dt.timedelta(days=3) else "day"
-    return "day"
-
-
-def _local_naive(ts: pd.Series, tz: str) -> pd.Series:
-    return ts.dt.tz_convert(tz).dt.tz_localize(None)
-
-
-def build_view(
-    table: pa.Table,
-    f: Filters,
-    *,
-    prices: dict[str, Price],
-    local_providers: Iterable[str],
-    tz: str = "UTC",
-    today: _dt.date | None = None,
-    bucket: str = "auto",
-    recent_rows: int = RECENT_ROWS,
-) -> UsageView:
-    local_providers = tuple(local_providers)
-    today = today or pd.Timestamp.now(tz).date()
-    day_rows = filter_table(table, Filters(start=today, end=today), tz)
-    today_tokens = int(pc.sum(_tokens(day_rows)).as_py() or 0) if day_rows.num_rows else 0
-    if bucket == "auto":
-        bucket = pick_bucket(f, table, tz)
-    sel = filter_table(table, f, tz)
-    df = to_frame(sel, prices, local_providers)
-    is_ok = (df["status"] == "ok").to_numpy(dtype=bool)
-    errors = int((~is_ok).sum())
-    local_ts = _local_naive(df["ts"], tz)
-    df["bucket"] = local_ts.dt.floor("h") if bucket == "hour" else local_ts.dt.normalize()
-    over_time = (
-        df.groupby(["bucket", "model"], observed=True)
-        .agg(tokens=("tokens", "sum"), input_tokens=("input_tokens", "sum"), output_tokens=("output_tokens", "sum"),
-             cost=("cost", "sum"), calls=("tokens", "size"))
-        .reset_index()
-    )
-    over_time["model"] = over_time["model"].astype("str")
-    duration = df["duration_ms"].to_numpy(dtype="float64", na_value=np.nan)[is_ok]
-    ttft = df["ttft_ms"].to_numpy(dtype="float64", na_value=np.nan)[is_ok]
-    lat = duration[~np.isnan(duration)]
-    if len(lat):
-        counts, edges = np.histogram(lat, bins=min(30, max(1, len(np.unique(lat)))))
-        latency_hist = pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "calls": counts})
-    else:
-        latency_hist = pd.DataFrame({"bin_start": [], "bin_end": [], "calls": []})
-
-    def counts_by(col: str) -> pd.DataFrame:
-        out = df[col].value_counts().rename_axis(col).reset_index(name="calls")
-        out[col] = out[col].astype("str")
-        return out[out["calls"] > 0].reset_index(drop=True)
-
-    err = pd.DataFrame({"bucket": df["bucket"][~is_ok], "error_type": df["error_type"][~is_ok].astype("str").fillna("unknown")})
-    errors_over_time = err.groupby(["bucket", "error_type"]).size().reset_index(name="calls")
-    # newest first by timestamp, not by position: hand edits or a clock change can break append order;
-    # select_k is O(n log k) on a million rows
-    if sel.num_rows:
-        # Equal timestamps keep log order (select_k is unstable): the line position breaks ties.
-        ranked = sel.append_column("_pos", pa.array(np.arange(sel.num_rows)))
-        idx = pc.select_k_unstable(ranked, k=min(recent_rows, sel.num_rows),
-                                   sort_keys=[("ts", "descending"), ("_pos", "ascending")])
-        recent_tbl = sel.take(idx)
-    else:
-        recent_tbl = sel
-    recent = recent_tbl.to_pandas()
-    recent_cost = to_frame(recent_tbl, prices, local_providers)["cost"].to_numpy() if recent_tbl.num_rows else []
-    recent.insert(recent.columns.get_loc("cost_usd"), "cost", recent_cost)
-    recent["ts"] = _local_naive(recent["ts"], tz) if len(recent) else recent["ts"]
-    recent = recent.reset_index(drop=True)
-
-    # models in use: price (None when unknown); "unknown" only matters for calls that are billed
-    local = df["provider"].isin(local_providers).to_numpy(dtype=bool)
-    billed = ~local & ~df["cache_hit"].to_numpy(dtype=bool)
-    in_use = pd.DataFrame({"model": df["effective_model"], "local": local, "billed": billed})
-    in_use = in_use.groupby("model", observed=True).agg(calls=("local", "size"), local=("local", "all"), billed=("billed", "any"))
-    in_use = in_use.reset_index()
-    in_use["model"] = in_use["model"].astype("str")
-    found = [find_price(m, prices) for m in in_use["model"]]
-    in_use["input"] = [p.input if p else None for p in found]
-    in_use["output"] = [p.output if p else None for p in found]
-    unknown = sorted(m for m, p, b in zip(in_use["model"], found, in_use["billed"], strict=True) if p is None and b)
-    in_use["note"] = ["local: free" if loc else ("no price: cost unknown" if m in unknown else "")
-                      for m, loc in zip(in_use["model"], in_use["local"], strict=True)]
-    in_use = in_use.drop(columns=["local", "billed"]).sort_values("calls", ascending=False).reset_index(drop=True)
-    return UsageView(
-        rows=len(df),
-        input_tokens=int(df["input_tokens"].sum()),
-        output_tokens=int(df["output_tokens"].sum()),
-        cost=float(df["cost"].sum()),
-        cost_unknown=int(df["cost"].isna().sum()),
-        errors=errors,
-        error_rate=errors / len(df) if len(df) else None,
-        p50_latency_ms=_pct(duration, 50),
-        p95_latency_ms=_pct(duration, 95),
-        p50_ttft_ms=_pct(ttft, 50),
-        p95_ttft_ms=_pct(ttft, 95),
-        today_tokens=today_tokens,
-        bucket=bucket,
-        over_time=over_time,
-        latency_hist=latency_hist,
-        by_page=counts_by("page"),
-        by_provider=counts_by("provider"),
-        errors_over_time=errors_over_time,
-        recent=recent,
-        unknown_models=unknown,
-        models_in_use=in_use,
-    )
-
-
-def to_csv_bytes(table: pa.Table) -> bytes:
-    """The rows as CSV (every logged field), written by Arrow: fast even for a million rows."""
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink)
-    return sink.getvalue().to_pybytes()
+def read_records(path: Path) -> tuple[list[dict], int]:
+    """Every valid record, plus the count of malformed lines skipped (torn, hand-edited, foreign);
+    every record has every field (None when absent) and `ts` as written."""
+    table, bad = read_table(path)
+    return records_to_dicts(table), bad
