@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from lib.chat import CallContext, ChatParams, ChatStream, complete, estimate_tokens
+from lib.chat import CallContext, ChatParams, complete, estimate_tokens
 from lib.fetch import Document
 from lib.pricing import estimate_cost
+from lib.streams import ChatStream
 
 STYLES: dict[str, str] = {
     "tldr": "One-line TL;DR",
