@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 
 from lib.chat import CallContext, ChatParams  # noqa: E402
 from lib.local_server import LocalServer  # noqa: E402
-from lib.logprobs import HEX_ERRORS, _match, build_table, label_bytes, run_logprobs, summarize, to_frame, token_bytes  # noqa: E402
+from lib.logprobs import HEX_ERRORS, build_table, chosen_index, label_bytes, run_logprobs, summarize, to_frame, token_bytes  # noqa: E402
 
 POSITIONS = 2000
 TOP_K = 20
@@ -55,7 +55,7 @@ def reference(content: list, top_k: int, threshold: float) -> tuple[pd.DataFrame
         if pending and text:
             label = f"{label} → {text.translate(str.maketrans({' ': '␣', chr(10): '↵', chr(9): '⇥', chr(13): '␍'}))}"
         alts = t.top_logprobs
-        j = _match(t, raw, alts)
+        j = chosen_index(t, raw, alts)
         rank = 1 + sum(a.logprob > alts[j].logprob for a in alts) if j >= 0 else None
         shown = alts[:top_k]
         probs = [math.exp(a.logprob) for a in shown]

@@ -142,7 +142,7 @@ def _alt_raw(a: TopLogprob) -> bytes:
     return bytes(a.bytes) if a.bytes is not None else a.token.encode("utf-8")
 
 
-def _match(chosen: ChatCompletionTokenLogprob, chosen_raw: bytes, alts: Sequence[TopLogprob]) -> int:
+def chosen_index(chosen: ChatCompletionTokenLogprob, chosen_raw: bytes, alts: Sequence[TopLogprob]) -> int:
     """Index of the chosen token among its alternatives, or -1."""
     cid = _alt_id(chosen)
     if cid is not None:
@@ -185,7 +185,7 @@ def build_table(content: Sequence[ChatCompletionTokenLogprob], top_k: int | None
     # Chosen token -> its index among the alternatives (usually 0: checked first, cheaply);
     # rank = 1 + how many alternatives are strictly likelier.
     match = np.fromiter(
-        (0 if alts and alts[0].token == t.token and alts[0].logprob == t.logprob else _match(t, r, alts)
+        (0 if alts and alts[0].token == t.token and alts[0].logprob == t.logprob else chosen_index(t, r, alts)
          for t, r, alts in zip(content, raws, tops, strict=True)),
         dtype=np.int64, count=n,
     )  # fmt: skip
