@@ -105,6 +105,32 @@ class Settings:
         """YOAKE_DAILY_TOKEN_ALERT: the usage page warns when today's tokens cross it."""
         return self.get_int("YOAKE_DAILY_TOKEN_ALERT", DAILY_TOKEN_ALERT_DEFAULT)
 
+    @property
+    def fetch_timeout(self) -> float:
+        """YOAKE_FETCH_TIMEOUT: the summariser's limit for connecting and downloading a page, seconds."""
+        return self.get_float("YOAKE_FETCH_TIMEOUT", 15.0)
+
+    @property
+    def fetch_max_mb(self) -> float:
+        """YOAKE_FETCH_MAX_MB: the largest page, PDF or upload the summariser reads, megabytes."""
+        return self.get_float("YOAKE_FETCH_MAX_MB", 5.0)
+
+    @property
+    def fetch_max_redirects(self) -> int:
+        """YOAKE_FETCH_MAX_REDIRECTS: redirects followed before giving up."""
+        return self.get_int("YOAKE_FETCH_MAX_REDIRECTS", 5)
+
+    @property
+    def fetch_max_pages(self) -> int:
+        """YOAKE_FETCH_MAX_PAGES: the most pages of a PDF the summariser reads."""
+        return self.get_int("YOAKE_FETCH_MAX_PAGES", 300)
+
+    @property
+    def fetch_allow_private(self) -> bool:
+        """YOAKE_FETCH_ALLOW_PRIVATE: let the summariser fetch loopback and private-network hosts
+        (intranet pages on a laptop); link-local and cloud metadata addresses stay refused."""
+        return (self.get("YOAKE_FETCH_ALLOW_PRIVATE", "") or "").strip().lower() in ("1", "true", "yes", "on")
+
     def secret_values(self) -> list[str]:
         # Short values ("1", "true") would redact ordinary text; real keys are long.
         named = [v for k, v in self.values.items() if _SECRET_NAME.search(k) and len(v) >= 8]

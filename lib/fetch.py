@@ -5,11 +5,18 @@ multi-second backoff), so the page could not say *why* a URL failed. We fetch wi
 (trafilatura's own HTTP library) under explicit limits - http/https only, a timeout, a maximum
 download size, a redirect limit with loop detection, a real user-agent - and hand the HTML to
 trafilatura's extractor.
+
+Every connection goes to an address lib/netguard.py checked (public only, unless
+YOAKE_FETCH_ALLOW_PRIVATE opens loopback and private networks), at every redirect: the host is
+resolved once and the socket connects to that very address (`_PinnedHTTPConnection`), while the
+Host header, TLS SNI and the certificate check still use the host name. A PDF (by its type or its
+bytes) is downloaded under the same size limit and read by lib/pdf.py.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -18,6 +25,13 @@ import trafilatura
 import urllib3
 from trafilatura.utils import decode_file
 from trafilatura.xml import xmltotxt
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from lib import netguard
+from lib.config import Settings
+from lib.document import MIN_WORDS, Document, FetchError, clip
+from lib.pdf import read_pdf
 
 # A browser-like agent: some sites refuse unknown agents; the suffix says who we are.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 Yoake/0.1"
@@ -40,21 +54,19 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
-class FetchError(Exception):
-    """An expected failure of fetching or extracting, with a message fit for the page."""
-
-    def __init__(self, kind: str, title: str, detail: str) -> None:
-        super().__init__(f"{title} {detail}")
-        self.kind = kind
-        self.title = title
-        self.detail = detail
-
-
 @dataclass(frozen=True)
 class FetchLimits:
     timeout: float = 15.0  # seconds, for connecting and for the whole download
-    max_bytes: int = 5_000_000
+    max_bytes: int = 5_000_000  # a page, a PDF or an upload
     max_redirects: int = 5
+    max_pages: int = 300  # of a PDF
+    allow_private: bool = False  # loopback and private networks (never link-local / metadata)
+
+    @classmethod
+    def from_settings(cls, cfg: Settings) -> FetchLimits:
+        return cls(timeout=cfg.fetch_timeout, max_bytes=int(cfg.fetch_max_mb * 1_000_000),
+                   max_redirects=cfg.fetch_max_redirects, max_pages=cfg.fetch_max_pages,
+                   allow_private=cfg.fetch_allow_private)  # fmt: skip
 
 
 @dataclass
@@ -63,13 +75,11 @@ class Fetched:
     final_url: str  # after redirects
     status: int
     content_type: str
-    html: str
+    html: str  # the decoded text ("" for a PDF)
     size: int  # bytes downloaded
     redirects: list[str] = field(default_factory=list)
-
-
-# One pool for the process (connection reuse); redirects and retries are handled by us.
-_POOL = urllib3.PoolManager(num_pools=10, headers={"User-Agent": USER_AGENT})
+    data: bytes = b""  # the body as downloaded
+    pdf: bool = False
 
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
@@ -91,7 +101,7 @@ def normalize_url(raw: str) -> str:
         url = "https://" + url
     else:
         raise FetchError("malformed_url", "That does not look like a web address.",
-                         f"Expected something like https://example.com/article, got '{_clip(url)}'.")
+                         f"Expected something like https://example.com/article, got '{clip(url)}'.")
     if any(ch.isspace() for ch in url):
         raise FetchError("malformed_url", "That web address contains spaces.", "Check that the whole URL was pasted.")
     try:
@@ -103,10 +113,6 @@ def normalize_url(raw: str) -> str:
     if not host:
         raise FetchError("malformed_url", "That web address has no host name.", "Expected something like https://example.com/article.")
     return url
-
-
-def _clip(text: str, n: int = 80) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def sniff_binary(data: bytes) -> str | None:
@@ -154,7 +160,12 @@ def _status_error(status: int, url: str) -> FetchError:
         detail = "The site had a server error. Try again later."
     else:
         detail = "The site did not return the page."
-    return FetchError("http_status", f"The site answered HTTP {status}.", f"{detail} ({_clip(url)})")
+    return FetchError("http_status", f"The site answered HTTP {status}.", f"{detail} ({clip(url)})")
+
+
+# Declared types worth downloading to look at: a PDF is read; a generic download may be one.
+_PDF_TYPES = ("application/pdf", "application/x-pdf")
+_MAYBE_PDF_TYPES = ("application/octet-stream", "binary/octet-stream", "application/download", "application/force-download")
 
 
 def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
@@ -165,42 +176,55 @@ def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
     seen = {current}
     redirects: list[str] = []
     deadline = time.monotonic() + limits.timeout
-    while True:
-        resp = _request(current, limits, deadline)
-        data = None
-        try:
-            if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
-                target = urljoin(current, resp.headers["Location"])
-                scheme = urlsplit(target).scheme.lower()
-                if scheme not in ("http", "https"):
-                    raise FetchError("bad_scheme", f"The page redirects to a '{scheme}:' link.", "Only http:// and https:// pages can be fetched.")
-                if target in seen:
-                    raise FetchError("redirect_loop", "The page redirects in a loop.",
-                                     f"{_clip(current)} leads back to {_clip(target)}, so it never arrives at a page.")
-                if len(redirects) >= limits.max_redirects:
-                    raise FetchError("too_many_redirects", "Too many redirects.",
-                                     f"Gave up after {limits.max_redirects} redirects (last: {_clip(target)}).")
-                seen.add(target)
-                redirects.append(target)
-                current = target
-                continue
-            if resp.status >= 400:
-                raise _status_error(resp.status, current)
-            raw_type = resp.headers.get("Content-Type") or ""
-            content_type = raw_type.split(";")[0].strip().lower()
-            if not _is_text_type(content_type):  # refuse a declared PDF/image/archive before downloading it
-                raise _not_text(_TYPE_LABELS.get(content_type) or _TYPE_LABELS.get(content_type.split("/")[0])
-                                or f"'{content_type}' content")
-            data = _read_capped(resp, limits, deadline)
-        finally:
-            if data is None:  # body left unread (redirect, error, refusal): don't reuse the connection
-                resp.close()
-            resp.release_conn()
-        break
+    pools = _Pools(limits)
+    came_from: str | None = None  # the page that redirected here
+    try:
+        while True:
+            resp = _request(pools, current, limits, deadline, redirected_from=came_from)
+            data = None
+            try:
+                if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                    target = urljoin(current, resp.headers["Location"])
+                    scheme = urlsplit(target).scheme.lower()
+                    if scheme not in ("http", "https"):
+                        raise FetchError("bad_scheme", f"The page redirects to a '{scheme}:' link.", "Only http:// and https:// pages can be fetched.")
+                    if target in seen:
+                        raise FetchError("redirect_loop", "The page redirects in a loop.",
+                                         f"{clip(current)} leads back to {clip(target)}, so it never arrives at a page.")
+                    if len(redirects) >= limits.max_redirects:
+                        raise FetchError("too_many_redirects", "Too many redirects.",
+                                         f"Gave up after {limits.max_redirects} redirects (last: {clip(target)}).")
+                    seen.add(target)
+                    redirects.append(target)
+                    came_from, current = current, target
+                    continue  # the next request checks the target's address again
+                if resp.status >= 400:
+                    raise _status_error(resp.status, current)
+                raw_type = resp.headers.get("Content-Type") or ""
+                content_type = raw_type.split(";")[0].strip().lower()
+                if not (_is_text_type(content_type) or content_type in _PDF_TYPES + _MAYBE_PDF_TYPES):
+                    # refuse a declared image/archive before downloading it
+                    raise _not_text(_TYPE_LABELS.get(content_type) or _TYPE_LABELS.get(content_type.split("/")[0])
+                                    or f"'{content_type}' content")
+                data = _read_capped(resp, limits, deadline)
+            finally:
+                if data is None:  # body left unread (redirect, error, refusal): don't reuse the connection
+                    resp.close()
+                resp.release_conn()
+            break
+    finally:
+        pools.close()
+    if data.startswith(b"%PDF-") or (content_type in _PDF_TYPES and b"%PDF-" in data[:1024]):
+        return Fetched(start_url, current, resp.status, "application/pdf", "", len(data), redirects, data, pdf=True)
+    if content_type in _PDF_TYPES:
+        raise FetchError("pdf_unreadable", "This link says it is a PDF document, but it is not one.",
+                         f"The site sent something else ({len(data):,} bytes). Open it in your browser to see what it is.")
     binary = sniff_binary(data)  # mislabelled binaries ("text/html" that is really a PNG)
     if binary:
         raise _not_text(binary)
-    return Fetched(start_url, current, resp.status, content_type, _decode(data, raw_type), len(data), redirects)
+    if content_type in _MAYBE_PDF_TYPES:
+        content_type = ""  # a text file sent as a download: judged by its content below
+    return Fetched(start_url, current, resp.status, content_type, _decode(data, raw_type), len(data), redirects, data)
 
 
 def _decode(data: bytes, content_type: str) -> str:
@@ -214,19 +238,120 @@ def _decode(data: bytes, content_type: str) -> str:
     return decode_file(data)
 
 
-def _request(url: str, limits: FetchLimits, deadline: float) -> urllib3.BaseHTTPResponse:
-    remaining = max(0.1, deadline - time.monotonic())
-    host = urlsplit(url).hostname or url
+# --- connecting only to checked addresses -------------------------------------------------------
+
+
+class _PinnedConnectionMixin:
+    """A urllib3 connection whose socket goes to addresses checked beforehand, without asking DNS
+    again; everything else (Host header, TLS SNI and certificate check) uses the host name."""
+
+    targets: list[netguard.Target]
+
+    def __init__(self, *args: object, targets: list[netguard.Target], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.targets = targets
+
+    def _new_conn(self) -> socket.socket:
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None  # type: ignore[attr-defined]
+        error: OSError | None = None
+        for target in self.targets:  # like socket.create_connection, over the checked addresses only
+            sock = socket.socket(target.family, socket.SOCK_STREAM)
+            try:
+                for option in self.socket_options or ():  # type: ignore[attr-defined]
+                    sock.setsockopt(*option)
+                sock.settimeout(timeout)
+                sock.connect(target.sockaddr)
+                return sock
+            except TimeoutError as exc:
+                sock.close()
+                raise urllib3.exceptions.ConnectTimeoutError(self, f"Connection to {target.ip} timed out.") from exc
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise urllib3.exceptions.NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
+
+
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class _Pools:
+    """One fetch's connection pools, keyed by origin and the addresses checked for it: a redirect
+    to the same origin reuses the connection; nothing outlives the fetch (no stale pinned address)."""
+
+    def __init__(self, limits: FetchLimits) -> None:
+        self.limits = limits
+        self.pools: dict[tuple, HTTPConnectionPool] = {}
+
+    def get(self, scheme: str, host: str, port: int, targets: list[netguard.Target]) -> HTTPConnectionPool:
+        key = (scheme, host, port, tuple(t.sockaddr for t in targets))
+        if key not in self.pools:
+            cls = _PinnedHTTPSPool if scheme == "https" else _PinnedHTTPPool
+            self.pools[key] = cls(host, port, maxsize=1, headers={"User-Agent": USER_AGENT}, targets=targets)
+        return self.pools[key]
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+        self.pools.clear()
+
+
+def _refused(refusal: netguard.Refusal, url: str, redirected_from: str | None) -> FetchError:
+    where = f"{refusal.ip} is" if refusal.literal else f"'{refusal.host}' resolves to {refusal.ip},"
+    detail = (f"{where} {netguard.LABELS[refusal.category]}. The summariser only fetches public web pages, so that "
+              "nobody can use it to reach the machine it runs on, its private network or its cloud credentials.")
+    if refusal.opens_with_setting:
+        detail += (" To summarise intranet pages on your own computer, set YOAKE_FETCH_ALLOW_PRIVATE=1 "
+                   "(link-local and cloud metadata addresses stay refused even then).")
+    else:
+        detail += " This address is refused even with YOAKE_FETCH_ALLOW_PRIVATE=1."
+    if redirected_from:
+        return FetchError("blocked_address", "The page redirects to an address that is not allowed.",
+                          f"{clip(redirected_from)} redirects to {clip(url)}: {detail}")
+    return FetchError("blocked_address", "This address is not allowed.", detail)
+
+
+def _checked_targets(url: str, limits: FetchLimits, redirected_from: str | None) -> tuple[str, str, int, list[netguard.Target]]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    port = parts.port or (443 if scheme == "https" else 80)
     try:
-        return _POOL.request(
-            "GET", url,
-            headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"},
-            redirect=False, retries=False, preload_content=False,
-            timeout=urllib3.Timeout(connect=min(remaining, limits.timeout), read=remaining),
-        )  # fmt: skip
-    except urllib3.exceptions.NameResolutionError:
+        verdict = netguard.check(host, port, limits.allow_private)
+    except ValueError as exc:
+        raise FetchError("malformed_url", "That web address is malformed.", f"{exc}.") from None
+    except (socket.gaierror, UnicodeError):
         raise FetchError("unknown_host", f"The host '{host}' could not be found.",
                          "Check the spelling of the address, or your network connection.") from None
+    if isinstance(verdict, netguard.Refusal):
+        raise _refused(verdict, url, redirected_from)
+    return scheme, host, port, verdict
+
+
+def _request(pools: _Pools, url: str, limits: FetchLimits, deadline: float, redirected_from: str | None = None) -> urllib3.BaseHTTPResponse:
+    scheme, host, port, targets = _checked_targets(url, limits, redirected_from)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    remaining = max(0.1, deadline - time.monotonic())
+    try:
+        return pools.get(scheme, host, port, targets).urlopen(
+            "GET", path,
+            headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.5"},
+            redirect=False, retries=False, preload_content=False, assert_same_host=False,
+            timeout=urllib3.Timeout(connect=min(remaining, limits.timeout), read=remaining),
+        )  # fmt: skip
     except urllib3.exceptions.NewConnectionError as exc:  # before timeouts: it subclasses ConnectTimeoutError
         if isinstance(exc.__cause__, ConnectionRefusedError) or "refused" in str(exc).lower():
             raise FetchError("connection_refused", f"'{host}' refused the connection.",
@@ -271,28 +396,8 @@ def _read_capped(resp: urllib3.BaseHTTPResponse, limits: FetchLimits, deadline: 
 # --- extraction ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Document:
-    text: str  # markdown
-    title: str | None = None
-    author: str | None = None
-    date: str | None = None
-    sitename: str | None = None
-    url: str | None = None  # final URL for fetched pages
-    source: str = "url"  # url | paste | upload
-    language: str | None = None
-    requested_url: str | None = None  # differs from url when redirected
-
-    @property
-    def word_count(self) -> int:
-        # CJK text has no spaces: count its characters as words, roughly
-        cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", self.text))
-        return len(re.findall(r"[^\s\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+", self.text)) + cjk
-
-
 EXTRACTION_MODES = ("balanced", "precision", "recall")
 _JS_ONLY = re.compile(r"(enable|turn on|activate)\s+javascript|javascript\s+(is\s+)?(required|disabled|needed)", re.I)
-MIN_WORDS = 5
 
 
 def _nothing(what: str) -> FetchError:
@@ -325,9 +430,14 @@ def extract(html: str, url: str | None = None, mode: str = "balanced", *, source
 
 
 def load_url(url: str, limits: FetchLimits | None = None, mode: str = "balanced") -> Document:
-    """Fetch and extract; a plain-text page is taken as it is."""
+    """Fetch and extract; a plain-text page is taken as it is, a PDF is read page by page."""
+    limits = limits or FetchLimits()
     page = fetch(url, limits)
-    if page.content_type in ("text/plain", "text/markdown") or (not page.content_type and not looks_like_html(page.html)):
+    if page.pdf:
+        name = urlsplit(page.final_url).path.rsplit("/", 1)[-1] or None
+        doc = read_pdf(page.data, name=name, max_pages=limits.max_pages, source="url")
+        doc.url = page.final_url
+    elif page.content_type in ("text/plain", "text/markdown") or (not page.content_type and not looks_like_html(page.html)):
         doc = Document(text=page.html.strip(), url=page.final_url, source="url")
         if doc.word_count < MIN_WORDS:
             raise _nothing("this page")
@@ -355,6 +465,17 @@ def from_text(text: str, *, source: str = "paste", mode: str = "balanced", name:
     if doc.word_count < MIN_WORDS:
         raise FetchError("too_short", "The text is too short to summarise.", f"It has {doc.word_count} word(s).")
     return doc
+
+
+def load_upload(data: bytes, name: str, limits: FetchLimits | None = None, mode: str = "balanced") -> Document:
+    """An uploaded file as a Document: a PDF (by its bytes, whatever its name) page by page, else its text."""
+    limits = limits or FetchLimits()
+    if len(data) > limits.max_bytes:
+        raise FetchError("too_large", f"'{name}' is too large.",
+                         f"It is {len(data) / 1e6:.1f} MB, over the {limits.max_bytes / 1e6:g} MB limit (YOAKE_FETCH_MAX_MB).")
+    if data.startswith(b"%PDF-"):
+        return read_pdf(data, name=name, max_pages=limits.max_pages, source="upload")
+    return from_text(decode_upload(data, name), source="upload", mode=mode, name=name)
 
 
 def decode_upload(data: bytes, name: str) -> str:

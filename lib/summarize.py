@@ -9,6 +9,7 @@ groups ("collapse") until they fit; the final pass is a `ChatStream` the page st
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import urllib.error
@@ -21,7 +22,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from lib.chat import CallContext, ChatParams, complete, estimate_tokens
-from lib.fetch import Document
+from lib.document import Document
 from lib.pricing import estimate_cost
 from lib.streams import ChatStream
 
@@ -189,6 +190,40 @@ def _fit(chunk: str, max_tokens: int, counter: TokenCounter, depth: int = 0) -> 
     return _fit(chunk[:cut].strip(), max_tokens, counter, depth + 1) + _fit(chunk[cut:].strip(), max_tokens, counter, depth + 1)
 
 
+PageSpan = tuple[int, int]  # first and last page (1-based) a chunk's text comes from
+
+
+def _solid(text: str) -> int:
+    return len(re.sub(r"\s+", "", text))
+
+
+def page_spans(chunks: Sequence[str], pages: Sequence[str]) -> list[PageSpan]:
+    """The pages each chunk of a paged document comes from. Chunking only moves whitespace (it cuts
+    at blank lines, sentence ends and spaces and strips the pieces), so a chunk's place in the
+    document is its count of non-whitespace characters, and so is each page's."""
+    ends: list[int] = []  # non-whitespace characters up to the end of each page
+    total = 0
+    for page in pages:
+        total += _solid(page)
+        ends.append(total)
+    last = max(1, len(pages))
+    spans: list[PageSpan] = []
+    pos = 0
+    for chunk in chunks:
+        size = _solid(chunk)
+        first = min(last, bisect.bisect_right(ends, pos) + 1)
+        end = min(last, bisect.bisect_right(ends, pos + max(size, 1) - 1) + 1)
+        spans.append((first, max(first, end)))
+        pos += size
+    return spans
+
+
+def pages_label(span: PageSpan | None) -> str:
+    if span is None:
+        return ""
+    return f" (page {span[0]})" if span[0] == span[1] else f" (pages {span[0]}–{span[1]})"
+
+
 # --- planning -----------------------------------------------------------------------------------
 
 
@@ -200,6 +235,7 @@ class Plan:
     est_input_tokens: int
     est_output_tokens: int
     est_cost_usd: float | None  # None: unknown price
+    chunk_pages: list[PageSpan] | None = None  # a paged document's (PDF) chunks: the pages each comes from
 
     @property
     def single(self) -> bool:
@@ -234,7 +270,8 @@ def plan(doc: Document, opts: SummaryOptions, counter: TokenCounter, *, model: s
         est_in = total + PROMPT_OVERHEAD * (n + 1) + n * opts.chunk_max_tokens
         est_out = n * opts.chunk_max_tokens + opts.final_tokens()
     cost = estimate_cost(model, est_in, est_out, local=local, prices=prices)
-    return Plan(total, counter.exact, chunks, est_in, est_out, cost)
+    spans = page_spans(chunks, doc.pages) if doc.pages is not None else None
+    return Plan(total, counter.exact, chunks, est_in, est_out, cost, spans)
 
 
 # --- prompts ------------------------------------------------------------------------------------
@@ -251,13 +288,15 @@ def single_messages(doc: Document, opts: SummaryOptions) -> list[ChatCompletionM
     ]
 
 
-def chunk_messages(chunk: str, index: int, total: int, doc: Document, opts: SummaryOptions) -> list[ChatCompletionMessageParam]:
+def chunk_messages(chunk: str, index: int, total: int, doc: Document, opts: SummaryOptions,
+                   pages: PageSpan | None = None) -> list[ChatCompletionMessageParam]:
     words = max(30, int(opts.chunk_max_tokens / 1.6))
+    where = pages_label(pages)
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": (
-            f"This is part {index + 1} of {total} of a longer document. Summarise this part in at most {words} words, "
-            f"keeping the key facts, names and numbers.\n\n{_doc_header(doc)}Part {index + 1}:\n{chunk}"
+            f"This is part {index + 1} of {total}{where} of a longer document. Summarise this part in at most {words} words, "
+            f"keeping the key facts, names and numbers.\n\n{_doc_header(doc)}Part {index + 1}{where}:\n{chunk}"
         )},
     ]  # fmt: skip
 
@@ -274,8 +313,11 @@ def condense_messages(summaries: Sequence[str], opts: SummaryOptions) -> list[Ch
     ]  # fmt: skip
 
 
-def final_messages(summaries: Sequence[str], doc: Document, opts: SummaryOptions) -> list[ChatCompletionMessageParam]:
-    parts = "\n\n".join(f"Part {i + 1}: {s.strip()}" for i, s in enumerate(summaries))
+def final_messages(summaries: Sequence[str], doc: Document, opts: SummaryOptions,
+                   pages: Sequence[PageSpan] | None = None) -> list[ChatCompletionMessageParam]:
+    parts = "\n\n".join(
+        f"Part {i + 1}{pages_label(pages[i] if pages else None)}: {s.strip()}" for i, s in enumerate(summaries)
+    )
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": (
@@ -319,6 +361,18 @@ def run_parallel(
     return results
 
 
+def _group_spans(groups: Sequence[Sequence[str]], spans: Sequence[PageSpan] | None) -> list[PageSpan] | None:
+    """The pages each collapsed group covers: from its first member's first page to its last's last."""
+    if spans is None:
+        return None
+    out: list[PageSpan] = []
+    i = 0
+    for group in groups:
+        out.append((spans[i][0], spans[i + len(group) - 1][1]))
+        i += len(group)
+    return out
+
+
 def _pack(summaries: Sequence[str], budget: int, counter: TokenCounter) -> list[list[str]]:
     groups: list[list[str]] = [[]]
     size = 0
@@ -347,7 +401,8 @@ def map_reduce(
         return single_messages(doc, opts)
     params = ChatParams(model=model, temperature=opts.temperature, max_tokens=opts.chunk_max_tokens)
     n = len(the_plan.chunks)
-    requests = [chunk_messages(c, i, n, doc, opts) for i, c in enumerate(the_plan.chunks)]
+    spans = the_plan.chunk_pages
+    requests = [chunk_messages(c, i, n, doc, opts, spans[i] if spans else None) for i, c in enumerate(the_plan.chunks)]
     summaries = run_parallel(client, requests, params, ctx, concurrency=opts.concurrency, on_progress=on_progress)
     budget = opts.reduce_tokens or single_budget(opts)
     level = 0
@@ -356,9 +411,10 @@ def map_reduce(
         groups = _pack(summaries, chunk_budget(opts), counter)
         if len(groups) == len(summaries) and len(groups) > 1:
             groups = [summaries[i : i + 2] for i in range(0, len(summaries), 2)]  # always make progress
+        spans = _group_spans(groups, spans)
         summaries = run_parallel(client, [condense_messages(g, opts) for g in groups], params, ctx,
                                  concurrency=opts.concurrency, stage=f"collapse {level}", on_progress=on_progress)
-    return final_messages(summaries, doc, opts)
+    return final_messages(summaries, doc, opts, spans)
 
 
 def final_stream(

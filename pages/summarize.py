@@ -1,4 +1,4 @@
-"""URL summariser: a web page, pasted text/HTML or an uploaded file to a summary, long pages included."""
+"""URL summariser: a web page or PDF, pasted text/HTML or an uploaded file to a summary, long ones included."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import hashlib
 
 import streamlit as st
 
-from lib.fetch import EXTRACTION_MODES, Document, FetchError, FetchLimits, decode_upload, from_text, load_url
+from lib.fetch import EXTRACTION_MODES, Document, FetchError, FetchLimits, from_text, load_upload, load_url
 from lib.summarize import LANGUAGES, STYLES, SummaryOptions, final_stream, map_reduce, plan, token_counter
-from ui.common import enter_page, model_picker, show_error
+from ui.common import enter_page, error_message, model_picker, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -18,7 +18,7 @@ state = st.session_state
 state.setdefault("sum_docs", {})  # this session's fetch cache: source key -> Document
 state.setdefault("sum_summaries", {})  # this session's summary cache: (source, options, model) key -> summary
 state.setdefault("sum_last", None)  # (source key, summary key) shown on reruns
-state.setdefault("sum_error", None)  # (title, detail) of the last failure
+state.setdefault("sum_error", None)  # the last failure's page text (redacted)
 
 with st.sidebar:
     selection = model_picker("sum")
@@ -36,11 +36,11 @@ with st.sidebar:
 
 source = st.radio("Source", ["URL", "Paste text or HTML", "Upload a file"], key="sum_source", horizontal=True)
 if source == "URL":
-    st.text_input("Web page URL", key="sum_url", placeholder="https://example.com/article")
+    st.text_input("Web page URL", key="sum_url", placeholder="https://example.com/article or https://example.com/paper.pdf")
 elif source == "Paste text or HTML":
     st.text_area("Text or HTML", key="sum_text", height=200, placeholder="Paste the article here…")
 else:
-    st.file_uploader("A .html, .txt or .md file", type=["html", "htm", "txt", "md"], key="sum_file")
+    st.file_uploader("A .pdf, .html, .txt or .md file", type=["pdf", "html", "htm", "txt", "md"], key="sum_file")
 
 col_style, col_lang, col_len = st.columns(3)
 style = col_style.selectbox("Style", list(STYLES), format_func=STYLES.get, index=1, key="sum_style")
@@ -62,14 +62,7 @@ refresh = col_refresh.button("↻ Refresh", key="sum_refresh", disabled=selectio
 
 
 def _limits() -> FetchLimits:
-    cfg = selection.settings if selection else None
-    if cfg is None:
-        return FetchLimits()
-    return FetchLimits(
-        timeout=cfg.get_float("YOAKE_FETCH_TIMEOUT", 15.0),
-        max_bytes=int(cfg.get_float("YOAKE_FETCH_MAX_MB", 5.0) * 1_000_000),
-        max_redirects=cfg.get_int("YOAKE_FETCH_MAX_REDIRECTS", 5),
-    )
+    return FetchLimits.from_settings(selection.settings) if selection else FetchLimits()
 
 
 def _digest(data: bytes | str) -> str:
@@ -91,18 +84,19 @@ def _load_document(bypass_cache: bool) -> tuple[str, Document]:
     else:
         upload = state.get("sum_file")
         if upload is None:
-            raise FetchError("no_file", "No file uploaded.", "Choose a .html, .txt or .md file first.")
+            raise FetchError("no_file", "No file uploaded.", "Choose a .pdf, .html, .txt or .md file first.")
         data = upload.getvalue()
         key = f"upload|{mode}|{upload.name}|{_digest(data)}"
         if bypass_cache or key not in state.sum_docs:
-            text = decode_upload(data, upload.name)
-            state.sum_docs[key] = from_text(text, source="upload", mode=mode, name=upload.name)
+            state.sum_docs[key] = load_upload(data, upload.name, _limits(), mode)
     return key, state.sum_docs[key]
 
 
 def _show_document(doc: Document) -> None:
     st.subheader(doc.title or "(untitled)")
-    facts = [f"by {doc.author}" if doc.author else None, doc.date, doc.sitename, f"{doc.word_count:,} words"]
+    pages = doc.page_count
+    facts = [f"by {doc.author}" if doc.author else None, doc.date, doc.sitename,
+             f"PDF, {pages} page{'s' if pages != 1 else ''}" if pages is not None else None, f"{doc.word_count:,} words"]
     st.caption(" · ".join(f for f in facts if f))
     if doc.url:
         if doc.requested_url and doc.requested_url != doc.url:
@@ -110,7 +104,7 @@ def _show_document(doc: Document) -> None:
         else:
             st.caption(f"URL: {doc.url}")
     with st.expander("Extracted text"):
-        st.text(doc.text[:30_000] + ("\n…" if len(doc.text) > 30_000 else ""))  # text, never HTML
+        st.text(doc.preview(30_000))  # text, never HTML; a PDF's with its page numbers
 
 
 def _cost_text(cost: float | None) -> str:
@@ -131,8 +125,8 @@ def _run(bypass_cache: bool) -> None:
     state.sum_last = None
     try:
         doc_key, doc = _load_document(bypass_cache)
-    except FetchError as exc:
-        state.sum_error = (exc.title, exc.detail)
+    except FetchError as exc:  # redacted like every error: a URL can carry a token
+        state.sum_error = error_message(exc, None, selection.settings)
         return
     _show_document(doc)
     model = selection.model
@@ -199,5 +193,4 @@ elif state.sum_last:
         _show_summary(state.sum_summaries[summary_key])
 
 if state.sum_error:
-    title, detail = state.sum_error
-    st.error(f"**{title}** {detail}", icon="⚠️")
+    st.error(state.sum_error, icon="⚠️")

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.browser
 
 
 def _env(data_dir: Path, base_url: str) -> dict[str, str]:
-    return dict(os.environ, YOAKE_DATA_DIR=str(data_dir), YOAKE_LOCAL_BASE_URL=base_url)
+    # The fixture site is on loopback: summarised as an intranet page, with the setting on.
+    return dict(os.environ, YOAKE_DATA_DIR=str(data_dir), YOAKE_LOCAL_BASE_URL=base_url, YOAKE_FETCH_ALLOW_PRIVATE="1")
 
 
 def _chat(page, url: str) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fixtures.fixture_site import FIXTURES, long_article
+from fixtures.fixture_site import FIXTURES, LONG_PARAGRAPHS, long_article
 
 from lib.chat import CallContext, estimate_tokens
 from lib.fetch import Document, extract
@@ -136,3 +136,23 @@ def test_combined_summaries_that_are_too_long_are_collapsed_again(local_server: 
     assert stages[:n] == ["chunks"] * n
     assert stages[n:] and set(stages[n:]) <= {"collapse 1", "collapse 2", "collapse 3", "collapse 4"}
     assert len(_usage(data_dir)) == len(stages)  # every call, collapse ones included, is logged
+
+
+def test_a_long_pdf_is_summarised_with_its_chunks_pages(local_server: LocalServer, data_dir: Path) -> None:
+    from fixtures.pdfs import text_pdf
+
+    from lib.pdf import read_pdf
+
+    pages = [LONG_PARAGRAPHS[0].format(n=n, year=1800 + n) + " " + LONG_PARAGRAPHS[0].format(n=n + 50, year=1900 + n) for n in range(1, 7)]
+    doc = read_pdf(text_pdf(pages, title="Wexmoor records"), name="wexmoor.pdf")
+    client = make_client(local_server.base_url, "not-needed", timeout=900)  # the CPU is shared
+    counter = LlamaServerCounter(local_server.base_url)
+    opts = SummaryOptions(context_tokens=1024, chunk_tokens=250, chunk_max_tokens=12, final_max_tokens=12, temperature=0.0)
+    the_plan = plan(doc, opts, counter, model=MODEL, local=True)
+    assert the_plan.chunk_pages is not None and len(the_plan.chunk_pages) == len(the_plan.chunks) >= 3
+    messages = map_reduce(client, doc, the_plan, opts, MODEL, _ctx(data_dir), counter)
+    final = str(messages[-1]["content"])
+    for i, (first, last) in enumerate(the_plan.chunk_pages):
+        label = f"(page {first})" if first == last else f"(pages {first}–{last})"
+        assert f"Part {i + 1} {label}:" in final
+    assert len(_usage(data_dir)) == len(the_plan.chunks)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fixtures.fixture_site import FIXTURES, FixtureSite, refused_url
+from fixtures.pdfs import encrypted, image_only_pdf, paper_pdf
+from net_trap import NetTrap, trap
 from streamlit.testing.v1 import AppTest
 
 pytestmark = pytest.mark.model  # talks to the embedded model server
@@ -24,6 +28,8 @@ def site() -> Iterator[FixtureSite]:
 @pytest.fixture(autouse=True)
 def _patient_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YOAKE_TIMEOUT", "900")  # the CPU is shared with other test runs
+    # The fixture site is on loopback: reached as an intranet page would be, with the setting on.
+    monkeypatch.setenv("YOAKE_FETCH_ALLOW_PRIVATE", "1")
 
 
 def _usage(data_dir: Path) -> list[dict]:
@@ -168,10 +174,16 @@ def test_pasted_text_is_summarised(data_dir: Path) -> None:
 
 def test_uploaded_file_that_is_not_text_is_refused(data_dir: Path) -> None:
     at = _page(sum_source="Upload a file")
+    # PDFs are read now, recognised by their bytes whatever the name: this one is broken.
     at.file_uploader(key="sum_file").set_value(("report.txt", (FIXTURES / "sample.pdf").read_bytes(), "text/plain"))
     at.button(key="sum_go").click().run()
     assert not at.exception
-    assert "'report.txt' is a PDF document, not a text file" in _errors(at)
+    assert "'report.txt' is a PDF document that cannot be read" in _errors(at)
+    assert _usage(data_dir) == []
+    at.file_uploader(key="sum_file").set_value(("photo.txt", (FIXTURES / "pixel.png").read_bytes(), "text/plain"))
+    at.button(key="sum_go").click().run()
+    assert not at.exception
+    assert "'photo.txt' is a PNG image, not a text file" in _errors(at)
     assert _usage(data_dir) == []
 
 
@@ -182,3 +194,132 @@ def test_uploaded_markdown_is_summarised(data_dir: Path) -> None:
     assert not at.exception and not at.error
     assert "notes.md" in _texts(at)  # the file name stands in for a title
     assert len(_usage(data_dir)) == 1
+
+
+# --- PDFs -----------------------------------------------------------------------------------------
+
+
+def _preview(at: AppTest) -> str:
+    return next(e for e in at.main.expander if e.label == "Extracted text").text[0].value
+
+
+def _assert_paper_summarised(at: AppTest, data_dir: Path) -> None:
+    assert not at.exception and not at.error
+    shown = _texts(at)
+    assert "Tidal Energy at Kestrel Point" in shown
+    assert "by R. Penhale" in shown and "2024-03-15" in shown and "PDF, 3 pages" in shown
+    preview = _preview(at)
+    assert "── Page 1 ──" in preview and "── Page 2 ──" in preview and "── Page 3 ──" in preview
+    assert preview.index("── Page 2 ──") < preview.index("In its first full year") < preview.index("── Page 3 ──")
+    assert "#### Summary" in shown and "final pass" in shown
+    summary = next(iter(at.session_state["sum_summaries"].values()))["text"].strip()
+    assert summary and summary in shown
+    lines = _usage(data_dir)
+    assert len(lines) == 1 and lines[0]["page"] == "summarize" and lines[0]["status"] == "ok"
+
+
+def test_pdf_by_url_is_summarised_with_page_numbers(site: FixtureSite, data_dir: Path) -> None:
+    at = _page()
+    at.text_input(key="sum_url").set_value(site.url("/paper.pdf"))
+    at.button(key="sum_go").click().run()
+    _assert_paper_summarised(at, data_dir)
+    assert f"URL: {site.url('/paper.pdf')}" in _texts(at)
+
+
+def test_pdf_upload_is_summarised_with_page_numbers(data_dir: Path) -> None:
+    at = _page(sum_source="Upload a file")
+    at.file_uploader(key="sum_file").set_value(("kestrel-report.pdf", paper_pdf(), "application/pdf"))
+    at.button(key="sum_go").click().run()
+    _assert_paper_summarised(at, data_dir)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/scan.pdf", "This PDF has no text layer."),
+        ("/locked.pdf", "This link is a password-protected PDF."),
+    ],
+)
+def test_scanned_and_encrypted_pdf_links_get_their_messages(site: FixtureSite, data_dir: Path, path: str, expected: str) -> None:
+    at = _page()
+    at.text_input(key="sum_url").set_value(site.url(path))
+    at.button(key="sum_go").click().run()
+    assert not at.exception
+    assert expected in _errors(at)
+    assert _usage(data_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("scan.pdf", image_only_pdf(2), "**'scan.pdf' has no text layer.** Its 2 pages are images"),
+        ("locked.pdf", encrypted(paper_pdf(), "open-sesame"), "'locked.pdf' is a password-protected PDF."),
+    ],
+)
+def test_scanned_and_encrypted_pdf_uploads_get_their_messages(data_dir: Path, name: str, data: bytes, expected: str) -> None:
+    at = _page(sum_source="Upload a file")
+    at.file_uploader(key="sum_file").set_value((name, data, "application/pdf"))
+    at.button(key="sum_go").click().run()
+    assert not at.exception
+    assert expected in _errors(at)
+    assert _usage(data_dir) == []
+
+
+# --- addresses the app must not reach -----------------------------------------------------------
+
+
+def _loopback_trap(monkeypatch: pytest.MonkeyPatch, *sites: FixtureSite) -> NetTrap:
+    """Only the model server and the given fixture sites may be reached; every other connect attempt
+    is counted and refused before a packet leaves."""
+    model = urlsplit(os.environ["YOAKE_LOCAL_BASE_URL"])
+    allow = {("127.0.0.1", model.port or 80)} | {("127.0.0.1", s.server.server_address[1]) for s in sites}
+    return trap(monkeypatch, allow=allow, dns={"intranet.example": ["10.0.0.5"]})
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a cloud metadata service address"),
+        ("http://[::ffff:169.254.169.254]/", "cloud metadata service"),
+        ("http://[fe80::1]/", "a link-local address"),
+        ("http://2130706433/", "a loopback address"),
+        ("https://intranet.example/wiki", "'intranet.example' resolves to 10.0.0.5, a private-network address"),
+    ],
+)
+def test_refused_addresses_are_explained_on_the_page(monkeypatch: pytest.MonkeyPatch, url: str, expected: str) -> None:
+    monkeypatch.delenv("YOAKE_FETCH_ALLOW_PRIVATE")  # a deployed demo: the default
+    net = _loopback_trap(monkeypatch)
+    at = _page()
+    at.text_input(key="sum_url").set_value(url)
+    at.button(key="sum_go").click().run()
+    assert not at.exception
+    errors = _errors(at)
+    assert "This address is not allowed." in errors and expected in errors
+    assert "YOAKE_FETCH_ALLOW_PRIVATE" in errors  # what the setting does (or that it does not help)
+    assert net.refused() == []  # no connection was even attempted off the allowed loopback ports
+
+
+def test_a_redirect_to_the_metadata_service_is_refused_on_the_page(monkeypatch: pytest.MonkeyPatch, site: FixtureSite,
+                                                                    data_dir: Path) -> None:
+    net = _loopback_trap(monkeypatch, site)
+    at = _page()
+    at.text_input(key="sum_url").set_value(site.url("/to-metadata"))
+    at.button(key="sum_go").click().run()
+    assert not at.exception
+    errors = _errors(at)
+    assert "The page redirects to an address that is not allowed." in errors
+    assert "refused even with YOAKE_FETCH_ALLOW_PRIVATE=1" in errors
+    assert net.refused() == [] and _usage(data_dir) == []
+
+
+def test_fetch_errors_are_redacted_on_the_page(monkeypatch: pytest.MonkeyPatch, site: FixtureSite) -> None:
+    secret = "s3cr3t-intranet-token-value"
+    monkeypatch.setenv("INTRANET_TOKEN", secret)  # a configured secret (name ends in TOKEN)
+    at = _page()
+    url = site.url(f"/missing?t={secret}")
+    at.text_input(key="sum_url").set_value(url)
+    at.button(key="sum_go").click().run()
+    assert not at.exception
+    errors = _errors(at)
+    assert "HTTP 404" in errors and "***" in errors
+    assert secret not in errors and secret[:8] not in errors

@@ -1,0 +1,67 @@
+"""What the summariser reads (a `Document`: text plus metadata, pages for a PDF) and the error every
+failure to read one raises. Shared by lib/fetch.py (web pages, pasted text) and lib/pdf.py."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lib.errors import YoakeError
+
+MIN_WORDS = 5
+_CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
+
+
+class FetchError(YoakeError):
+    """An expected failure of fetching or reading a document, with a message fit for the page."""
+
+    kind = "fetch"
+    title = "The page could not be read."
+
+    def __init__(self, kind: str, title: str, detail: str) -> None:
+        super().__init__(detail, kind=kind, title=title)
+
+    def __str__(self) -> str:
+        return f"{self.title} {self.detail}"
+
+
+def clip(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def count_words(text: str) -> int:
+    # CJK text has no spaces: count its characters as words, roughly
+    cjk = len(re.findall(f"[{_CJK}]", text))
+    return len(re.findall(rf"[^\s{_CJK}]+", text)) + cjk
+
+
+@dataclass
+class Document:
+    text: str  # markdown (a PDF: its pages' text, one blank line between pages)
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+    sitename: str | None = None
+    url: str | None = None  # final URL for fetched pages
+    source: str = "url"  # url | paste | upload
+    language: str | None = None
+    requested_url: str | None = None  # differs from url when redirected
+    pages: list[str] | None = None  # a PDF's text page by page (page n is pages[n - 1]; "" for a page without text)
+
+    @property
+    def word_count(self) -> int:
+        return count_words(self.text)
+
+    @property
+    def page_count(self) -> int | None:
+        return None if self.pages is None else len(self.pages)
+
+    def preview(self, limit: int = 30_000) -> str:
+        """The extracted text for the page's preview, a PDF's with a line naming each page."""
+        if self.pages is None:
+            text = self.text
+        else:
+            text = "\n\n".join(
+                f"── Page {n} ──\n{page.strip() or '(no text on this page)'}" for n, page in enumerate(self.pages, 1)
+            )
+        return text[:limit] + ("\n…" if len(text) > limit else "")
