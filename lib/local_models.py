@@ -22,7 +22,6 @@ import http.client
 import importlib.util
 import json
 import math
-import mmap
 import os
 import re
 import shutil
@@ -329,10 +328,20 @@ def _quantization(file_type: Any, bytes_by_type: dict[int, int]) -> str | None:
         return f"type {dominant}"
 
 
+_FIRST_READ = 4 << 20  # SmolLM2's header is 1.6 MB, a 150k-token vocabulary's about 7 MB
+_MAX_HEADER = 256 << 20
+
+
+class _NeedMore(Exception):
+    pass
+
+
 def read_gguf_info(path: str | Path) -> GGUFInfo:
-    """The header of a GGUF file, read without loading the model (memory-mapped, the vocabulary skipped).
-    Raises InvalidModelFile with the reason for anything llama.cpp could not load: not a GGUF, an old
-    or big-endian version, a corrupt header, or a file shorter than its tensors (a cut-off download)."""
+    """The header of a GGUF file, read without loading the model: only the first megabytes, the
+    vocabulary walked but not kept. (Read, not memory-mapped: a file replaced while mapped would
+    kill the app with SIGBUS.) Raises InvalidModelFile with the reason for anything llama.cpp could
+    not load: not a GGUF, an old or big-endian version, a corrupt header, or a file shorter than its
+    tensors (a cut-off download)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -342,8 +351,19 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
                 if head != GGUF_MAGIC:
                     raise InvalidModelFile(f"{path.name} is not a GGUF file ({_describe_start(head)}).")
                 raise InvalidModelFile(f"{path.name} is truncated: {size} bytes, too short for a GGUF header.")
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return _parse(path, buf, size)
+            data = f.read(_FIRST_READ)
+            while True:
+                try:
+                    return _parse(path, data, size)
+                except _NeedMore:
+                    if len(data) >= _MAX_HEADER:
+                        raise InvalidModelFile(
+                            f"{path.name} has a header over {_MAX_HEADER >> 20} MB: not a model header."
+                        ) from None
+                    more = f.read(min(len(data) * 3, _MAX_HEADER - len(data)))
+                    if not more:  # the file shrank meanwhile
+                        raise InvalidModelFile(f"{path.name} changed while it was read.") from None
+                    data += more
     except IsADirectoryError:
         raise InvalidModelFile(f"{path.name} is a folder, not a model file.") from None
     except FileNotFoundError:
@@ -363,8 +383,9 @@ def _describe_start(head: bytes) -> str:
     return f"it starts with {head[:8]!r} instead of b'GGUF'"
 
 
-def _parse(path: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
-    cur = _Cursor(buf, size)
+def _parse(path: Path, buf: bytes, size: int) -> GGUFInfo:
+    """`buf` is the file's first bytes (`size` in all); _NeedMore when the header goes on past them."""
+    cur = _Cursor(buf, len(buf))
     magic = bytes(buf[0:4])
     if magic != GGUF_MAGIC:
         raise InvalidModelFile(f"{path.name} is not a GGUF file ({_describe_start(bytes(buf[0:16]))}).")
@@ -407,6 +428,8 @@ def _parse(path: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
             if n_dims >= 2:
                 bytes_by_type[ttype] = bytes_by_type.get(ttype, 0) + nbytes
     except _Truncated:
+        if len(buf) < size:
+            raise _NeedMore from None
         raise InvalidModelFile(
             f"{path.name} is truncated or corrupt: its header runs past the end of the file ({size:,} bytes)."
         ) from None
@@ -837,6 +860,7 @@ class _Download:
         self.shown = display_url(url)
         self.total: int | None = None
         self.started = time.monotonic()
+        self.resumed_from = 0  # bytes that were on disk when this call started (0 after a restart)
 
     # helpers
     def size(self) -> int:
@@ -851,11 +875,11 @@ class _Download:
         self.part.unlink(missing_ok=True)
         self.meta_path.unlink(missing_ok=True)
 
-    def report(self, done: int, resumed_from: int, t0: float) -> None:
+    def report(self, done: int) -> None:
         if self.progress:
-            elapsed = time.monotonic() - t0
-            speed = (done - resumed_from) / MB / elapsed if elapsed > 0 else 0.0
-            self.progress(DownloadProgress(done, self.total, speed, resumed_from))
+            elapsed = time.monotonic() - self.started
+            speed = (done - self.resumed_from) / MB / elapsed if elapsed > 0 else 0.0
+            self.progress(DownloadProgress(done, self.total, speed, self.resumed_from))
 
     def run(self) -> DownloadResult:
         offset = self.size()
@@ -863,14 +887,23 @@ class _Download:
         if offset and (meta.get("url") != self.url or os.pread(self.fd, 4, 0) != GGUF_MAGIC):
             self.truncate()  # a .part of another link, or not a GGUF: nothing to resume
             offset, meta = 0, {}
-        resumed_from = offset
-        for _attempt in range(3):
+        self.resumed_from = offset
+        restarts = 0
+        while True:
             try:
-                return self._attempt(offset, meta, resumed_from)
+                step = self._attempt(offset, meta)
             except _Restart:
+                restarts += 1
+                if restarts >= 3:
+                    raise ModelError(
+                        f"{self.shown} kept answering with a different file; the download was stopped.", retryable=True
+                    ) from None
                 self.truncate()
-                offset, meta, resumed_from = 0, {}, 0
-        raise ModelError(f"{self.shown} kept answering with a different file; the download was stopped.", retryable=True)
+                offset, meta, self.resumed_from = 0, {}, 0
+                continue
+            if isinstance(step, DownloadResult):
+                return step
+            offset, meta = step, _read_meta(self.meta_path)  # a 206 that ended before the file did: ask for the rest
 
     def _request(self, offset: int, meta: dict[str, Any]) -> urllib.request.Request:
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
@@ -907,11 +940,11 @@ class _Download:
         except (TimeoutError, OSError, http.client.HTTPException) as exc:
             raise DownloadConnectionError(f"Could not connect to {self.shown}: {exc or type(exc).__name__}.") from None
 
-    def _attempt(self, offset: int, meta: dict[str, Any], resumed_from: int) -> DownloadResult:
-        t0 = time.monotonic()
+    def _attempt(self, offset: int, meta: dict[str, Any]) -> DownloadResult | int:
+        """One request: the finished result, or the offset to ask for next (a range that stopped short)."""
         resp = self._open(offset, meta)
         if resp is None:
-            return self._finish(offset, resumed_from, 0)
+            return self._finish(offset)
         with resp:
             length = _int_header(resp.headers.get("Content-Length"))
             if resp.status == 206:
@@ -924,14 +957,17 @@ class _Download:
             else:  # 200: a first request, or a server that ignores Range (or If-Range found a new file)
                 if offset:
                     self.truncate()
-                    offset = resumed_from = 0
+                    offset = self.resumed_from = 0
                 total = length
             self.total = total
             self._save_meta(resp, total)
             self._check_space(None if total is None else total - offset, offset)
-            self.report(offset, resumed_from, t0)
-            got = self._stream(resp, offset, resumed_from, t0)
+            self.report(offset)
+            got = self._stream(resp, offset)
+            partial = resp.status == 206
         offset += got
+        if partial and got and got == length and total is not None and offset < total:
+            return offset  # the server sends the file in ranges
         if (length is not None and got < length) or (total is not None and offset < total):
             raise self._interrupted(offset, "the server closed the connection early")
         if total is not None and offset > total:
@@ -939,7 +975,7 @@ class _Download:
             raise DownloadCorrupt(
                 f"{self.shown} sent {offset:,} bytes for a {total:,}-byte file; the file was removed. Try again."
             )
-        return self._finish(offset, resumed_from, got)
+        return self._finish(offset)
 
     def _save_meta(self, resp: http.client.HTTPResponse, total: int | None) -> None:
         note = {
@@ -973,7 +1009,7 @@ class _Download:
         return cls(f"The download stopped after {format_size(done)}{of} ({why}). What arrived is kept: download again to resume.",
                    done=done, total=self.total)  # fmt: skip
 
-    def _stream(self, resp: http.client.HTTPResponse, offset: int, resumed_from: int, t0: float) -> int:
+    def _stream(self, resp: http.client.HTTPResponse, offset: int) -> int:
         """Append the body at `offset`; returns the bytes written. The first 4 bytes of a new file must
         be the GGUF magic: anything else is refused before more is read."""
         os.lseek(self.fd, offset, os.SEEK_SET)
@@ -1020,13 +1056,13 @@ class _Download:
             now = time.monotonic()
             if now - last >= self.progress_interval:
                 last = now
-                self.report(offset + got, resumed_from, t0)
+                self.report(offset + got)
         if pending is not None and pending:
             self.discard()
             raise NotAGGUF(f"{self.shown} sent {len(pending)} bytes, which is not a GGUF model file. Nothing was kept.")
         return got
 
-    def _finish(self, size: int, resumed_from: int, got: int) -> DownloadResult:
+    def _finish(self, size: int) -> DownloadResult:
         os.fsync(self.fd)
         try:
             info = read_gguf_info(self.part)
@@ -1034,10 +1070,11 @@ class _Download:
             self.discard()
             raise DownloadCorrupt(f"The download from {self.shown} is complete by the server's count but unusable: {exc.detail} "
                                   "It was removed; try again.") from None  # fmt: skip
-        self.report(size, resumed_from, self.started)
+        self.report(size)
         os.replace(self.part, self.dest)
         self.meta_path.unlink(missing_ok=True)
-        return DownloadResult(self.dest, size, got, resumed_from, time.monotonic() - self.started, False, info)
+        seconds = time.monotonic() - self.started
+        return DownloadResult(self.dest, size, size - self.resumed_from, self.resumed_from, seconds, False, info)
 
 
 def _http_error(status: int, reason: object, shown: str) -> ModelHTTPError:
