@@ -380,7 +380,8 @@ def _describe_start(head: bytes) -> str:
         return "it is a web page (HTML), not the file itself"
     if text in (b"{", b"["):
         return "it is JSON text"
-    return f"it starts with {head[:8]!r} instead of b'GGUF'"
+    # The bytes themselves are not shown: a link could point at an internal service's response.
+    return "it does not start with the GGUF signature"
 
 
 def _parse(path: Path, buf: bytes, size: int) -> GGUFInfo:
