@@ -1,0 +1,524 @@
+"""Collections of documents under `$YOAKE_DATA_DIR/docs/<name>/`: the files (a content hash each, so
+a changed file is re-chunked and re-tokenized alone), their chunks with their tokens, in SQLite
+(`collection.db`), and the BM25 index over all chunks (bm25s), saved as `index-v<version>/`.
+
+BM25's weights depend on the whole collection, so the matrix is rebuilt (from the stored tokens,
+no re-tokenizing) once the collection has changed, on the next `load_index`, then saved: loading a
+saved index takes milliseconds where building one takes seconds (bench/docs_qa.py measures both).
+
+Concurrency follows lib/store.py: short-lived connections, WAL, `BEGIN IMMEDIATE` for writes, one
+transaction per file, so a failure costs at most that file. `version` grows with every change; the
+page caches the loaded index per (collection, version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePath
+
+import bm25s
+import numpy as np
+
+from lib.docs_qa.chunking import Chunk, chunk_document
+from lib.docs_qa.extract import MAX_FILE_BYTES, Skipped, extract, too_large
+from lib.docs_qa.tokenize import tokenize
+from lib.errors import YoakeError
+
+DOCS_DIR = "docs"
+DB_FILE = "collection.db"
+UPLOADS_DIR = "uploads"
+INDEX_PREFIX = "index-v"
+IDS_FILE = "chunk_ids.npy"
+BUSY_TIMEOUT_S = 30.0
+MAX_FOLDER_FILES = 20_000
+# Bumped when chunking or tokenizing changes: `rebuild` re-chunks every file with the new rules.
+CHUNKER_VERSION = 1
+_SKIP_DIRS = {"node_modules", "__pycache__"}
+_NAME = re.compile(r"^\w[\w.-]{0,62}$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL UNIQUE,      -- absolute path for files read from disk, the file name for uploads
+    origin TEXT NOT NULL CHECK (origin IN ('path', 'upload')),
+    kind TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER,
+    chunker INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    heading TEXT NOT NULL,
+    start_line INTEGER,
+    end_line INTEGER,
+    page INTEGER,
+    text TEXT NOT NULL,
+    tokens TEXT NOT NULL              -- the tokenizer's output, space-separated (tokens hold no spaces)
+);
+CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
+CREATE TABLE IF NOT EXISTS skipped (source TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+
+class DocsError(YoakeError):
+    """A collection operation that cannot be done (the message says why)."""
+
+    kind = "docs_qa"
+    title = "That cannot be done."
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    source: str
+    status: str  # added | updated | unchanged | skipped | removed
+    chunks: int = 0
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    source: str
+    origin: str
+    kind: str
+    size: int
+    chunks: int
+    indexed_at: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int  # 1 = best
+    score: float
+    chunk_id: int
+    source: str
+    kind: str
+    heading: str
+    start_line: int | None
+    end_line: int | None
+    page: int | None
+    text: str
+
+    @property
+    def name(self) -> str:
+        return PurePath(self.source).name or self.source
+
+    @property
+    def location(self) -> str:
+        if self.page is not None:
+            return f"page {self.page}"
+        if self.start_line is None:
+            return ""
+        return f"line {self.start_line}" if self.start_line == self.end_line else f"lines {self.start_line}–{self.end_line}"
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"score": round(float(self.score), 4)}
+
+
+def collections_root(data_dir: Path) -> Path:
+    return Path(data_dir) / DOCS_DIR
+
+
+def check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not _NAME.match(name):
+        raise DocsError(
+            "A collection name is 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit "
+            f"(got {name!r}).", title="That is not a collection name.")  # fmt: skip
+    return name
+
+
+def list_collections(data_dir: Path) -> list[str]:
+    root = collections_root(data_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / DB_FILE).is_file())
+
+
+def create_collection(data_dir: Path, name: str, *, exist_ok: bool = False) -> Collection:
+    name = check_name(name)
+    path = collections_root(data_dir) / name
+    if (path / DB_FILE).is_file():
+        if exist_ok:
+            return Collection(path)
+        raise DocsError(f"A collection named '{name}' already exists.", title="That name is taken.")
+    path.mkdir(parents=True, exist_ok=True)
+    return Collection(path)
+
+
+def open_collection(data_dir: Path, name: str) -> Collection:
+    name = check_name(name)
+    path = collections_root(data_dir) / name
+    if not (path / DB_FILE).is_file():
+        known = ", ".join(list_collections(data_dir)) or "none yet"
+        raise DocsError(f"There is no collection named '{name}' (collections: {known}).", title="No such collection.")
+    return Collection(path)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _bump(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO meta(key, value) VALUES ('version', '1') "
+                 "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")  # fmt: skip
+
+
+def index_tokens(source: str, chunk: Chunk) -> list[str]:
+    """What a chunk is found by: its text, its heading path and its file's name."""
+    return tokenize(f"{PurePath(source).stem} {chunk.heading}\n{chunk.text}")
+
+
+class Collection:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        self.db_path = self.path / DB_FILE
+        self.max_bytes = MAX_FILE_BYTES  # larger files are skipped unread
+        self._local = threading.local()  # a batch's connection, per thread (a cached index is shared)
+        with self._connect() as conn:
+            conn.executescript(SCHEMA)
+
+    # --- storage ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        shared = getattr(self._local, "conn", None)
+        if shared is not None:
+            yield shared
+            return
+        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        """One connection for many files (closing a WAL database's last connection checkpoints it:
+        milliseconds per file otherwise); each file is still its own transaction."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self._connect() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    def version(self) -> int:
+        with self._connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def files(self) -> list[FileInfo]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT source, origin, kind, size, chunks, indexed_at FROM files ORDER BY source").fetchall()
+        return [FileInfo(*r) for r in rows]
+
+    def skipped(self) -> list[tuple[str, str]]:
+        """Files skipped the last time they were given, with the reason."""
+        with self._connect() as conn:
+            return conn.execute("SELECT source, reason FROM skipped ORDER BY source").fetchall()
+
+    def chunk_count(self) -> int:
+        with self._connect() as conn:
+            return conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+
+    def _upload_path(self, sha: str) -> Path:
+        return self.path / UPLOADS_DIR / sha
+
+    # --- adding files ------------------------------------------------------------------------------
+
+    def _store(self, source: str, origin: str, data: bytes, *, mtime_ns: int | None = None, force: bool = False) -> FileOutcome:
+        """Index one file's bytes under `source`: unchanged when its hash is known, else re-chunked alone."""
+        sha = hashlib.sha256(data).hexdigest()
+        with self._connect() as conn:
+            old = conn.execute("SELECT id, sha256, chunker, chunks FROM files WHERE source = ?", (source,)).fetchone()
+        if old and old[1] == sha and old[2] == CHUNKER_VERSION and not force:
+            if mtime_ns is not None:
+                with self._connect() as conn:
+                    conn.execute("UPDATE files SET mtime_ns = ? WHERE id = ?", (mtime_ns, old[0]))
+            return FileOutcome(source, "unchanged", old[3])
+        try:
+            doc = extract(source, data, max_bytes=self.max_bytes)
+            chunks = chunk_document(doc)
+            if not chunks:
+                raise Skipped("no text to index")
+        except Skipped as exc:
+            return self._skip(source, exc.detail)
+        rows = [(c.heading, c.start_line, c.end_line, c.page, c.text, " ".join(index_tokens(source, c))) for c in chunks]
+        if origin == "upload":
+            blob = self._upload_path(sha)
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            if not blob.exists():
+                tmp = blob.with_suffix(".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(blob)
+        with self._connect() as conn, _transaction(conn):
+            conn.execute("DELETE FROM files WHERE source = ?", (source,))
+            cur = conn.execute(
+                "INSERT INTO files(source, origin, kind, sha256, size, mtime_ns, chunker, chunks, indexed_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (source, origin, doc.kind, sha, len(data), mtime_ns, CHUNKER_VERSION, len(rows), time.time()),
+            )
+            conn.executemany(
+                "INSERT INTO chunks(file_id, heading, start_line, end_line, page, text, tokens) VALUES (?,?,?,?,?,?,?)",
+                [(cur.lastrowid, *r) for r in rows],
+            )
+            conn.execute("DELETE FROM skipped WHERE source = ?", (source,))
+            _bump(conn)
+        if old and old[1] != sha:
+            self._drop_blob(old[1])
+        return FileOutcome(source, "updated" if old else "added", len(rows))
+
+    def _skip(self, source: str, reason: str) -> FileOutcome:
+        """Record why a file was skipped; an earlier version of it leaves the index (it no longer says that)."""
+        with self._connect() as conn, _transaction(conn):
+            old = conn.execute("SELECT sha256 FROM files WHERE source = ?", (source,)).fetchone()
+            if old:
+                conn.execute("DELETE FROM files WHERE source = ?", (source,))
+                _bump(conn)
+            conn.execute("INSERT OR REPLACE INTO skipped(source, reason, at) VALUES (?,?,?)", (source, reason, time.time()))
+        if old:
+            self._drop_blob(old[0])
+            reason += " (its earlier version was removed from the collection)"
+        return FileOutcome(source, "skipped", 0, reason)
+
+    def _drop_blob(self, sha: str) -> None:
+        with self._connect() as conn:
+            used = conn.execute("SELECT 1 FROM files WHERE sha256 = ? AND origin = 'upload'", (sha,)).fetchone()
+        if not used:
+            self._upload_path(sha).unlink(missing_ok=True)
+
+    def add_upload(self, name: str, data: bytes) -> FileOutcome:
+        """An uploaded file, known by its name: the same name with new content replaces it."""
+        source = PurePath(name.replace("\\", "/")).name.strip() or "upload"
+        return self._store(source, "upload", data)
+
+    def add_path(self, path: Path, *, force: bool = False) -> FileOutcome:
+        """One file on disk, known by its absolute path."""
+        path = Path(path)
+        source = str(path)
+        try:
+            st = path.stat()
+            if st.st_size > self.max_bytes:
+                return self._skip(source, too_large(st.st_size, self.max_bytes))
+            if not force:
+                with self._connect() as conn:
+                    row = conn.execute("SELECT size, mtime_ns, chunker, chunks FROM files WHERE source = ?", (source,)).fetchone()
+                if row and row[0] == st.st_size and row[1] == st.st_mtime_ns and row[2] == CHUNKER_VERSION:
+                    return FileOutcome(source, "unchanged", row[3])  # same size and time: not even read
+            data = path.read_bytes()
+        except OSError as exc:
+            return self._skip(source, f"could not be read ({exc.strerror or type(exc).__name__})")
+        return self._store(source, "path", data, mtime_ns=st.st_mtime_ns, force=force)
+
+    def add_paths(self, paths: Iterable[str | Path], *, force: bool = False) -> list[FileOutcome]:
+        """Files and folders (read recursively, hidden folders left out). Files indexed from a folder
+        that are gone from it leave the collection."""
+        outcomes: list[FileOutcome] = []
+        with self._batch():
+            for raw in paths:
+                path = Path(os.path.expanduser(str(raw))).absolute()
+                if path.is_dir():
+                    outcomes.extend(self._add_folder(path, force=force))
+                elif path.is_file():
+                    outcomes.append(self.add_path(path, force=force))
+                else:
+                    outcomes.append(FileOutcome(str(path), "skipped", 0, "no such file or folder"))
+        return outcomes
+
+    def add_uploads(self, files: Iterable[tuple[str, bytes]]) -> list[FileOutcome]:
+        with self._batch():
+            return [self.add_upload(name, data) for name, data in files]
+
+    def _add_folder(self, folder: Path, *, force: bool) -> list[FileOutcome]:
+        found: list[Path] = []
+        for root, dirs, names in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+            found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+        outcomes: list[FileOutcome] = []
+        if len(found) > MAX_FOLDER_FILES:
+            outcomes.append(FileOutcome(str(folder), "skipped", 0,
+                                        f"the folder has {len(found):,} files: only the first {MAX_FOLDER_FILES:,} were read"))  # fmt: skip
+            found = found[:MAX_FOLDER_FILES]
+        outcomes.extend(self.add_path(p, force=force) for p in found)
+        seen = {str(p) for p in found}
+        prefix = str(folder).rstrip(os.sep) + os.sep
+        with self._connect() as conn:
+            known = [r[0] for r in conn.execute("SELECT source FROM files WHERE origin = 'path' AND substr(source, 1, ?) = ?",
+                                                 (len(prefix), prefix))]  # fmt: skip
+        outcomes.extend(self.remove(s, reason="no longer in the folder") for s in known if s not in seen)
+        return outcomes
+
+    def remove(self, source: str, *, reason: str | None = None) -> FileOutcome:
+        with self._connect() as conn, _transaction(conn):
+            row = conn.execute("SELECT sha256, origin FROM files WHERE source = ?", (source,)).fetchone()
+            if row:
+                conn.execute("DELETE FROM files WHERE source = ?", (source,))
+                _bump(conn)
+        if not row:
+            return FileOutcome(source, "skipped", 0, "not in this collection")
+        if row[1] == "upload":
+            self._drop_blob(row[0])
+        return FileOutcome(source, "removed", 0, reason)
+
+    def rebuild(self) -> list[FileOutcome]:
+        """Read every file again (from disk, or the stored copy of an upload) and re-chunk it with the
+        current rules; files gone from disk leave the collection."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT source, origin, sha256 FROM files ORDER BY source").fetchall()
+        with self._batch():
+            return [self._reread(source, origin, sha) for source, origin, sha in rows]
+
+    def _reread(self, source: str, origin: str, sha: str) -> FileOutcome:
+        if origin == "upload":
+            try:
+                data = self._upload_path(sha).read_bytes()
+            except OSError:
+                return self._skip(source, "the stored copy of this upload is missing: upload it again")
+            return self._store(source, "upload", data, force=True)
+        if not Path(source).exists():
+            return self.remove(source, reason="the file no longer exists")
+        return self.add_path(Path(source), force=True)
+
+    def delete(self) -> None:
+        shutil.rmtree(self.path)
+
+    # --- searching -----------------------------------------------------------------------------------
+
+    def load_index(self) -> SearchIndex:
+        """The BM25 index over every chunk, as of the version it reports: the saved one when it is
+        current, else built from the stored tokens and saved for next time."""
+        version = self.version()
+        saved = self.path / f"{INDEX_PREFIX}{version}"
+        if saved.is_dir():
+            try:
+                bm25 = bm25s.BM25.load(str(saved), show_progress=False)
+                return SearchIndex(self, version, np.load(saved / IDS_FILE), bm25)
+            except (OSError, ValueError, KeyError):
+                pass  # removed by a newer version's save meanwhile, or damaged: build it
+        with self._connect() as conn:
+            conn.execute("BEGIN")  # one read snapshot: the version and the chunks agree
+            row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+            pairs = conn.execute("SELECT id, tokens FROM chunks ORDER BY id").fetchall()
+            conn.execute("COMMIT")
+        index = SearchIndex.build(self, int(row[0]) if row else 0, [i for i, _ in pairs], [t.split() for _, t in pairs])
+        self._save(index)
+        return index
+
+    def _save(self, index: SearchIndex) -> None:
+        """Write the index beside the database (a temporary folder renamed into place, so a reader
+        never sees half of one) and drop older versions. Best effort: it can always be rebuilt."""
+        if index.bm25 is None:
+            return
+        final = self.path / f"{INDEX_PREFIX}{index.version}"
+        tmp = self.path / f".tmp-index-{uuid.uuid4().hex}"
+        try:
+            index.bm25.save(str(tmp), show_progress=False)
+            np.save(tmp / IDS_FILE, index.ids)
+            tmp.rename(final)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # another process saved the same version first
+            return
+        for old in self.path.glob(f"{INDEX_PREFIX}*"):
+            if old != final and old.name[len(INDEX_PREFIX) :].isdigit() and int(old.name[len(INDEX_PREFIX) :]) < index.version:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def fetch_hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
+        """The chunks behind (chunk id, score) pairs, in the given order; ids gone since are left out."""
+        if not ranked:
+            return []
+        ids = [i for i, _ in ranked]
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT c.id, f.source, f.kind, c.heading, c.start_line, c.end_line, c.page, c.text FROM chunks c "
+                f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({','.join('?' * len(ids))})",
+                ids,
+            ).fetchall()
+        by_id = {r[0]: r for r in rows}
+        hits: list[Hit] = []
+        for chunk_id, score in ranked:
+            r = by_id.get(chunk_id)
+            if r:
+                hits.append(Hit(len(hits) + 1, float(score), r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]))
+        return hits
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """Load the index and search once (the CLI); pages keep a loaded index instead."""
+        return self.load_index().search(query, k)
+
+
+class SearchIndex:
+    """bm25s over a collection's chunks; holds only ids and the matrix, reads hit texts from SQLite."""
+
+    def __init__(self, collection: Collection, version: int, ids: np.ndarray, bm25: bm25s.BM25 | None) -> None:
+        self.collection = collection
+        self.version = version
+        self.ids = ids
+        self.bm25 = bm25
+
+    @classmethod
+    def build(cls, collection: Collection, version: int, ids: list[int], tokens: list[list[str]]) -> SearchIndex:
+        return cls(collection, version, np.asarray(ids, dtype=np.int64), build_bm25(tokens))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rank(self, query: str, k: int = 5) -> list[tuple[int, float]]:
+        """(chunk id, score) of the best `k` chunks that share a token with the query, best first."""
+        if self.bm25 is None or k <= 0:
+            return []
+        return [(int(self.ids[i]), s) for i, s in top_k(self.bm25, tokenize(query), k)]
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        return self.collection.fetch_hits(self.rank(query, k))
+
+
+def build_bm25(tokens: list[list[str]]) -> bm25s.BM25 | None:
+    if not tokens:
+        return None
+    bm25 = bm25s.BM25()  # Lucene's BM25 (k1 1.5, b 0.75)
+    bm25.index(tokens, show_progress=False)
+    return bm25
+
+
+def top_k(bm25: bm25s.BM25, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
+    """(row, score) of the best `k` rows with a positive score; ties keep file order."""
+    known = [t for t in query_tokens if t and t in bm25.vocab_dict]
+    if not known:
+        return []
+    scores = bm25.get_scores(known)
+    positive = np.flatnonzero(scores > 0)
+    if positive.size == 0:
+        return []
+    if positive.size > k:
+        part = np.argpartition(-scores[positive], k - 1)[:k]
+        positive = positive[part]
+    order = positive[np.lexsort((positive, -scores[positive]))]
+    return [(int(i), float(scores[i])) for i in order]
