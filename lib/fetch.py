@@ -328,6 +328,11 @@ def _checked_targets(url: str, limits: FetchLimits, redirected_from: str | None)
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
     port = parts.port or (443 if scheme == "https" else 80)
+    if not host.isascii():  # an international name: its DNS form, for the lookup and the Host header alike
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise FetchError("malformed_url", "That web address is malformed.", f"'{host}' is not a valid host name.") from None
     try:
         verdict = netguard.check(host, port, limits.allow_private)
     except ValueError as exc:

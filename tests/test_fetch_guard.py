@@ -21,6 +21,7 @@ from net_trap import NetTrap, trap
 
 from lib import netguard
 from lib.config import Settings
+from lib.errors import YoakeError, describe_error
 from lib.fetch import FetchError, FetchLimits, fetch, load_url
 
 OFF = FetchLimits(timeout=2.0)  # the default: public addresses only
@@ -318,3 +319,18 @@ def test_https_to_a_pinned_address_still_uses_the_host_name_for_sni_and_the_cert
     assert info.value.kind == "ssl"  # verification is on: a self-signed certificate is refused
     assert names == ["secure.example"]  # SNI names the host, not the address
     assert net.connects == [("127.0.0.1", port)] and net.lookups == ["secure.example"]
+
+
+def test_international_names_are_looked_up_in_their_dns_form(net: NetTrap) -> None:
+    net.dns["xn--bcher-kva.example"] = ["10.0.0.9"]
+    err = _refusal("http://bücher.example/", OFF)
+    assert err.kind == "blocked_address" and "10.0.0.9" in err.detail
+    assert net.lookups == ["xn--bcher-kva.example"] and net.connects == []
+
+
+def test_fetch_errors_share_the_one_error_root() -> None:
+    err = FetchError("blocked_address", "This address is not allowed.", "Because.")
+    assert isinstance(err, YoakeError)
+    described = describe_error(err)
+    assert (described.kind, described.title, described.detail) == ("blocked_address", "This address is not allowed.", "Because.")
+    assert str(err) == "This address is not allowed. Because."
