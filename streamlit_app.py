@@ -14,6 +14,7 @@ PAGES = [
     ("chat.py", "Chat", "💬"),
     ("logprobs.py", "Logprobs explorer", "🔍"),
     ("summarize.py", "URL summariser", "📰"),
+    ("docs_qa.py", "Docs Q&A", "📚"),
     ("usage.py", "Usage", "📊"),
 ]
 

@@ -1,0 +1,293 @@
+"""Docs Q&A: questions about the user's own files, answered from retrieved passages with citations."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import streamlit as st
+
+from lib.chat import ChatParams
+from lib.docs_qa import DocsError, FileOutcome, Hit, SearchIndex, create_collection, list_collections, open_collection, tokenize
+from lib.docs_qa.answer import NOT_FOUND, build_prompt, citations, is_not_found, passage_label
+from lib.docs_qa.extract import SUPPORTED
+from lib.streams import ChatStream
+from lib.summarize import token_counter
+from ui.common import enter_page, error_message, model_picker, settings, show_error
+
+enter_page()  # first: never run without the entry point (password gate, navigation)
+
+st.title("📚 Docs Q&A")
+st.caption("Answers from your own files, citing the passages they come from. Search runs on this machine; "
+           "only the question and the passages found go to the model.")  # fmt: skip
+
+state = st.session_state
+state.setdefault("qa_turns", {})  # collection -> list of turns (question, answer, passages, caption)
+state.setdefault("qa_outcomes", None)  # (collection, what was done, [FileOutcome]) of the last add/rebuild
+state.setdefault("qa_error", None)  # the last collection error's page text
+
+cfg = settings()
+DATA = cfg.data_dir
+
+with st.sidebar:
+    selection = model_picker("qa")
+    with st.expander("Answer settings"):
+        k = st.slider("Passages retrieved", 1, 20, 5, key="qa_k")
+        local_ctx = selection is None or selection.provider.local
+        context = st.number_input("Model context window (tokens)", 1024, 2_000_000, 8192 if local_ctx else 128_000, step=1024,
+                                  key=f"qa_context_{selection.provider.id if selection else 'none'}",
+                                  help="The passages sent are cut to fit this, less the reply.")  # fmt: skip
+        reply_tokens = st.number_input("Max tokens of the answer", 16, 8192, 400, step=16, key="qa_max_tokens")
+        temperature = st.slider("Temperature", 0.0, 1.5, 0.1, 0.05, key="qa_temperature")
+        followup = st.checkbox("Search with the previous question too", value=True, key="qa_followup",
+                               help="So that a follow-up such as 'and on Windows?' finds the same topic.")  # fmt: skip
+
+
+# --- collections --------------------------------------------------------------------------------
+
+
+def _create() -> None:
+    try:
+        coll = create_collection(DATA, state.get("qa_new_name", ""))
+    except DocsError as exc:
+        state.qa_error = error_message(exc, None, cfg)
+        return
+    state.qa_error = None
+    state.qa_collection = coll.name
+    state.qa_new_name = ""
+
+
+def _delete(name: str) -> None:
+    try:
+        open_collection(DATA, name).delete()
+    except (DocsError, OSError) as exc:
+        state.qa_error = (
+            error_message(exc, None, cfg) if isinstance(exc, DocsError) else cfg.redact(f"**It could not be deleted.** {exc}")
+        )
+        return
+    state.qa_turns.pop(name, None)
+    state.qa_outcomes = None
+    state.qa_delete_confirm = False
+    state.pop("qa_collection", None)
+
+
+names = list_collections(DATA)
+if state.get("qa_collection") not in names:
+    state.pop("qa_collection", None)
+if names:
+    state.setdefault("qa_collection", names[0])
+name = st.selectbox("Collection", names, key="qa_collection", placeholder="Create a collection first")
+with st.expander("➕ New collection", expanded=not names):
+    st.text_input("Name", key="qa_new_name", placeholder="e.g. product-manual", max_chars=63)
+    st.button("Create", key="qa_create", on_click=_create, type="primary")
+if state.qa_error:
+    st.error(state.qa_error, icon="⚠️")
+
+if not name:
+    st.info("Create a collection, then add Markdown, text, code, HTML or PDF files to it.")
+    st.stop()
+
+try:
+    coll = open_collection(DATA, name)
+except DocsError as exc:
+    show_error(exc, None, cfg)
+    st.stop()
+files = coll.files()
+
+
+def _show_outcomes() -> None:
+    if not state.qa_outcomes or state.qa_outcomes[0] != name:
+        return
+    _, what, outcomes = state.qa_outcomes
+    counts = Counter(o.status for o in outcomes)
+    chunks = sum(o.chunks for o in outcomes if o.status in ("added", "updated"))
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("added", "updated", "unchanged", "removed", "skipped") if counts[s])
+    (st.success if counts["added"] + counts["updated"] + counts["unchanged"] else st.warning)(
+        f"{what}: {summary or 'nothing to do'}" + (f" ({chunks:,} chunks indexed)" if chunks else ""), icon="📄"
+    )
+    problems = [o for o in outcomes if o.status in ("skipped", "removed")]
+    if problems:
+        st.dataframe([{"File": o.source, "What happened": o.status, "Why": o.reason} for o in problems],
+                     hide_index=True, width="stretch", key="qa_skipped_table")  # fmt: skip
+
+
+def _record(what: str, outcomes: list[FileOutcome]) -> None:
+    state.qa_outcomes = (name, what, outcomes)
+
+
+with st.expander("Add documents", expanded=not files):
+    uploads = st.file_uploader("Upload files", accept_multiple_files=True, key="qa_upload",
+                               help="Markdown, text, source code, HTML or PDF. " + " ".join(SUPPORTED))  # fmt: skip
+    if st.button("Add uploaded files", key="qa_add_files", disabled=not uploads):
+        with st.spinner("Reading and indexing…"):
+            _record("Uploads", coll.add_uploads((u.name, u.getvalue()) for u in uploads or []))
+        st.rerun()  # the file list and the index above reflect the new files
+    path_text = st.text_input("Or a folder or file on this machine", key="qa_path", placeholder="/home/me/project/docs")
+    if st.button("Index this path", key="qa_add_path"):
+        if not path_text.strip():
+            _record("Path", [FileOutcome("(no path)", "skipped", 0, "enter a folder or file path first")])
+        else:
+            with st.spinner("Reading and indexing…"):
+                _record(f"'{path_text.strip()}'", coll.add_paths([path_text.strip()]))
+            st.rerun()
+    _show_outcomes()
+
+with st.expander(f"Files in '{name}' ({len(files)})"):
+    if files:
+        st.dataframe([{"File": f.source, "Type": f.kind, "Chunks": f.chunks, "KB": round(f.size / 1024, 1)} for f in files],
+                     hide_index=True, width="stretch", key="qa_files_table")  # fmt: skip
+    skipped = coll.skipped()
+    if skipped:
+        st.caption(f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped when last given:")
+        st.dataframe([{"File": s, "Why": r} for s, r in skipped], hide_index=True, width="stretch", key="qa_skipped_files")
+    col_rebuild, col_confirm, col_delete = st.columns(3)
+    if col_rebuild.button("Rebuild", key="qa_rebuild", help="Read every file again and re-chunk it."):
+        with st.spinner("Rebuilding…"):
+            _record("Rebuild", coll.rebuild())
+        st.rerun()
+    sure = col_confirm.checkbox("Yes, delete it", key="qa_delete_confirm")
+    col_delete.button("Delete collection", key="qa_delete", disabled=not sure, on_click=_delete, args=(name,))
+
+
+@st.cache_resource(show_spinner="Loading the index…", max_entries=8)
+def _search_index(data_dir: str, collection: str, version: int) -> SearchIndex:
+    """One loaded index per collection version, shared by sessions; a change makes a new version."""
+    return open_collection(Path(data_dir), collection).load_index()
+
+
+index = _search_index(str(DATA), name, coll.version())
+if len(index) == 0:
+    st.info(f"'{name}' has no indexed text yet: add documents above.")
+    st.stop()
+st.caption(f"{len(files)} files · {len(index):,} chunks")
+
+CODE_KINDS = {"python": "python", "code": None}
+
+
+def _show_passage(hit: Hit) -> None:
+    st.caption(f"{hit.source} · {hit.location or 'whole file'} · score {hit.score:.2f}")
+    if hit.kind in CODE_KINDS:
+        st.code(hit.text, language=CODE_KINDS[hit.kind])
+    else:
+        st.text(hit.text)  # the file's text as it is, never rendered as HTML
+
+
+# --- tabs ---------------------------------------------------------------------------------------
+
+tab_ask, tab_inspect = st.tabs(["💬 Ask", "🔎 Retrieval inspector"])
+
+with tab_inspect:
+    query = st.text_input("Query", key="qa_inspect_query", placeholder="What the retriever should find")
+    inspect_k = st.slider("Results", 1, 50, 10, key="qa_inspect_k")
+    if query.strip():
+        hits = index.search(query, inspect_k)
+        st.caption("Query tokens: " + (", ".join(tokenize(query)) or "(none)"))
+        if not hits:
+            st.info("No chunk shares a token with this query.")
+        else:
+            st.dataframe(
+                [{"#": h.rank, "Score": round(h.score, 3), "File": h.name, "Heading": h.heading, "Where": h.location} for h in hits],
+                hide_index=True, width="stretch", key="qa_inspect_table",
+            )  # fmt: skip
+            for h in hits:
+                with st.expander(passage_label(h.rank, h)):
+                    _show_passage(h)
+
+
+def _show_turn_sources(turn: dict) -> None:
+    passages: list[Hit] = turn["passages"]
+    answer = turn["answer"]
+    if not passages:
+        return
+    cited, unknown = citations(answer, len(passages))
+    if answer and is_not_found(answer):
+        st.caption("The model found no answer in these passages.")
+    st.markdown("**Sources**" + (f" (cited: {', '.join(f'[{n}]' for n in cited)})" if cited else ""))
+    for n, hit in enumerate(passages, 1):
+        label = passage_label(n, hit) + (" ✓ cited" if n in cited else "")
+        with st.expander(label):
+            if turn.get("truncated") and n == len(passages):
+                st.caption("Only the beginning of this passage fit in the model's context.")
+            _show_passage(hit)
+    if unknown:
+        st.warning(f"The answer cites {', '.join(f'[{n}]' for n in unknown)}, which is not one of the passages above.", icon="⚠️")
+
+
+def _show_turn(turn: dict) -> None:
+    with st.chat_message("user"):
+        st.markdown(turn["question"])
+    with st.chat_message("assistant"):
+        if turn.get("error"):
+            st.error(turn["error"], icon="⚠️")
+        if turn["answer"]:
+            st.markdown(turn["answer"])
+        if not turn["passages"]:
+            st.info(turn.get("notice") or NOT_FOUND)
+        if turn.get("caption"):
+            st.caption(turn["caption"])
+        _show_turn_sources(turn)
+
+
+def _history(turns: list[dict]) -> list:
+    out: list = []
+    for t in turns:
+        if t["answer"] and not t.get("error"):
+            out += [{"role": "user", "content": t["question"]}, {"role": "assistant", "content": t["answer"]}]
+    return out
+
+
+def _ask(question: str, turns: list[dict]) -> dict:
+    """Retrieve, then stream the answer; returns the turn to keep."""
+    search = question
+    if followup and turns:
+        search = f"{turns[-1]['question']} {question}"
+    hits = index.search(search, k)
+    turn: dict = {"question": question, "answer": "", "passages": [], "caption": "", "error": None, "search": search}
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        if not hits:  # nothing to answer from: say so without a model call
+            turn["notice"] = f"{NOT_FOUND} No passage in '{name}' shares a word with the question."
+            st.info(turn["notice"])
+            return turn
+        assert selection is not None
+        counter = token_counter(selection.provider.id, selection.base_url)
+        prompt = build_prompt(question, hits, _history(turns), context_tokens=int(context), reply_tokens=int(reply_tokens),
+                              count=counter.count)  # fmt: skip
+        turn["passages"], turn["truncated"] = prompt.passages, prompt.truncated
+        params = ChatParams(model=selection.model, temperature=float(temperature), max_tokens=int(reply_tokens), seed=0)
+        stream = ChatStream(selection.client, prompt.messages, params, selection.context("docs_qa"))
+        try:
+            st.write_stream(stream)
+        except Exception as exc:  # the SDK's errors: a specific message, no stack trace
+            turn["error"] = error_message(exc, selection.provider, selection.settings)
+            st.error(turn["error"], icon="⚠️")
+        res = stream.result
+        turn["answer"] = res.text
+        usage = res.usage
+        approx = "" if counter.exact else "~"
+        turn["caption"] = " · ".join(x for x in [
+            res.resolved_model or selection.model,
+            f"{len(prompt.passages)} passage{'s' if len(prompt.passages) != 1 else ''} sent"
+            + (f" ({prompt.dropped_passages} left out for room)" if prompt.dropped_passages else ""),
+            f"{usage.prompt_tokens if usage else approx + str(prompt.prompt_tokens)} in / {usage.completion_tokens if usage else '?'} out",
+            f"{prompt.dropped_history} earlier messages not sent" if prompt.dropped_history else "",
+            "cut off (max tokens)" if res.finish_reason == "length" else "",
+        ] if x)  # fmt: skip
+        st.caption(turn["caption"])
+        _show_turn_sources(turn)
+    return turn
+
+
+with tab_ask:
+    turns: list[dict] = state.qa_turns.setdefault(name, [])
+    for past in turns:
+        _show_turn(past)
+    if selection is None:
+        st.info("Choose a usable model in the sidebar to ask questions; the retrieval inspector works without one.")
+    question = st.chat_input(f"Ask about the documents in '{name}'", key="qa_question", disabled=selection is None)
+    if question and question.strip() and selection is not None:
+        turns.append(_ask(question.strip(), turns))
+    if turns and st.button("Clear the conversation", key="qa_clear"):
+        turns.clear()
+        st.rerun()
