@@ -9,16 +9,8 @@ import pytest
 from docs_qa_corpus import BAD_FILES, GUIDE_MD, PDF_PAGES, QUESTIONS, SERVER_PY, text_pdf, write_corpus
 
 from lib.chat import estimate_tokens
-from lib.docs_qa import (
-    DocsError,
-    build_prompt,
-    citations,
-    create_collection,
-    is_not_found,
-    list_collections,
-    open_collection,
-    tokenize,
-)
+from lib.docs_qa import DocsError, create_collection, list_collections, open_collection, tokenize
+from lib.docs_qa.answer import build_prompt, citations, is_not_found
 from lib.docs_qa.chunking import OVERLAP_TOKENS, TARGET_TOKENS, chunk_document
 from lib.docs_qa.extract import extract
 from lib.docs_qa.index import INDEX_PREFIX, Collection
