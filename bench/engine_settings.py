@@ -2,7 +2,7 @@
 ship against llama.cpp's defaults and the variants tried (threads, batch and micro-batch sizes).
 
 All servers run side by side (idle ones cost nothing); requests go one at a time, the order of the
-settings rotating every round. Prompt speed is measured on a ~1,500-token prompt with
+settings rotating every round. Prompt speed is measured on a ~800-token prompt with
 `cache_prompt: false` (so each request processes the whole prompt) and one generated token;
 generation on a short prompt with 128 tokens. Both figures come from llama.cpp's own `timings`.
 
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.local_server import LocalServer  # noqa: E402
 
-ROUNDS = 6
+ROUNDS = 4
 SETTINGS: dict[str, list[str]] = {
     "ours (shipped)": [],  # flash attention off, llama.cpp's threads and batch sizes
     "llama.cpp defaults (fa auto)": ["--flash-attn", "auto"],
@@ -44,7 +44,7 @@ def post(url: str, body: dict) -> dict:
 
 
 def prompt_speed(url: str, round_: int) -> float:
-    content = f"Round {round_}. " + _TEXT * 40 + "Summarise this."
+    content = f"Round {round_}. " + _TEXT * 20 + "Summarise this."
     out = post(url, {"messages": [{"role": "user", "content": content}], "max_tokens": 1, "cache_prompt": False})
     return out["timings"]["prompt_per_second"]
 
