@@ -131,6 +131,12 @@ class Settings:
         (intranet pages on a laptop); link-local and cloud metadata addresses stay refused."""
         return (self.get("YOAKE_FETCH_ALLOW_PRIVATE", "") or "").strip().lower() in ("1", "true", "yes", "on")
 
+    @property
+    def docs_allow_paths(self) -> bool:
+        """YOAKE_DOCS_ALLOW_PATHS: Docs Q&A may index folders and files on the app's machine by path
+        (on by default; off on a shared demo, where visitors would read the server's files)."""
+        return (self.get("YOAKE_DOCS_ALLOW_PATHS", "1") or "1").strip().lower() not in ("0", "false", "no", "off")
+
     def secret_values(self) -> list[str]:
         # Short values ("1", "true") would redact ordinary text; real keys are long.
         named = [v for k, v in self.values.items() if _SECRET_NAME.search(k) and len(v) >= 8]

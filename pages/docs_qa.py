@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -92,6 +93,7 @@ try:
 except DocsError as exc:
     show_error(exc, None, cfg)
     st.stop()
+coll.redact = cfg.redact
 files = coll.files()
 
 
@@ -105,9 +107,9 @@ def _show_outcomes() -> None:
     (st.success if counts["added"] + counts["updated"] + counts["unchanged"] else st.warning)(
         f"{what}: {summary or 'nothing to do'}" + (f" ({chunks:,} chunks indexed)" if chunks else ""), icon="📄"
     )
-    problems = [o for o in outcomes if o.status in ("skipped", "removed")]
+    problems = [o for o in outcomes if o.reason]  # skipped, removed, or kept with a note
     if problems:
-        st.dataframe([{"File": o.source, "What happened": o.status, "Why": o.reason} for o in problems],
+        st.dataframe([{"File": cfg.redact(o.source), "What happened": o.status, "Why": cfg.redact(o.reason or "")} for o in problems],
                      hide_index=True, width="stretch", key="qa_skipped_table")  # fmt: skip
 
 
@@ -122,24 +124,34 @@ with st.expander("Add documents", expanded=not files):
         with st.spinner("Reading and indexing…"):
             _record("Uploads", coll.add_uploads((u.name, u.getvalue()) for u in uploads or []))
         st.rerun()  # the file list and the index above reflect the new files
-    path_text = st.text_input("Or a folder or file on this machine", key="qa_path", placeholder="/home/me/project/docs")
-    if st.button("Index this path", key="qa_add_path"):
-        if not path_text.strip():
-            _record("Path", [FileOutcome("(no path)", "skipped", 0, "enter a folder or file path first")])
-        else:
-            with st.spinner("Reading and indexing…"):
-                _record(f"'{path_text.strip()}'", coll.add_paths([path_text.strip()]))
-            st.rerun()
+    if cfg.docs_allow_paths:
+        path_text = st.text_input("Or a folder or file on this machine", key="qa_path", placeholder="/home/me/project/docs",
+                                  help="Read from the machine the app runs on; changed files are re-indexed, "
+                                  "files gone from the folder leave the collection.")  # fmt: skip
+        if st.button("Index this path", key="qa_add_path"):
+            if not path_text.strip():
+                _record("Path", [FileOutcome("(no path)", "skipped", 0, "enter a folder or file path first")])
+            else:
+                with st.spinner("Reading and indexing…"):
+                    _record(f"'{path_text.strip()}'", coll.add_paths([path_text.strip()]))
+                st.rerun()
+    else:
+        st.caption("Indexing folders on the server is switched off here (YOAKE_DOCS_ALLOW_PATHS): upload files instead.")
     _show_outcomes()
 
 with st.expander(f"Files in '{name}' ({len(files)})"):
     if files:
-        st.dataframe([{"File": f.source, "Type": f.kind, "Chunks": f.chunks, "KB": round(f.size / 1024, 1)} for f in files],
+        st.dataframe([{"File": cfg.redact(f.source), "Type": f.kind, "Chunks": f.chunks, "KB": round(f.size / 1024, 1)} for f in files],
                      hide_index=True, width="stretch", key="qa_files_table")  # fmt: skip
     skipped = coll.skipped()
     if skipped:
         st.caption(f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped when last given:")
-        st.dataframe([{"File": s, "Why": r} for s, r in skipped], hide_index=True, width="stretch", key="qa_skipped_files")
+        st.dataframe(
+            [{"File": cfg.redact(s), "Why": cfg.redact(r)} for s, r in skipped],
+            hide_index=True,
+            width="stretch",
+            key="qa_skipped_files",
+        )
     col_rebuild, col_confirm, col_delete = st.columns(3)
     if col_rebuild.button("Rebuild", key="qa_rebuild", help="Read every file again and re-chunk it."):
         with st.spinner("Rebuilding…"):
@@ -164,6 +176,11 @@ st.caption(f"{len(files)} files · {len(index):,} chunks")
 CODE_KINDS = {"python": "python", "code": None}
 
 
+def _redacted(hits: list[Hit]) -> list[Hit]:
+    """Configured secrets never reach the page or the model, even from an indexed file that holds one."""
+    return [replace(h, text=cfg.redact(h.text), heading=cfg.redact(h.heading), source=cfg.redact(h.source)) for h in hits]
+
+
 def _show_passage(hit: Hit) -> None:
     st.caption(f"{hit.source} · {hit.location or 'whole file'} · score {hit.score:.2f}")
     if hit.kind in CODE_KINDS:
@@ -180,7 +197,7 @@ with tab_inspect:
     query = st.text_input("Query", key="qa_inspect_query", placeholder="What the retriever should find")
     inspect_k = st.slider("Results", 1, 50, 10, key="qa_inspect_k")
     if query.strip():
-        hits = index.search(query, inspect_k)
+        hits = _redacted(index.search(query, inspect_k))
         st.caption("Query tokens: " + (", ".join(tokenize(query)) or "(none)"))
         if not hits:
             st.info("No chunk shares a token with this query.")
@@ -241,7 +258,7 @@ def _ask(question: str, turns: list[dict]) -> dict:
     search = question
     if followup and turns:
         search = f"{turns[-1]['question']} {question}"
-    hits = index.search(search, k)
+    hits = _redacted(index.search(search, k))
     turn: dict = {"question": question, "answer": "", "passages": [], "caption": "", "error": None, "search": search}
     with st.chat_message("user"):
         st.markdown(question)

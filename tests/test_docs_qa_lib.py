@@ -292,3 +292,23 @@ def test_citations_map_to_passages() -> None:
     assert citations("A [1], B [2][3] and C [1, 4]; D [9].", 4) == ([1, 2, 3, 4], [9])
     assert citations("No citations.", 3) == ([], [])
     assert is_not_found("Not found in the documents.") and not is_not_found("The data directory is set by [1].")
+
+
+def test_configured_secrets_are_redacted_before_they_are_stored(data_dir: Path, tmp_path: Path) -> None:
+    from lib.config import Settings
+
+    secret = "s3cr3t-deploy-token-0123456789"
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "deploy.md").write_text(f"# Deploy\n\nThe deploy token is {secret} and rotates monthly.\n")
+    coll = create_collection(data_dir, "ops")
+    coll.redact = Settings(values={"DEPLOY_TOKEN": secret}).redact
+    coll.add_paths([tmp_path / "ops"])
+    coll.add_upload("deploy-copy.md", f"# Copy\n\nAn uploaded copy: {secret}.\n".encode())
+    hit = coll.search("deploy token rotates monthly", 1)[0]
+    assert "***" in hit.text and secret not in hit.text
+    assert coll.search("uploaded copy", 1)[0].text.endswith("An uploaded copy: ***.")
+    rebuilt = {o.source: o for o in coll.rebuild()}
+    assert rebuilt["deploy-copy.md"].status == "unchanged" and "no stored copy" in (rebuilt["deploy-copy.md"].reason or "")
+    assert coll.search("uploaded copy", 1)[0].source == "deploy-copy.md"
+    stored = b"".join(p.read_bytes() for p in coll.path.rglob("*") if p.is_file())
+    assert secret.encode() not in stored and secret[:8].encode() not in stored

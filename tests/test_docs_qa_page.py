@@ -135,6 +135,37 @@ def test_delete_needs_a_confirmation(data_dir: Path, manuals: Path) -> None:
     assert "Create a collection" in " ".join(i.value for i in at.info)
 
 
+def test_configured_secrets_in_indexed_files_never_reach_the_page(data_dir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    secret = "s3cr3t-intranet-token-0123456789"
+    monkeypatch.setenv("INTRANET_TOKEN", secret)  # a configured secret (the name ends in TOKEN)
+    folder = tmp_path / "ops"
+    folder.mkdir()
+    (folder / "deploy.md").write_text(f"# Deploy\n\nThe intranet token is {secret} and rotates monthly.\n")
+    create_collection(data_dir, "ops")
+    at = _page()
+    at.text_input(key="qa_path").set_value(str(folder))
+    at.button(key="qa_add_path").click().run()
+    at.text_input(key="qa_inspect_query").set_value("intranet token rotates").run()
+    assert not at.exception
+    passage = next(e for e in at.tabs[1].expander if e.label.startswith("[1] "))
+    assert "The intranet token is *** and rotates monthly." in passage.text[0].value
+    page = str(at.main) + str(at.sidebar) + " ".join(str(t.value) for e in at.expander for t in e.text)
+    assert secret not in page and secret[:8] not in page
+    stored = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
+    assert secret.encode() not in stored and secret[:8].encode() not in stored
+
+
+def test_indexing_server_paths_can_be_switched_off(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YOAKE_DOCS_ALLOW_PATHS", "0")
+    create_collection(data_dir, "demo")
+    at = _page()
+    assert not at.exception
+    assert not [t for t in at.text_input if t.key == "qa_path"] and not [b for b in at.button if b.key == "qa_add_path"]
+    assert "switched off here (YOAKE_DOCS_ALLOW_PATHS)" in " ".join(c.value for c in at.caption)
+    assert [b for b in at.button if b.key == "qa_add_files"]  # uploads still work
+
+
 # --- on the embedded model -----------------------------------------------------------------------------
 
 

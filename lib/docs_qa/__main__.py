@@ -11,19 +11,14 @@ import argparse
 import json
 import sys
 from collections import Counter
-from pathlib import Path
 
 from lib.config import load_settings
 from lib.docs_qa.index import DocsError, FileOutcome, create_collection, list_collections, open_collection
 
 
-def _data_dir() -> Path:
-    return load_settings().data_dir
-
-
 def _report(outcomes: list[FileOutcome]) -> None:
     for o in outcomes:
-        if o.status in ("skipped", "removed"):
+        if o.reason:
             print(f"{o.status}: {o.source}: {o.reason}", file=sys.stderr)
     counts = Counter(o.status for o in outcomes)
     chunks = sum(o.chunks for o in outcomes if o.status in ("added", "updated"))
@@ -50,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     ):
         sub.add_parser(name, help=text).add_argument("--collection", required=True)
     args = parser.parse_args(argv)
-    data = _data_dir()
+    settings = load_settings()
+    data = settings.data_dir
     try:
         if args.command == "index":
             coll = create_collection(data, args.collection, exist_ok=True)
+            coll.redact = settings.redact
             outcomes = coll.add_paths(args.paths)
             index = coll.load_index()  # built and saved now, so the first search is quick
             _report(outcomes)
@@ -75,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(name)
             return 0
         coll = open_collection(data, args.collection)
+        coll.redact = settings.redact
         if args.command == "files":
             for f in coll.files():
                 print(f"{f.chunks:6d}  {f.kind:8s}  {f.source}")

@@ -72,8 +72,8 @@ def _pack(units: list[Unit], target: int, overlap: int) -> list[list[_Seg]]:
     starts: set[int] = set()
     for unit in units:
         starts.add(len(segs))
-        for seg in unit:
-            segs.extend(_split_long(seg, max(1, target // 2)))
+        for seg in unit:  # a piece never exceeds target - overlap, so it fits after an overlap tail
+            segs.extend(_split_long(seg, max(1, target - overlap)))
     n = len(segs)
     starts.add(n)
     cost = [estimate_tokens(s.text) for s in segs]

@@ -21,9 +21,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePath
 
 import bm25s
@@ -129,6 +129,10 @@ class Hit:
         return asdict(self) | {"score": round(float(self.score), 4)}
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def collections_root(data_dir: Path) -> Path:
     return Path(data_dir) / DOCS_DIR
 
@@ -196,6 +200,9 @@ class Collection:
         self.name = self.path.name
         self.db_path = self.path / DB_FILE
         self.max_bytes = MAX_FILE_BYTES  # larger files are skipped unread
+        # Applied to chunk text before it is stored: the app passes Settings.redact, so a configured
+        # key in an indexed file (a .env, a config dump) never reaches the database, the page or a model.
+        self.redact: Callable[[str], str] = _same
         self._local = threading.local()  # a batch's connection, per thread (a cached index is shared)
         with self._connect() as conn:
             conn.executescript(SCHEMA)
@@ -272,8 +279,10 @@ class Collection:
                 raise Skipped("no text to index")
         except Skipped as exc:
             return self._skip(source, exc.detail)
-        rows = [(c.heading, c.start_line, c.end_line, c.page, c.text, " ".join(index_tokens(source, c))) for c in chunks]
-        if origin == "upload":
+        clean = [replace(c, heading=self.redact(c.heading), text=self.redact(c.text)) for c in chunks]
+        held_secret = clean != chunks
+        rows = [(c.heading, c.start_line, c.end_line, c.page, c.text, " ".join(index_tokens(source, c))) for c in clean]
+        if origin == "upload" and not held_secret:  # an upload holding a key is not kept: rebuild asks for it again
             blob = self._upload_path(sha)
             blob.parent.mkdir(parents=True, exist_ok=True)
             if not blob.exists():
@@ -400,8 +409,15 @@ class Collection:
         if origin == "upload":
             try:
                 data = self._upload_path(sha).read_bytes()
-            except OSError:
-                return self._skip(source, "the stored copy of this upload is missing: upload it again")
+            except OSError:  # not kept (it held a configured key) or removed by hand: keep the chunks as they are
+                with self._connect() as conn:
+                    n = conn.execute("SELECT chunks FROM files WHERE source = ?", (source,)).fetchone()
+                return FileOutcome(
+                    source,
+                    "unchanged",
+                    n[0] if n else 0,
+                    "no stored copy of this upload: kept as indexed (upload it again to re-read it)",
+                )
             return self._store(source, "upload", data, force=True)
         if not Path(source).exists():
             return self.remove(source, reason="the file no longer exists")
