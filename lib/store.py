@@ -1,5 +1,5 @@
-"""The conversation store: conversations, messages, user personas, parameter presets and the
-answer cache, in one SQLite database (`$YOAKE_DATA_DIR/yoake.db`).
+"""The conversation store: conversations, messages, user personas, parameter presets, the
+answer cache and compare runs, in one SQLite database (`$YOAKE_DATA_DIR/yoake.db`).
 
 Concurrency: Streamlit runs each session's script in its own thread and several app processes may
 share a data dir, so every call opens its own short-lived connection (WAL journal, busy timeout);
@@ -93,6 +93,28 @@ MIGRATIONS: tuple[str, ...] = (
         hits INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 4: compare runs (pages/compare.py) and their cells
+    """
+    CREATE TABLE compare_runs (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE compare_cells (
+        run_id TEXT NOT NULL REFERENCES compare_runs(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        cell TEXT NOT NULL,
+        text TEXT NOT NULL,
+        status TEXT NOT NULL,
+        metrics TEXT NOT NULL DEFAULT '{}',
+        error TEXT,
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE INDEX compare_runs_by_time ON compare_runs(created_at DESC);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -165,6 +187,26 @@ class Preset:
     provider: str
     model: str
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CompareRunSummary:
+    id: str
+    title: str
+    created_at: float
+    status: str  # complete / stopped
+    cell_count: int
+
+
+@dataclass
+class StoredCompareRun:
+    id: str
+    title: str
+    created_at: float
+    status: str
+    spec: dict[str, Any]
+    summary: dict[str, Any]
+    cells: list[dict[str, Any]]  # index, cell, text, status, metrics, error
 
 
 def title_from(text: str) -> str:
@@ -521,6 +563,65 @@ class Store:
     def cache_clear(self) -> int:
         with self._write() as conn:
             return conn.execute("DELETE FROM answer_cache").rowcount
+
+    # --- compare runs -----------------------------------------------------------------------------
+
+    def save_compare_run(
+        self,
+        *,
+        title: str,
+        status: str,
+        spec: Mapping[str, Any],
+        summary: Mapping[str, Any],
+        cells: Iterable[Mapping[str, Any]],
+        created_at: float | None = None,
+    ) -> str:
+        """A compare run and its cells (each: index, cell, text, status, metrics, error), in one
+        transaction: all of it or nothing."""
+        rid = uuid.uuid4().hex
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO compare_runs (id, title, created_at, status, spec, summary) VALUES (?, ?, ?, ?, ?, ?)",
+                (rid, title_from(title), created_at or time.time(), status, _dumps(dict(spec)), _dumps(dict(summary))),
+            )
+            conn.executemany(
+                "INSERT INTO compare_cells (run_id, idx, cell, text, status, metrics, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(rid, int(c["index"]), _dumps(dict(c.get("cell") or {})), c.get("text") or "", c["status"],
+                  _dumps(dict(c.get("metrics") or {})), c.get("error")) for c in cells],
+            )
+        return rid
+
+    def list_compare_runs(self, limit: int = 200) -> list[CompareRunSummary]:
+        """Newest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT r.id, r.title, r.created_at, r.status,"
+                " (SELECT COUNT(*) FROM compare_cells c WHERE c.run_id = r.id) AS n"
+                " FROM compare_runs r ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [CompareRunSummary(r["id"], r["title"] or "Untitled", r["created_at"], r["status"], r["n"]) for r in rows]
+
+    def get_compare_run(self, run_id: str) -> StoredCompareRun | None:
+        with self._read() as conn:
+            conn.execute("BEGIN")  # one snapshot for the run and its cells
+            row = conn.execute("SELECT * FROM compare_runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            cells = conn.execute(
+                "SELECT idx, cell, text, status, metrics, error FROM compare_cells WHERE run_id = ? ORDER BY idx", (run_id,)
+            ).fetchall()
+            conn.execute("COMMIT")
+        return StoredCompareRun(
+            id=row["id"], title=row["title"] or "Untitled", created_at=row["created_at"], status=row["status"],
+            spec=_loads_dict(row["spec"]), summary=_loads_dict(row["summary"]),
+            cells=[{"index": c["idx"], "cell": _loads_dict(c["cell"]), "text": c["text"], "status": c["status"],
+                    "metrics": _loads_dict(c["metrics"]), "error": c["error"]} for c in cells],
+        )  # fmt: skip
+
+    def delete_compare_run(self, run_id: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM compare_runs WHERE id = ?", (run_id,)).rowcount > 0
 
 
 def _split_sql(script: str) -> list[str]:
