@@ -298,13 +298,16 @@ def _ask(question: str, turns: list[dict]) -> dict:
 
 with tab_ask:
     turns: list[dict] = state.qa_turns.setdefault(name, [])
-    for past in turns:
-        _show_turn(past)
+    conversation = st.container()  # above the input box, the new turn included
+    with conversation:
+        for past in turns:
+            _show_turn(past)
     if selection is None:
         st.info("Choose a usable model in the sidebar to ask questions; the retrieval inspector works without one.")
     question = st.chat_input(f"Ask about the documents in '{name}'", key="qa_question", disabled=selection is None)
     if question and question.strip() and selection is not None:
-        turns.append(_ask(question.strip(), turns))
+        with conversation:
+            turns.append(_ask(question.strip(), turns))
     if turns and st.button("Clear the conversation", key="qa_clear"):
         turns.clear()
         st.rerun()

@@ -20,6 +20,8 @@ SYSTEM_PROMPT = (
 )
 TEMPLATE_MARGIN = 64  # chat-template tokens around the messages, and slack for the estimate
 HISTORY_SHARE = 0.25  # at most this share of the context goes to earlier turns
+# The instruction is in the system prompt only: repeating it next to the question (tried) sends
+# SmolLM2-135M into loops of "[1]" instead of an answer; larger models follow it from the system prompt.
 
 
 def passage_label(n: int, hit: Hit) -> str:
