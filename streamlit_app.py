@@ -15,6 +15,7 @@ PAGES = [
     ("logprobs.py", "Logprobs explorer", "🔍"),
     ("summarize.py", "URL summariser", "📰"),
     ("docs_qa.py", "Docs Q&A", "📚"),
+    ("compare.py", "Compare", "⚖️"),
     ("usage.py", "Usage", "📊"),
 ]
 
