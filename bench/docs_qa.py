@@ -50,11 +50,6 @@ def _vocabulary(rng: random.Random, n: int = 20_000) -> list[str]:
     return sorted(words)
 
 
-def _zipf(rng: random.Random, vocab: list[str], k: int) -> list[str]:
-    cum = [1 / (i + 1) ** 1.07 for i in range(len(vocab))]
-    return rng.choices(vocab, cum_weights=list(_accumulate(cum)), k=k)
-
-
 def _accumulate(xs: list[float]) -> list[float]:
     out, total = [], 0.0
     for x in xs:
@@ -63,16 +58,16 @@ def _accumulate(xs: list[float]) -> list[float]:
     return out
 
 
-def make_corpus(root: Path, rng: random.Random) -> list[str]:
-    """FILES Markdown files of SECTIONS sections (~250 estimated tokens each: one chunk per section);
-    returns one query per section source (words or a phrase from it), for sampling."""
+def make_corpus(root: Path, rng: random.Random) -> None:
+    """FILES Markdown files of SECTIONS sections (~250 estimated tokens each: one chunk per section),
+    words drawn from a Zipf-like distribution over a made-up vocabulary; every tenth file Japanese."""
     vocab = _vocabulary(rng)
     cum = _accumulate([1 / (i + 1) ** 1.07 for i in range(len(vocab))])
     root.mkdir(parents=True)
     for f in range(FILES):
         japanese = f % 10 == 0
         parts = [f"# Manual {f}\n"]
-        for s in range(SECTIONS):
+        for _ in range(SECTIONS):
             if japanese:
                 body = "".join(rng.choice(KANJI) + rng.choice(KANA) for _ in range(120)) + "。"
                 title = "".join(rng.choices(KANJI, k=4))
@@ -82,7 +77,6 @@ def make_corpus(root: Path, rng: random.Random) -> list[str]:
                 title = " ".join(rng.choices(vocab, cum_weights=cum, k=3))
             parts.append(f"## {title}\n\n{body}\n")
         (root / f"manual-{f:03d}.md").write_text("\n".join(parts), encoding="utf-8")
-    return vocab
 
 
 def make_queries(coll: Collection, rng: random.Random) -> list[tuple[str, int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +14,7 @@ from lib.chat import ChatParams
 from lib.docs_qa import DocsError, FileOutcome, Hit, SearchIndex, create_collection, list_collections, open_collection, tokenize
 from lib.docs_qa.answer import NOT_FOUND, build_prompt, citations, is_not_found, passage_label
 from lib.docs_qa.extract import SUPPORTED
+from lib.docs_qa.index import check_name, collections_root
 from lib.streams import ChatStream
 from lib.summarize import token_counter
 from ui.common import enter_page, error_message, model_picker, settings, show_error
@@ -72,6 +75,14 @@ def _delete(name: str) -> None:
     state.pop("qa_collection", None)
 
 
+def _delete_dir(name: str) -> None:
+    """Delete a collection that cannot even be opened (its folder, whatever is in it)."""
+    shutil.rmtree(collections_root(DATA) / check_name(name), ignore_errors=True)
+    state.qa_turns.pop(name, None)
+    state.qa_outcomes = None
+    state.pop("qa_collection", None)
+
+
 names = list_collections(DATA)
 if state.get("qa_collection") not in names:
     state.pop("qa_collection", None)
@@ -92,6 +103,8 @@ try:
     coll = open_collection(DATA, name)
 except DocsError as exc:
     show_error(exc, None, cfg)
+    sure = st.checkbox("Yes, delete it", key="qa_delete_broken_confirm")
+    st.button("Delete this collection", key="qa_delete_broken", disabled=not sure, on_click=_delete_dir, args=(name,))
     st.stop()
 coll.redact = cfg.redact
 files = coll.files()
@@ -167,7 +180,12 @@ def _search_index(data_dir: str, collection: str, version: int) -> SearchIndex:
     return open_collection(Path(data_dir), collection).load_index()
 
 
-index = _search_index(str(DATA), name, coll.version())
+try:
+    index = _search_index(str(DATA), name, coll.version())
+except (sqlite3.Error, OSError, ValueError) as exc:  # a damaged database or index files
+    st.error(cfg.redact(f"**The collection '{name}' cannot be read.** {exc}. Try *Rebuild*, or delete it and add the files again."),
+             icon="⚠️")  # fmt: skip
+    st.stop()
 if len(index) == 0:
     st.info(f"'{name}' has no indexed text yet: add documents above.")
     st.stop()

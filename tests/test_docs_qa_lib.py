@@ -182,6 +182,25 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_is_indexed(data_dir: Pa
     assert missing[0].status == "skipped" and missing[0].reason == "no such file or folder"
 
 
+def test_special_files_and_huge_folders_are_refused_without_reading(data_dir: Path, corpus: Path, tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(corpus / "pipe.md")  # reading it would block forever
+    coll = create_collection(data_dir, "guarded")
+    outcomes = {Path(o.source).name: o for o in coll.add_paths([corpus])}
+    assert outcomes["pipe.md"].status == "skipped" and outcomes["pipe.md"].reason == "not a regular file"
+    assert outcomes["guide.md"].status == "added"
+    (corpus / "pipe.md").unlink()
+    capped = create_collection(data_dir, "capped")
+    capped.max_files = 3
+    got = capped.add_paths([corpus])
+    assert got[0].status == "skipped" and "more than 3 files" in (got[0].reason or "")
+    assert [o.status for o in got[1:]] == ["added"] * 3
+    create_collection(data_dir, "capped", exist_ok=True).add_paths([corpus / "src" / "server.py"])
+    capped.add_paths([corpus])  # an incomplete walk removes nothing it did not see
+    assert len(capped.files()) == 4
+
+
 def _chunk_ids(coll: Collection) -> dict[str, list[int]]:
     with sqlite3.connect(coll.db_path) as conn:
         rows = conn.execute("SELECT f.source, c.id FROM chunks c JOIN files f ON f.id = c.file_id ORDER BY c.id").fetchall()

@@ -135,6 +135,18 @@ def test_delete_needs_a_confirmation(data_dir: Path, manuals: Path) -> None:
     assert "Create a collection" in " ".join(i.value for i in at.info)
 
 
+def test_a_damaged_collection_says_so_and_can_be_deleted(data_dir: Path, manuals: Path) -> None:
+    (data_dir / "docs" / "manuals" / "collection.db").write_bytes(b"this is not a database" * 100)
+    for wal in (data_dir / "docs" / "manuals").glob("collection.db-*"):
+        wal.unlink()
+    at = _page()
+    assert not at.exception
+    assert "The collection 'manuals' cannot be read." in _errors(at)
+    at.checkbox(key="qa_delete_broken_confirm").check().run()
+    at.button(key="qa_delete_broken").click().run()
+    assert not at.exception and not (data_dir / "docs" / "manuals").exists()
+
+
 def test_configured_secrets_in_indexed_files_never_reach_the_page(data_dir: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     secret = "s3cr3t-intranet-token-0123456789"

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -200,12 +201,17 @@ class Collection:
         self.name = self.path.name
         self.db_path = self.path / DB_FILE
         self.max_bytes = MAX_FILE_BYTES  # larger files are skipped unread
+        self.max_files = MAX_FOLDER_FILES  # per folder given
         # Applied to chunk text before it is stored: the app passes Settings.redact, so a configured
         # key in an indexed file (a .env, a config dump) never reaches the database, the page or a model.
         self.redact: Callable[[str], str] = _same
         self._local = threading.local()  # a batch's connection, per thread (a cached index is shared)
-        with self._connect() as conn:
-            conn.executescript(SCHEMA)
+        try:
+            with self._connect() as conn:
+                conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:  # not a database (damaged, overwritten) or unreadable
+            raise DocsError(f"Its database ({self.db_path}) cannot be read: {exc}. Delete the collection and add the files again.",
+                            title=f"The collection '{self.name}' cannot be read.") from None  # fmt: skip
 
     # --- storage ---------------------------------------------------------------------------------
 
@@ -335,6 +341,8 @@ class Collection:
         source = str(path)
         try:
             st = path.stat()
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+                return self._skip(source, "not a regular file")
             if st.st_size > self.max_bytes:
                 return self._skip(source, too_large(st.st_size, self.max_bytes))
             if not force:
@@ -356,7 +364,7 @@ class Collection:
                 path = Path(os.path.expanduser(str(raw))).absolute()
                 if path.is_dir():
                     outcomes.extend(self._add_folder(path, force=force))
-                elif path.is_file():
+                elif path.exists():
                     outcomes.append(self.add_path(path, force=force))
                 else:
                     outcomes.append(FileOutcome(str(path), "skipped", 0, "no such file or folder"))
@@ -371,12 +379,18 @@ class Collection:
         for root, dirs, names in os.walk(folder):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
             found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+            if len(found) > self.max_files:  # a mistyped "/" must not walk the whole disk
+                break
         outcomes: list[FileOutcome] = []
-        if len(found) > MAX_FOLDER_FILES:
+        complete = len(found) <= self.max_files
+        if not complete:
             outcomes.append(FileOutcome(str(folder), "skipped", 0,
-                                        f"the folder has {len(found):,} files: only the first {MAX_FOLDER_FILES:,} were read"))  # fmt: skip
-            found = found[:MAX_FOLDER_FILES]
+                                        f"the folder holds more than {self.max_files:,} files: only the first "
+                                        f"{self.max_files:,} were read (index its subfolders instead)"))  # fmt: skip
+            found = found[: self.max_files]
         outcomes.extend(self.add_path(p, force=force) for p in found)
+        if not complete:
+            return outcomes  # files not seen may still be there: remove nothing
         seen = {str(p) for p in found}
         prefix = str(folder).rstrip(os.sep) + os.sep
         with self._connect() as conn:
