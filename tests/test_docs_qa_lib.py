@@ -331,3 +331,35 @@ def test_configured_secrets_are_redacted_before_they_are_stored(data_dir: Path, 
     assert coll.search("uploaded copy", 1)[0].source == "deploy-copy.md"
     stored = b"".join(p.read_bytes() for p in coll.path.rglob("*") if p.is_file())
     assert secret.encode() not in stored and secret[:8].encode() not in stored
+
+
+def test_pdf_bookmarks_become_heading_paths() -> None:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(text_pdf(["Intro page words here.", "Safety rules apply.", "Battery steps follow."]))))
+    manual = writer.add_outline_item(title="User manual", page_number=0)
+    writer.add_outline_item(title="Safety", page_number=1, parent=manual)
+    writer.add_outline_item(title="Maintenance", page_number=2, parent=manual)
+    buf = io.BytesIO()
+    writer.write(buf)
+    chunks = chunk_document(extract("manual.pdf", buf.getvalue()))
+    assert [(c.page, c.heading) for c in chunks] == [
+        (1, "User manual"),
+        (2, "User manual > Safety"),
+        (3, "User manual > Maintenance"),
+    ]
+
+
+def test_other_languages_get_their_definitions_as_headings() -> None:
+    go = 'package main\n\nimport "fmt"\n\n// Start runs the server.\nfunc (s *Server) Start(port int) error {\n\tfmt.Println(port)\n\n\treturn nil\n}\n'
+    c = "#include <stdio.h>\n\nstatic int add(int a, int b) {\n  return a + b;\n}\n"
+    toml = '[server]\nport = 8080\n\n[database]\nurl = "sqlite:///x.db"\n'
+    assert [ch.heading for ch in chunk_document(extract("main.go", go.encode()))] == [
+        "",
+        "func (s *Server) Start(port int) error",
+    ]
+    assert [ch.heading for ch in chunk_document(extract("add.c", c.encode()))] == ["", "static int add(int a, int b)"]
+    assert [ch.heading for ch in chunk_document(extract("app.toml", toml.encode()))] == ["[server]", "[database]"]

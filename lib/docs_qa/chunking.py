@@ -320,7 +320,7 @@ _DEF_WORDS = re.compile(
     r"^(?:export\s+|default\s+|pub(?:\([a-z]+\))?\s+|public\s+|private\s+|protected\s+|internal\s+|static\s+|final\s+|"
     r"abstract\s+|async\s+|override\s+|virtual\s+|inline\s+|unsafe\s+|extern\s+|open\s+|sealed\s+|data\s+)*"
     r"(?:function\*?|func|fn|def|class|struct|enum|interface|trait|impl|type|module|namespace|object|sub|proc|macro|"
-    r"record|union|package|describe|it|test)\b"
+    r"record|union|describe|it|test)\b"
 )
 _STRINGS = re.compile(r""""(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`""")
 _COMMENT = ("//", "#", "/*", "*", "--", ";", "<!--")
