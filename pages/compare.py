@@ -379,7 +379,7 @@ def _ratio(value: float | None, base: float | None) -> str:
 
 def _show_diversity(slot, div: cmp.Diversity, base: cmp.Diversity | None) -> None:
     if div.samples == 0:
-        slot.caption("No finished answers to compare.")
+        slot.caption("No finished answers to compare (failed and stopped cells are left out).")
         return
     d1, d2 = div.distinct_1, div.distinct_2
     lines = [
