@@ -47,9 +47,6 @@ def test_index_then_search_json(data_dir: Path, tmp_path: Path) -> None:
 
     ja = _search("manuals", "データの保存場所を変更するには？")
     assert ja[0]["source"] == str(corpus / "設定ガイド.md") and ja[0]["heading"] == "設定ガイド > データの保存場所"
-    pdf = _search("manuals", "How do I replace the battery?")
-    assert pdf[0]["source"] == str(corpus / "manual.pdf") and pdf[0]["page"] == 2 and pdf[0]["start_line"] is None
-    assert _search("manuals", "zyxwv qqqq") == []
 
     # Indexing again reads nothing new.
     again = _cli("index", "--collection", "manuals", str(corpus))
@@ -65,8 +62,8 @@ def test_collections_made_in_one_process_are_there_in_the_next(data_dir: Path, t
 
     listed = _cli("list")
     assert listed.returncode == 0 and listed.stdout.split() == ["handbook"]
-    assert _search("handbook", "watering the office plants")[0]["source"] == "extra-notes.md"
-    assert Path(_search("handbook", "reset my password")[0]["source"]).name == "faq.html"
+    pdf = _search("handbook", "How do I replace the battery?")
+    assert pdf[0]["source"] == str(corpus / "manual.pdf") and pdf[0]["page"] == 2 and pdf[0]["start_line"] is None
     files = _cli("files", "--collection", "handbook")
     assert files.returncode == 0
     for name, _, reason in BAD_FILES:
@@ -75,6 +72,7 @@ def test_collections_made_in_one_process_are_there_in_the_next(data_dir: Path, t
     rebuilt = _cli("rebuild", "--collection", "handbook")
     assert rebuilt.returncode == 0 and "7 updated" in rebuilt.stdout
     assert open_collection(data_dir, "handbook").search("watering the office plants", 1)[0].source == "extra-notes.md"
+    assert _search("handbook", "zyxwv qqqq") == []
 
     gone = _cli("delete", "--collection", "handbook")
     assert gone.returncode == 0 and not (data_dir / "docs" / "handbook").exists()
@@ -84,7 +82,5 @@ def test_cli_errors_are_one_clear_line(data_dir: Path, tmp_path: Path) -> None:
     missing = _cli("search", "--collection", "nothing-here", "--json", "query")
     assert missing.returncode == 2 and missing.stdout == ""
     assert "There is no collection named 'nothing-here'" in missing.stderr and "Traceback" not in missing.stderr
-    bad_name = _cli("index", "--collection", "../escape", str(tmp_path))
-    assert bad_name.returncode == 2 and "not a collection name" in bad_name.stderr
     nothing = _cli("index", "--collection", "empty", str(tmp_path / "no-such-folder"))
     assert nothing.returncode == 1 and "no such file or folder" in nothing.stderr
