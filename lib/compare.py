@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -354,26 +354,6 @@ def estimate(plan: GridPlan, prices: dict[str, Price] | None = None) -> Estimate
 # --- one cell's stream ----------------------------------------------------------------------------
 
 
-class _TapStream:
-    """An openai.Stream that shows each chunk to `on_chunk` on its way through."""
-
-    def __init__(self, stream: openai.Stream[ChatCompletionChunk], on_chunk: Callable[[ChatCompletionChunk], None]) -> None:
-        self._stream = stream
-        self._on_chunk = on_chunk
-
-    def __enter__(self) -> _TapStream:
-        self._stream.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stream.__exit__(*exc)  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        for chunk in self._stream:
-            self._on_chunk(chunk)
-            yield chunk
-
-
 class ScoredStream(ChatStream):
     """A ChatStream (same request, usage log and result) that also keeps the logprob of every streamed
     token when the request asked for them (`logprobs=True`), for the reply's perplexity."""
@@ -382,10 +362,7 @@ class ScoredStream(ChatStream):
         super().__init__(*args, **kwargs)
         self.token_logprobs: list[float] = []
 
-    def _open(self, with_usage: bool) -> openai.Stream:
-        return _TapStream(super()._open(with_usage), self._on_chunk)  # type: ignore[return-value]
-
-    def _on_chunk(self, chunk: ChatCompletionChunk) -> None:
+    def on_chunk(self, chunk: ChatCompletionChunk) -> None:
         for choice in chunk.choices[:1]:
             if choice.logprobs and choice.logprobs.content:
                 self.token_logprobs.extend(t.logprob for t in choice.logprobs.content)

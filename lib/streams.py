@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from lib.chat import CallContext, ChatParams, ChatResult, finalize_and_log
 from lib.errors import describe_error
@@ -58,6 +58,9 @@ class ChatStream:
         self.result = ChatResult()
         self._logged = False
 
+    def on_chunk(self, chunk: ChatCompletionChunk) -> None:
+        """Called with every chunk as it arrives; a subclass may look at more than the text (logprobs)."""
+
     def _open(self, with_usage: bool) -> openai.Stream:
         kwargs = self.params.to_kwargs() | self.extra
         if with_usage:
@@ -78,6 +81,7 @@ class ChatStream:
                 stream = self._open(with_usage=False)  # provider rejects stream_options: estimate
             with stream:
                 for chunk in stream:
+                    self.on_chunk(chunk)
                     if chunk.usage is not None:
                         res.usage = chunk.usage
                     res.resolved_model = chunk.model or res.resolved_model
