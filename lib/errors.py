@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 
 class YoakeError(Exception):
@@ -45,6 +47,8 @@ def _server_said(exc: openai.APIStatusError) -> str:
 
 def describe_error(exc: BaseException, provider_label: str = "The provider") -> UserError:
     """A specific message for each failure a user can meet; never a stack trace."""
+    import openai  # here, not at the top: command-line tools that only need YoakeError start faster
+
     if isinstance(exc, YoakeError):
         return UserError(exc.kind, exc.title, exc.detail, exc.retryable)
     if isinstance(exc, openai.APITimeoutError):
