@@ -87,13 +87,15 @@ def main() -> None:
         for i in range(ROUNDS):
             messages = [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
             names = list(runners)
-            order = names[i % 3:] + names[: i % 3]  # rotate who goes first
+            order = names[i % 3 :] + names[: i % 3]  # rotate who goes first
             for who in order:
                 before = CountingStore.writes
                 times[who].append(runners[who](client, messages, ctx, store))
                 writes[who] += CountingStore.writes - before
         med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-        print(f"{'':10} {'ms per reply (median)':>22} {'DB writes per reply':>20}   rounds={ROUNDS}, max_tokens={PARAMS.max_tokens}")
+        print(
+            f"{'':10} {'ms per reply (median)':>22} {'DB writes per reply':>20}   rounds={ROUNDS}, max_tokens={PARAMS.max_tokens}"
+        )
         for who in runners:
             print(f"{who:10} {med[who]:22.1f} {writes[who] / ROUNDS:20.1f}")
         print(f"naive / reference: {med['naive'] / med['reference']:.3f}")

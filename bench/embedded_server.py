@@ -71,8 +71,10 @@ def main() -> None:
         # llama.cpp's defaults for everything our command line leaves to them: flash attention back to auto
         reference = LocalServer(log_path=Path(tmp) / "reference.log", extra_args=["--flash-attn", "auto"])
         with ours_server, reference:
-            clients = {"ours": make_client(ours_server.base_url, "x", timeout=600),
-                       "reference": make_client(reference.base_url, "x", timeout=600)}
+            clients = {
+                "ours": make_client(ours_server.base_url, "x", timeout=600),
+                "reference": make_client(reference.base_url, "x", timeout=600),
+            }
             for client in clients.values():
                 call(client, [{"role": "user", "content": "Hello"}])  # warm-up
             results: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
@@ -84,7 +86,7 @@ def main() -> None:
                     for question, answer in turns[:t]:
                         messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
                     messages.append({"role": "user", "content": turns[t][0]})
-                    for who in (("ours", "reference") if (r + t) % 2 == 0 else ("reference", "ours")):
+                    for who in ("ours", "reference") if (r + t) % 2 == 0 else ("reference", "ours"):
                         results.setdefault((who, t // 5), []).append(call(clients[who], messages))
             totals = {"ours": 0.0, "reference": 0.0}
             print(f"{'turns':>8} | {'ours: TTFT, tok/s':>20} | {'reference: TTFT, tok/s':>24}")

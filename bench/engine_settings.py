@@ -50,15 +50,25 @@ def prompt_speed(url: str, round_: int) -> float:
 
 
 def generation_speed(url: str, round_: int) -> float:
-    out = post(url, {"messages": [{"role": "user", "content": f"Tell me a long story about the sea, number {round_}."}],
-                     "max_tokens": 128, "temperature": 0.8, "seed": round_, "cache_prompt": False})
+    out = post(
+        url,
+        {
+            "messages": [{"role": "user", "content": f"Tell me a long story about the sea, number {round_}."}],
+            "max_tokens": 128,
+            "temperature": 0.8,
+            "seed": round_,
+            "cache_prompt": False,
+        },
+    )
     return out["timings"]["predicted_per_second"]
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        servers = {name: LocalServer(log_path=Path(tmp) / f"{i}.log", parallel=1, extra_args=args)
-                   for i, (name, args) in enumerate(SETTINGS.items())}
+        servers = {
+            name: LocalServer(log_path=Path(tmp) / f"{i}.log", parallel=1, extra_args=args)
+            for i, (name, args) in enumerate(SETTINGS.items())
+        }
         try:
             for server in servers.values():
                 server.start()
@@ -67,7 +77,7 @@ def main() -> None:
             pp: dict[str, list[float]] = {n: [] for n in names}
             tg: dict[str, list[float]] = {n: [] for n in names}
             for r in range(ROUNDS):
-                order = names[r % len(names):] + names[: r % len(names)]
+                order = names[r % len(names) :] + names[: r % len(names)]
                 for name in order:
                     pp[name].append(prompt_speed(servers[name].url, r))
                     tg[name].append(generation_speed(servers[name].url, r))

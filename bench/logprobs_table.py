@@ -38,7 +38,13 @@ def gather(server: LocalServer) -> list:
     ctx = CallContext(page="bench", provider_id="local", local=True, log_path=None)
     content: list = []
     for prompt in ("Tell me a short story about a lighthouse keeper.", "日本の首都について日本語で説明してください。"):
-        run = run_logprobs(client, [{"role": "user", "content": prompt}], ChatParams(model=server.alias, temperature=0.0, seed=1, max_tokens=64), ctx, TOP_K)
+        run = run_logprobs(
+            client,
+            [{"role": "user", "content": prompt}],
+            ChatParams(model=server.alias, temperature=0.0, seed=1, max_tokens=64),
+            ctx,
+            TOP_K,
+        )
         content += run.content
     return (content * (POSITIONS // len(content) + 1))[:POSITIONS]
 
@@ -67,17 +73,30 @@ def reference(content: list, top_k: int, threshold: float) -> tuple[pd.DataFrame
         rest = min(max(1.0 - mass, 0.0), 1.0)
         if rest > 0:
             h -= rest * math.log(rest)
-        rows.append({
-            "position": i, "token": label, "text": text, "probability": math.exp(t.logprob), "logprob": t.logprob,
-            "rank": rank, "entropy": h,
-            "alternatives": [label_bytes(token_bytes(a.token, a.bytes)) for a in shown], "alt_probs": probs,
-        })
+        rows.append(
+            {
+                "position": i,
+                "token": label,
+                "text": text,
+                "probability": math.exp(t.logprob),
+                "logprob": t.logprob,
+                "rank": rank,
+                "entropy": h,
+                "alternatives": [label_bytes(token_bytes(a.token, a.bytes)) for a in shown],
+                "alt_probs": probs,
+            }
+        )
     df = pd.DataFrame(rows)
     df["rank"] = df["rank"].astype("Int64")
     low = df["probability"] < threshold
     runs = df[low].groupby((low != low.shift()).cumsum()[low])
-    spans = runs.agg(start=("position", "min"), end=("position", "max"), text=("text", "sum"),
-                     logprob=("logprob", "sum"), min_prob=("probability", "min"))
+    spans = runs.agg(
+        start=("position", "min"),
+        end=("position", "max"),
+        text=("text", "sum"),
+        logprob=("logprob", "sum"),
+        min_prob=("probability", "min"),
+    )
     summary = {
         "perplexity": math.exp(-df["logprob"].mean()),
         "sum_logprob": df["logprob"].sum(),
@@ -111,8 +130,10 @@ def check(content: list) -> None:
 if __name__ == "__main__":
     with LocalServer(parallel=1) as server:
         content = gather(server)
-    print(f"{len(content)} positions x {max(len(t.top_logprobs) for t in content)} alternatives "
-          f"(replicated from {len({id(t) for t in content})} real positions)")
+    print(
+        f"{len(content)} positions x {max(len(t.top_logprobs) for t in content)} alternatives "
+        f"(replicated from {len({id(t) for t in content})} real positions)"
+    )
     check(content)
     ours_ms: list[float] = []
     ref_ms: list[float] = []
@@ -130,6 +151,8 @@ if __name__ == "__main__":
         ref_cpu.append((c2 - c1) * 1000)
     med, ref_med = statistics.median(ours_ms), statistics.median(ref_ms)
     print(f"ours:      median {med:.1f} ms wall (min {min(ours_ms):.1f}), {statistics.median(ours_cpu):.1f} ms CPU")
-    print(f"reference: median {ref_med:.1f} ms wall (min {min(ref_ms):.1f}), {statistics.median(ref_cpu):.1f} ms CPU"
-          f"  -> {ref_med / med:.1f}x")
+    print(
+        f"reference: median {ref_med:.1f} ms wall (min {min(ref_ms):.1f}), {statistics.median(ref_cpu):.1f} ms CPU"
+        f"  -> {ref_med / med:.1f}x"
+    )
     print(f"logprobs_table: {med:.1f}")

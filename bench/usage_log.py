@@ -174,48 +174,68 @@ def main() -> None:
             ours.append(t)
             cpu_ours.append(cpu2.ru_utime + cpu2.ru_stime - cpu.ru_utime - cpu.ru_stime)
             t_cache, _ = _time(reader.flush)  # the cache beside the log is written in the background
-            print(f"round {r + 1}: naive pd.read_json {naive[-1]:.2f} s (CPU {naive_cpu:.2f} s) | pandas pyarrow engine "
-                  f"{pa_engine[-1]:.2f} s (both need a clean log) | ours, first load {ours[-1]:.2f} s "
-                  f"(CPU {cpu2.ru_utime + cpu2.ru_stime - cpu.ru_utime - cpu.ru_stime:.2f} s; "
-                  f"cache written {t_cache:.2f} s later, in the background)")
+            print(
+                f"round {r + 1}: naive pd.read_json {naive[-1]:.2f} s (CPU {naive_cpu:.2f} s) | pandas pyarrow engine "
+                f"{pa_engine[-1]:.2f} s (both need a clean log) | ours, first load {ours[-1]:.2f} s "
+                f"(CPU {cpu2.ru_utime + cpu2.ru_stime - cpu.ru_utime - cpu.ru_stime:.2f} s; "
+                f"cache written {t_cache:.2f} s later, in the background)"
+            )
         assert snap.table.num_rows == n == naive_rows, (snap.table.num_rows, n, naive_rows)
         assert snap.bad_lines == len(MALFORMED) + 1, snap.bad_lines
         assert cache.is_file() or dirty.stat().st_size < CACHE_SAVE_BYTES  # small logs are not worth caching
         first = min(ours) / min(naive)
-        print(f"first load: ours {min(ours):.2f} s vs naive {min(naive):.2f} s -> {first:.3f}x "
-              f"(target <= 0.2x); pandas pyarrow engine {min(pa_engine):.2f} s")
-        print(f"first load CPU time: ours {min(cpu_ours):.2f} s (over {os.cpu_count()} threads) vs naive {min(cpu_naive):.2f} s "
-              f"-> {min(cpu_ours) / min(cpu_naive):.3f}x; wall ratios depend on how much of the cores the run gets")
+        print(
+            f"first load: ours {min(ours):.2f} s vs naive {min(naive):.2f} s -> {first:.3f}x "
+            f"(target <= 0.2x); pandas pyarrow engine {min(pa_engine):.2f} s"
+        )
+        print(
+            f"first load CPU time: ours {min(cpu_ours):.2f} s (over {os.cpu_count()} threads) vs naive {min(cpu_naive):.2f} s "
+            f"-> {min(cpu_ours) / min(cpu_naive):.3f}x; wall ratios depend on how much of the cores the run gets"
+        )
 
         # Refresh: a few new calls appended by the real writer; only the new bytes are read.
         times = []
         for _ in range(5):
             before = dirty.stat().st_size
             for i in range(20):
-                usage_log.append(dirty, UsageRecord(page="chat", provider="openai", model="gpt-4.1-mini",
-                                                    input_tokens=100 + i, output_tokens=10, total_tokens=110 + i))
+                usage_log.append(
+                    dirty,
+                    UsageRecord(
+                        page="chat",
+                        provider="openai",
+                        model="gpt-4.1-mini",
+                        input_tokens=100 + i,
+                        output_tokens=10,
+                        total_tokens=110 + i,
+                    ),
+                )
             t, snap = _time(reader.snapshot)
             # the new lines, plus the unterminated line before them (re-read until it ends)
             assert dirty.stat().st_size - before <= reader.last_read_bytes <= dirty.stat().st_size - before + 4096
             times.append(t)
         # append starts a fresh line after the torn last one, so all 100 new calls are readable
         assert snap.table.num_rows == n + 100 and snap.bad_lines == len(MALFORMED) + 1
-        print(f"refresh after 20 appended calls (x5): median {sorted(times)[2] * 1000:.1f} ms, max {max(times) * 1000:.1f} ms, "
-              f"read {reader.last_read_bytes:,} bytes (target <= 50 ms); naive re-read {min(naive):.2f} s")
+        print(
+            f"refresh after 20 appended calls (x5): median {sorted(times)[2] * 1000:.1f} ms, max {max(times) * 1000:.1f} ms, "
+            f"read {reader.last_read_bytes:,} bytes (target <= 50 ms); naive re-read {min(naive):.2f} s"
+        )
 
         # Reopen in a new process: the cache beside the log, then only what was appended since.
         for _ in range(1000):
             usage_log.append(dirty, UsageRecord(page="chat", provider="local", model="smollm2-135m-instruct"))
         runs = []
         for _ in range(3):
-            out = subprocess.run([sys.executable, "-c", REOPEN.format(root=str(ROOT), path=str(dirty))],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", REOPEN.format(root=str(ROOT), path=str(dirty))], capture_output=True, text=True, check=True
+            )
             runs.append(json.loads(out.stdout))
         best = min(runs, key=lambda r: r["open"])
         assert best["rows"] == n + 1100 and best["bad"] == len(MALFORMED) + 1, best
-        print(f"reopen in a new process (+1,000 calls since the cache): {best['open']:.3f} s to a ready table "
-              f"(+{best['import']:.2f} s imports), read {best['read_bytes']:,} new bytes (target <= 0.5 s); "
-              f"naive {min(naive):.2f} s")
+        print(
+            f"reopen in a new process (+1,000 calls since the cache): {best['open']:.3f} s to a ready table "
+            f"(+{best['import']:.2f} s imports), read {best['read_bytes']:,} new bytes (target <= 0.5 s); "
+            f"naive {min(naive):.2f} s"
+        )
     print(f"usage_log: {first:.3f}")
 
 

@@ -181,12 +181,16 @@ def finalize_and_log(
         res.usage = CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
         res.usage_estimated = True
     usage = res.usage
-    res.cost_usd = 0.0 if cache_hit else estimate_cost(
-        res.resolved_model or params.model,
-        usage.prompt_tokens if usage else None,
-        usage.completion_tokens if usage else None,
-        local=ctx.local,
-        prices=ctx.prices,
+    res.cost_usd = (
+        0.0
+        if cache_hit
+        else estimate_cost(
+            res.resolved_model or params.model,
+            usage.prompt_tokens if usage else None,
+            usage.completion_tokens if usage else None,
+            local=ctx.local,
+            prices=ctx.prices,
+        )
     )
     if ctx.log_path is None:
         return

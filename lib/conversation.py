@@ -60,8 +60,13 @@ class ChatSettings:
     params: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"persona": self.persona, "system_prompt": self.system_prompt, "provider": self.provider,
-                "model": self.model, "params": dict(self.params)}
+        return {
+            "persona": self.persona,
+            "system_prompt": self.system_prompt,
+            "provider": self.provider,
+            "model": self.model,
+            "params": dict(self.params),
+        }
 
 
 @dataclass(frozen=True)
@@ -123,9 +128,19 @@ def meta_caption(meta: dict[str, Any]) -> str:
 class Reply:
     """A reply in flight: iterate for its text (it is saved as it grows), then `finish()`."""
 
-    def __init__(self, service: ConversationService, conversation_id: str, stream: ReplyStream, *,
-                 model: str, route: str | None, dropped: int, cache_key: str | None, cache_hit: bool,
-                 target: Target) -> None:
+    def __init__(
+        self,
+        service: ConversationService,
+        conversation_id: str,
+        stream: ReplyStream,
+        *,
+        model: str,
+        route: str | None,
+        dropped: int,
+        cache_key: str | None,
+        cache_hit: bool,
+        target: Target,
+    ) -> None:
         self._service = service
         self.model = model
         self.route = route
@@ -169,8 +184,9 @@ class ConversationService:
             conversation_id = self.store.create_conversation(**settings.as_dict())
         for turn in turns:
             if turn.id is None:
-                turn.id = self.store.add_message(conversation_id, turn.role, turn.content,
-                                                 incomplete=turn.incomplete, meta=turn.meta)
+                turn.id = self.store.add_message(
+                    conversation_id, turn.role, turn.content, incomplete=turn.incomplete, meta=turn.meta
+                )
         return conversation_id
 
     def reply(
@@ -196,8 +212,18 @@ class ConversationService:
         key = cache_key(f"{target.provider.id}@{target.base_url}", trimmed.messages, params) if use_cache else None
         cached = self.store.cache_get(key) if key else None
         stream: ReplyStream = (
-            CachedStream(cached, trimmed.messages, params, target.ctx) if cached
+            CachedStream(cached, trimmed.messages, params, target.ctx)
+            if cached
             else ChatStream(target.client, trimmed.messages, params, target.ctx)
         )
-        return Reply(self, conversation_id, stream, model=model, route=route, dropped=trimmed.dropped,
-                     cache_key=key, cache_hit=cached is not None, target=target)
+        return Reply(
+            self,
+            conversation_id,
+            stream,
+            model=model,
+            route=route,
+            dropped=trimmed.dropped,
+            cache_key=key,
+            cache_hit=cached is not None,
+            target=target,
+        )

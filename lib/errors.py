@@ -39,7 +39,11 @@ class UserError:
 def _server_said(exc: openai.APIStatusError) -> str:
     body = exc.body
     if isinstance(body, dict):
-        msg = body.get("message") or (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else body.get("message")
+        msg = (
+            body.get("message") or (body.get("error") or {}).get("message")
+            if isinstance(body.get("error"), dict)
+            else body.get("message")
+        )
         if msg:
             return str(msg)
     return str(exc.message or "")
@@ -52,41 +56,78 @@ def describe_error(exc: BaseException, provider_label: str = "The provider") -> 
     if isinstance(exc, YoakeError):
         return UserError(exc.kind, exc.title, exc.detail, exc.retryable)
     if isinstance(exc, openai.APITimeoutError):
-        return UserError("timeout", "The model took too long to answer.",
-                         f"{provider_label} did not answer before the timeout. Try again, ask for a shorter reply, or raise YOAKE_TIMEOUT.", True)
+        return UserError(
+            "timeout",
+            "The model took too long to answer.",
+            f"{provider_label} did not answer before the timeout. Try again, ask for a shorter reply, or raise YOAKE_TIMEOUT.",
+            True,
+        )
     if isinstance(exc, openai.APIConnectionError):
-        return UserError("connection", f"Could not reach {provider_label}.",
-                         "The connection failed or was cut. Check the network or that the server is running, then re-send.", True)
+        return UserError(
+            "connection",
+            f"Could not reach {provider_label}.",
+            "The connection failed or was cut. Check the network or that the server is running, then re-send.",
+            True,
+        )
     if isinstance(exc, openai.AuthenticationError):
-        return UserError("authentication", "The API key was rejected.",
-                         f"{provider_label} did not accept the key. Check the key in your environment, .env or secrets.toml.", False)
+        return UserError(
+            "authentication",
+            "The API key was rejected.",
+            f"{provider_label} did not accept the key. Check the key in your environment, .env or secrets.toml.",
+            False,
+        )
     if isinstance(exc, openai.PermissionDeniedError):
-        return UserError("permission", "This key may not use that model or endpoint.",
-                         f"{provider_label} refused the request: {_server_said(exc)}", False)
+        return UserError(
+            "permission",
+            "This key may not use that model or endpoint.",
+            f"{provider_label} refused the request: {_server_said(exc)}",
+            False,
+        )
     if isinstance(exc, openai.NotFoundError):
-        return UserError("not_found", "Model or endpoint not found.",
-                         f"{provider_label} does not know this model or URL. Pick another model or check the base URL. ({_server_said(exc)})", False)
+        return UserError(
+            "not_found",
+            "Model or endpoint not found.",
+            f"{provider_label} does not know this model or URL. Pick another model or check the base URL. ({_server_said(exc)})",
+            False,
+        )
     if isinstance(exc, openai.RateLimitError):
-        return UserError("rate_limit", "Rate limit or quota reached.",
-                         f"{provider_label} is throttling requests (retried automatically). Wait a moment and re-send, or check your quota.", True)
+        return UserError(
+            "rate_limit",
+            "Rate limit or quota reached.",
+            f"{provider_label} is throttling requests (retried automatically). Wait a moment and re-send, or check your quota.",
+            True,
+        )
     if isinstance(exc, openai.BadRequestError):
         said = _server_said(exc)
         low = said.lower()
         if "context" in low or "too long" in low or "maximum" in low and "token" in low:
-            return UserError("context_length", "The conversation is too long for this model.",
-                             f"Start a new chat, lower 'max tokens', or lower the history budget. ({said})", False)
-        return UserError("bad_request", "The request was rejected.",
-                         f"{provider_label} rejected a parameter or the input: {said}", False)
+            return UserError(
+                "context_length",
+                "The conversation is too long for this model.",
+                f"Start a new chat, lower 'max tokens', or lower the history budget. ({said})",
+                False,
+            )
+        return UserError(
+            "bad_request", "The request was rejected.", f"{provider_label} rejected a parameter or the input: {said}", False
+        )
     if isinstance(exc, openai.InternalServerError):
-        return UserError("server_error", f"{provider_label} had a server error.",
-                         f"The server answered {exc.status_code} (retried automatically). Re-send in a moment.", True)
+        return UserError(
+            "server_error",
+            f"{provider_label} had a server error.",
+            f"The server answered {exc.status_code} (retried automatically). Re-send in a moment.",
+            True,
+        )
     if isinstance(exc, openai.APIStatusError):
         return UserError("http_error", f"{provider_label} answered HTTP {exc.status_code}.", _server_said(exc), True)
     if isinstance(exc, openai.APIResponseValidationError):
         return UserError("bad_response", "The server sent a reply we could not read.", str(exc.message), True)
     if isinstance(exc, ValueError):  # e.g. a malformed server-sent event the SDK could not decode
-        return UserError("bad_response", "The server sent a reply we could not read.",
-                         f"{provider_label} sent a malformed stream. What arrived before it is kept; re-send to try again.", True)
+        return UserError(
+            "bad_response",
+            "The server sent a reply we could not read.",
+            f"{provider_label} sent a malformed stream. What arrived before it is kept; re-send to try again.",
+            True,
+        )
     if isinstance(exc, openai.OpenAIError):
         return UserError("openai_error", "The request failed.", str(exc), True)
     return UserError("unexpected", "Something went wrong.", f"{type(exc).__name__}: {exc}", True)

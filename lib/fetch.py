@@ -95,13 +95,19 @@ def normalize_url(raw: str) -> str:
     if match and not re.match(r"^[^:/]+:\d+(/|$)", url):
         scheme = match.group(1).lower()
         if scheme not in ("http", "https"):
-            raise FetchError("bad_scheme", f"'{scheme}:' links cannot be summarised.",
-                             "Only web pages (http:// or https://) can be fetched. For a local file, upload it instead.")
+            raise FetchError(
+                "bad_scheme",
+                f"'{scheme}:' links cannot be summarised.",
+                "Only web pages (http:// or https://) can be fetched. For a local file, upload it instead.",
+            )
     elif re.match(r"^[\w.-]+(:\d+)?(/\S*)?$", url) and ("." in url.split("/")[0] or url.startswith("localhost")):
         url = "https://" + url
     else:
-        raise FetchError("malformed_url", "That does not look like a web address.",
-                         f"Expected something like https://example.com/article, got '{clip(url)}'.")
+        raise FetchError(
+            "malformed_url",
+            "That does not look like a web address.",
+            f"Expected something like https://example.com/article, got '{clip(url)}'.",
+        )
     if any(ch.isspace() for ch in url):
         raise FetchError("malformed_url", "That web address contains spaces.", "Check that the whole URL was pasted.")
     try:
@@ -111,7 +117,9 @@ def normalize_url(raw: str) -> str:
     except ValueError as exc:
         raise FetchError("malformed_url", "That web address is malformed.", f"{exc}.") from None
     if not host:
-        raise FetchError("malformed_url", "That web address has no host name.", "Expected something like https://example.com/article.")
+        raise FetchError(
+            "malformed_url", "That web address has no host name.", "Expected something like https://example.com/article."
+        )
     return url
 
 
@@ -145,8 +153,11 @@ _TYPE_LABELS = {
 
 
 def _not_text(what: str) -> FetchError:
-    return FetchError("not_text", f"This link is {what}, not a web page.",
-                      "Only HTML and plain-text pages can be summarised. Download it and paste its text instead.")
+    return FetchError(
+        "not_text",
+        f"This link is {what}, not a web page.",
+        "Only HTML and plain-text pages can be summarised. Download it and paste its text instead.",
+    )
 
 
 def _status_error(status: int, url: str) -> FetchError:
@@ -187,13 +198,23 @@ def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
                     target = urljoin(current, resp.headers["Location"])
                     scheme = urlsplit(target).scheme.lower()
                     if scheme not in ("http", "https"):
-                        raise FetchError("bad_scheme", f"The page redirects to a '{scheme}:' link.", "Only http:// and https:// pages can be fetched.")
+                        raise FetchError(
+                            "bad_scheme",
+                            f"The page redirects to a '{scheme}:' link.",
+                            "Only http:// and https:// pages can be fetched.",
+                        )
                     if target in seen:
-                        raise FetchError("redirect_loop", "The page redirects in a loop.",
-                                         f"{clip(current)} leads back to {clip(target)}, so it never arrives at a page.")
+                        raise FetchError(
+                            "redirect_loop",
+                            "The page redirects in a loop.",
+                            f"{clip(current)} leads back to {clip(target)}, so it never arrives at a page.",
+                        )
                     if len(redirects) >= limits.max_redirects:
-                        raise FetchError("too_many_redirects", "Too many redirects.",
-                                         f"Gave up after {limits.max_redirects} redirects (last: {clip(target)}).")
+                        raise FetchError(
+                            "too_many_redirects",
+                            "Too many redirects.",
+                            f"Gave up after {limits.max_redirects} redirects (last: {clip(target)}).",
+                        )
                     seen.add(target)
                     redirects.append(target)
                     came_from, current = current, target
@@ -204,8 +225,11 @@ def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
                 content_type = raw_type.split(";")[0].strip().lower()
                 if not (_is_text_type(content_type) or content_type in _PDF_TYPES + _MAYBE_PDF_TYPES):
                     # refuse a declared image/archive before downloading it
-                    raise _not_text(_TYPE_LABELS.get(content_type) or _TYPE_LABELS.get(content_type.split("/")[0])
-                                    or f"'{content_type}' content")
+                    raise _not_text(
+                        _TYPE_LABELS.get(content_type)
+                        or _TYPE_LABELS.get(content_type.split("/")[0])
+                        or f"'{content_type}' content"
+                    )
                 data = _read_capped(resp, limits, deadline)
             finally:
                 if data is None:  # body left unread (redirect, error, refusal): don't reuse the connection
@@ -217,8 +241,11 @@ def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
     if data.startswith(b"%PDF-") or (content_type in _PDF_TYPES and b"%PDF-" in data[:1024]):
         return Fetched(start_url, current, resp.status, "application/pdf", "", len(data), redirects, data, pdf=True)
     if content_type in _PDF_TYPES:
-        raise FetchError("pdf_unreadable", "This link says it is a PDF document, but it is not one.",
-                         f"The site sent something else ({len(data):,} bytes). Open it in your browser to see what it is.")
+        raise FetchError(
+            "pdf_unreadable",
+            "This link says it is a PDF document, but it is not one.",
+            f"The site sent something else ({len(data):,} bytes). Open it in your browser to see what it is.",
+        )
     binary = sniff_binary(data)  # mislabelled binaries ("text/html" that is really a PNG)
     if binary:
         raise _not_text(binary)
@@ -310,16 +337,23 @@ class _Pools:
 
 def _refused(refusal: netguard.Refusal, url: str, redirected_from: str | None) -> FetchError:
     where = f"{refusal.ip} is" if refusal.literal else f"'{refusal.host}' resolves to {refusal.ip},"
-    detail = (f"{where} {netguard.LABELS[refusal.category]}. The summariser only fetches public web pages, so that "
-              "nobody can use it to reach the machine it runs on, its private network or its cloud credentials.")
+    detail = (
+        f"{where} {netguard.LABELS[refusal.category]}. The summariser only fetches public web pages, so that "
+        "nobody can use it to reach the machine it runs on, its private network or its cloud credentials."
+    )
     if refusal.opens_with_setting:
-        detail += (" To summarise intranet pages on your own computer, set YOAKE_FETCH_ALLOW_PRIVATE=1 "
-                   "(link-local and cloud metadata addresses stay refused even then).")
+        detail += (
+            " To summarise intranet pages on your own computer, set YOAKE_FETCH_ALLOW_PRIVATE=1 "
+            "(link-local and cloud metadata addresses stay refused even then)."
+        )
     else:
         detail += " This address is refused even with YOAKE_FETCH_ALLOW_PRIVATE=1."
     if redirected_from:
-        return FetchError("blocked_address", "The page redirects to an address that is not allowed.",
-                          f"{clip(redirected_from)} redirects to {clip(url)}: {detail}")
+        return FetchError(
+            "blocked_address",
+            "The page redirects to an address that is not allowed.",
+            f"{clip(redirected_from)} redirects to {clip(url)}: {detail}",
+        )
     return FetchError("blocked_address", "This address is not allowed.", detail)
 
 
@@ -338,14 +372,19 @@ def _checked_targets(url: str, limits: FetchLimits, redirected_from: str | None)
     except ValueError as exc:
         raise FetchError("malformed_url", "That web address is malformed.", f"{exc}.") from None
     except (socket.gaierror, UnicodeError):
-        raise FetchError("unknown_host", f"The host '{host}' could not be found.",
-                         "Check the spelling of the address, or your network connection.") from None
+        raise FetchError(
+            "unknown_host",
+            f"The host '{host}' could not be found.",
+            "Check the spelling of the address, or your network connection.",
+        ) from None
     if isinstance(verdict, netguard.Refusal):
         raise _refused(verdict, url, redirected_from)
     return scheme, host, port, verdict
 
 
-def _request(pools: _Pools, url: str, limits: FetchLimits, deadline: float, redirected_from: str | None = None) -> urllib3.BaseHTTPResponse:
+def _request(
+    pools: _Pools, url: str, limits: FetchLimits, deadline: float, redirected_from: str | None = None
+) -> urllib3.BaseHTTPResponse:
     scheme, host, port, targets = _checked_targets(url, limits, redirected_from)
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -359,27 +398,38 @@ def _request(pools: _Pools, url: str, limits: FetchLimits, deadline: float, redi
         )  # fmt: skip
     except urllib3.exceptions.NewConnectionError as exc:  # before timeouts: it subclasses ConnectTimeoutError
         if isinstance(exc.__cause__, ConnectionRefusedError) or "refused" in str(exc).lower():
-            raise FetchError("connection_refused", f"'{host}' refused the connection.",
-                             "Nothing is answering at that address and port. Check the URL, or try later.") from None
+            raise FetchError(
+                "connection_refused",
+                f"'{host}' refused the connection.",
+                "Nothing is answering at that address and port. Check the URL, or try later.",
+            ) from None
         if "timed out" in str(exc).lower():
             raise _timeout(limits) from None
         raise FetchError("connection", f"Could not connect to '{host}'.", "Check the URL and your network connection.") from None
     except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError):
         raise _timeout(limits) from None
     except urllib3.exceptions.SSLError:
-        raise FetchError("ssl", f"The secure connection to '{host}' failed.", "The site's certificate could not be verified.") from None
+        raise FetchError(
+            "ssl", f"The secure connection to '{host}' failed.", "The site's certificate could not be verified."
+        ) from None
     except urllib3.exceptions.HTTPError as exc:
         raise FetchError("connection", f"The connection to '{host}' failed.", f"{type(exc).__name__}. Try again.") from None
 
 
 def _timeout(limits: FetchLimits) -> FetchError:
-    return FetchError("timeout", "The site took too long to answer.",
-                      f"No complete page within {limits.timeout:g} s. Try again later, or paste the text instead.")
+    return FetchError(
+        "timeout",
+        "The site took too long to answer.",
+        f"No complete page within {limits.timeout:g} s. Try again later, or paste the text instead.",
+    )
 
 
 def _read_capped(resp: urllib3.BaseHTTPResponse, limits: FetchLimits, deadline: float) -> bytes:
-    too_large = FetchError("too_large", "The page is too large.",
-                           f"It is over the {limits.max_bytes / 1e6:g} MB download limit. Paste the part you need instead.")
+    too_large = FetchError(
+        "too_large",
+        "The page is too large.",
+        f"It is over the {limits.max_bytes / 1e6:g} MB download limit. Paste the part you need instead.",
+    )
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limits.max_bytes:
         raise too_large  # refuse before downloading anything
@@ -406,9 +456,12 @@ _JS_ONLY = re.compile(r"(enable|turn on|activate)\s+javascript|javascript\s+(is\
 
 
 def _nothing(what: str) -> FetchError:
-    return FetchError("nothing_extracted", f"No readable text could be extracted from {what}.",
-                      "It may be built by JavaScript in the browser or be mostly images. "
-                      "Open it in your browser, copy the text and paste it here instead.")
+    return FetchError(
+        "nothing_extracted",
+        f"No readable text could be extracted from {what}.",
+        "It may be built by JavaScript in the browser or be mostly images. "
+        "Open it in your browser, copy the text and paste it here instead.",
+    )
 
 
 def extract(html: str, url: str | None = None, mode: str = "balanced", *, source: str = "url") -> Document:
@@ -427,8 +480,16 @@ def extract(html: str, url: str | None = None, mode: str = "balanced", *, source
     if doc is None:
         raise _nothing(what)
     text = xmltotxt(doc.body, include_formatting=True).strip()
-    result = Document(text=text, title=doc.title, author=doc.author, date=doc.date, sitename=doc.sitename or doc.hostname,
-                      url=url, source=source, language=doc.language)
+    result = Document(
+        text=text,
+        title=doc.title,
+        author=doc.author,
+        date=doc.date,
+        sitename=doc.sitename or doc.hostname,
+        url=url,
+        source=source,
+        language=doc.language,
+    )
     if result.word_count < MIN_WORDS or (_JS_ONLY.search(text) and result.word_count < 60):
         raise _nothing(what)
     return result
@@ -476,8 +537,11 @@ def load_upload(data: bytes, name: str, limits: FetchLimits | None = None, mode:
     """An uploaded file as a Document: a PDF (by its bytes, whatever its name) page by page, else its text."""
     limits = limits or FetchLimits()
     if len(data) > limits.max_bytes:
-        raise FetchError("too_large", f"'{name}' is too large.",
-                         f"It is {len(data) / 1e6:.1f} MB, over the {limits.max_bytes / 1e6:g} MB limit (YOAKE_FETCH_MAX_MB).")
+        raise FetchError(
+            "too_large",
+            f"'{name}' is too large.",
+            f"It is {len(data) / 1e6:.1f} MB, over the {limits.max_bytes / 1e6:g} MB limit (YOAKE_FETCH_MAX_MB).",
+        )
     if data.startswith(b"%PDF-"):
         return read_pdf(data, name=name, max_pages=limits.max_pages, source="upload")
     return from_text(decode_upload(data, name), source="upload", mode=mode, name=name)
@@ -492,8 +556,9 @@ def decode_upload(data: bytes, name: str) -> str:
             pass
     binary = sniff_binary(data)
     if binary:
-        raise FetchError("not_text", f"'{name}' is {binary}, not a text file.",
-                         "Upload an .html, .txt or .md file, or paste the text instead.")
+        raise FetchError(
+            "not_text", f"'{name}' is {binary}, not a text file.", "Upload an .html, .txt or .md file, or paste the text instead."
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

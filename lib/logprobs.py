@@ -245,8 +245,9 @@ def build_table(content: Sequence[ChatCompletionTokenLogprob], top_k: int | None
     tail = decoder.decode(b"", final=True)  # a reply cut mid-character: show the dangling bytes
     if tail and texts:
         texts[-1] += tail
-    return LogprobTable(labels, texts, partial, raws, logprobs, ranks, match, tops, alt_labels,
-                        np.ascontiguousarray(full[:, :k]), k)
+    return LogprobTable(
+        labels, texts, partial, raws, logprobs, ranks, match, tops, alt_labels, np.ascontiguousarray(full[:, :k]), k
+    )
 
 
 def to_frame(table: LogprobTable) -> pd.DataFrame:
@@ -278,8 +279,7 @@ def export_csv(table: LogprobTable) -> str:
     writer.writerow(header)
     probs, ent, alt_p = table.probs, table.entropy(), table.alt_probs
     for i in range(len(table)):
-        row: list[object] = [i, table.labels[i], table.texts[i], probs[i], table.logprobs[i],
-                             table.ranks[i] or "", ent[i]]
+        row: list[object] = [i, table.labels[i], table.texts[i], probs[i], table.logprobs[i], table.ranks[i] or "", ent[i]]
         for c in range(table.k):
             row += [table.alt_labels[i][c], alt_p[i, c]] if c < len(table.alt_labels[i]) else ["", ""]
         writer.writerow(row)
@@ -299,8 +299,7 @@ def export_json(table: LogprobTable) -> str:
             "rank": int(table.ranks[i]) or None,
             "entropy": float(ent[i]),
             "alternatives": [
-                {"token": lab, "bytes": list(raw), "logprob": float(table.alt_logprobs[i, c]),
-                 "probability": float(alt_p[i, c])}
+                {"token": lab, "bytes": list(raw), "logprob": float(table.alt_logprobs[i, c]), "probability": float(alt_p[i, c])}
                 for c, (lab, raw) in enumerate(zip(table.alt_labels[i], table.alt_bytes(i), strict=True))
             ],
         }
@@ -404,7 +403,9 @@ def heat_html(table: LogprobTable, start: int = 0, given_prefix: str = "") -> st
     the model did not generate (a fork's prefix), shown unshaded. `start` numbers positions."""
     parts = ['<div style="white-space: pre-wrap; line-height: 1.9; font-size: 1rem;">']
     if given_prefix:
-        parts.append(f'<span style="color: #888; text-decoration: underline dotted;" title="given prefix">{_heat_text(given_prefix)}</span>')
+        parts.append(
+            f'<span style="color: #888; text-decoration: underline dotted;" title="given prefix">{_heat_text(given_prefix)}</span>'
+        )
     probs = table.probs
     alt_p = table.alt_probs
     pending: list[int] = []
@@ -419,9 +420,7 @@ def heat_html(table: LogprobTable, start: int = 0, given_prefix: str = "") -> st
             alts = ", ".join(f"{lab} {alt_p[g, c]:.1%}" for c, lab in enumerate(table.alt_labels[g]))
             tips.append(f"#{start + g} {table.labels[g]}  p={probs[g]:.2%}" + (f"\nalternatives: {alts}" if alts else ""))
         text = "".join(table.texts[g] for g in group) or "".join(table.labels[g] for g in group)
-        parts.append(
-            f'<span style="{_shade(p)}" title="{html.escape(chr(10).join(tips), quote=True)}">{_heat_text(text)}</span>'
-        )
+        parts.append(f'<span style="{_shade(p)}" title="{html.escape(chr(10).join(tips), quote=True)}">{_heat_text(text)}</span>')
     parts.append("</div>")
     return "".join(parts)
 

@@ -189,7 +189,9 @@ def client_timeout(settings: Settings) -> openai.Timeout:
     return openai.Timeout(settings.timeout, connect=settings.connect_timeout)
 
 
-def client_for(provider: Provider, settings: Settings, *, base_url: str | None = None, api_key: str | None = None) -> openai.OpenAI:
+def client_for(
+    provider: Provider, settings: Settings, *, base_url: str | None = None, api_key: str | None = None
+) -> openai.OpenAI:
     """Client for a preset; `base_url`/`api_key` override (the embedded server, a typed custom URL)."""
     url = base_url or provider.resolve_base_url(settings)
     key = api_key or provider.api_key(settings)
@@ -217,7 +219,11 @@ def list_models(client: openai.OpenAI, provider: Provider) -> ModelList:
     try:
         ids = sorted(m.id for m in client.models.list())
     except openai.OpenAIError as exc:
-        return ModelList(list(provider.models), False, f"Could not list models ({type(exc).__name__}); showing {provider.label}'s usual models.")
+        return ModelList(
+            list(provider.models),
+            False,
+            f"Could not list models ({type(exc).__name__}); showing {provider.label}'s usual models.",
+        )
     if not ids:
         return ModelList(list(provider.models), False, f"{provider.label} listed no models; showing its usual models.")
     return ModelList(ids, True)

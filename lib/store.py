@@ -119,7 +119,6 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE takes the write lock up front, so concurrent writers wait (busy_timeout)
@@ -317,8 +316,17 @@ class Store:
             conn.execute(
                 "INSERT INTO conversations (id, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cid, title_from(title), created_at or now, now, persona, system_prompt, provider, model,
-                 _dumps(dict(params or {}))),
+                (
+                    cid,
+                    title_from(title),
+                    created_at or now,
+                    now,
+                    persona,
+                    system_prompt,
+                    provider,
+                    model,
+                    _dumps(dict(params or {})),
+                ),
             )
         return cid
 
@@ -451,14 +459,25 @@ class Store:
             conn.execute(
                 "INSERT INTO conversations (id, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cid, title_from(conv.title) or "Imported conversation", conv.created_at or now, now, conv.persona,
-                 conv.system_prompt, conv.provider, conv.model, _dumps(conv.params)),
+                (
+                    cid,
+                    title_from(conv.title) or "Imported conversation",
+                    conv.created_at or now,
+                    now,
+                    conv.persona,
+                    conv.system_prompt,
+                    conv.provider,
+                    conv.model,
+                    _dumps(conv.params),
+                ),
             )
             conn.executemany(
                 "INSERT INTO messages (conversation_id, role, content, incomplete, meta, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(cid, m.role, m.content, int(m.incomplete), _dumps(m.meta) if m.meta else None, now, now)
-                 for m in conv.messages],
+                [
+                    (cid, m.role, m.content, int(m.incomplete), _dumps(m.meta) if m.meta else None, now, now)
+                    for m in conv.messages
+                ],
             )
         return cid
 
@@ -466,11 +485,14 @@ class Store:
 
     def list_personas(self) -> list[UserPersona]:
         with self._read() as conn:
-            rows = conn.execute("SELECT id, name, system_prompt, temperature FROM personas ORDER BY name COLLATE NOCASE").fetchall()
+            rows = conn.execute(
+                "SELECT id, name, system_prompt, temperature FROM personas ORDER BY name COLLATE NOCASE"
+            ).fetchall()
         return [UserPersona(r["id"], r["name"], r["system_prompt"], r["temperature"]) for r in rows]
 
-    def save_persona(self, name: str, system_prompt: str, temperature: float, *, persona_id: int | None = None,
-                     reserved: Iterable[str] = ()) -> int:
+    def save_persona(
+        self, name: str, system_prompt: str, temperature: float, *, persona_id: int | None = None, reserved: Iterable[str] = ()
+    ) -> int:
         """Create (persona_id None) or update a persona. `reserved`: names it may not take (built-ins)."""
         name = " ".join(name.split())
         if not name:
@@ -543,10 +565,14 @@ class Store:
             conn.execute("UPDATE answer_cache SET hits = hits + 1 WHERE key = ?", (key,))
         usage = None
         if row["prompt_tokens"] is not None and row["completion_tokens"] is not None:
-            usage = CompletionUsage(prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
-                                    total_tokens=row["prompt_tokens"] + row["completion_tokens"])
-        return ChatResult(text=row["text"], usage=usage, resolved_model=row["resolved_model"],
-                          finish_reason=row["finish_reason"] or "stop")
+            usage = CompletionUsage(
+                prompt_tokens=row["prompt_tokens"],
+                completion_tokens=row["completion_tokens"],
+                total_tokens=row["prompt_tokens"] + row["completion_tokens"],
+            )
+        return ChatResult(
+            text=row["text"], usage=usage, resolved_model=row["resolved_model"], finish_reason=row["finish_reason"] or "stop"
+        )
 
     def cache_put(self, key: str, provider: str, model: str, result: ChatResult) -> None:
         usage = result.usage
@@ -554,10 +580,17 @@ class Store:
             conn.execute(
                 "INSERT OR REPLACE INTO answer_cache (key, provider, model, text, resolved_model, prompt_tokens,"
                 " completion_tokens, finish_reason, created_at, hits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                (key, provider, model, result.text, result.resolved_model,
-                 usage.prompt_tokens if usage and not result.usage_estimated else None,
-                 usage.completion_tokens if usage and not result.usage_estimated else None,
-                 result.finish_reason, time.time()),
+                (
+                    key,
+                    provider,
+                    model,
+                    result.text,
+                    result.resolved_model,
+                    usage.prompt_tokens if usage and not result.usage_estimated else None,
+                    usage.completion_tokens if usage and not result.usage_estimated else None,
+                    result.finish_reason,
+                    time.time(),
+                ),
             )
 
     def cache_clear(self) -> int:
@@ -586,8 +619,18 @@ class Store:
             )
             conn.executemany(
                 "INSERT INTO compare_cells (run_id, idx, cell, text, status, metrics, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(rid, int(c["index"]), _dumps(dict(c.get("cell") or {})), c.get("text") or "", c["status"],
-                  _dumps(dict(c.get("metrics") or {})), c.get("error")) for c in cells],
+                [
+                    (
+                        rid,
+                        int(c["index"]),
+                        _dumps(dict(c.get("cell") or {})),
+                        c.get("text") or "",
+                        c["status"],
+                        _dumps(dict(c.get("metrics") or {})),
+                        c.get("error"),
+                    )
+                    for c in cells
+                ],
             )
         return rid
 

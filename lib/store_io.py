@@ -196,7 +196,9 @@ def parse_import(data: bytes) -> Conversation:
             raise ImportRejected(f"metadata.format is {str(meta.get('format'))[:50]!r}, not {FORMAT!r}.")
         version = meta.get("version", FORMAT_VERSION)
         if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
-            raise ImportRejected(f"This export's version ({str(version)[:20]}) is newer than this Yoake understands ({FORMAT_VERSION}).")
+            raise ImportRejected(
+                f"This export's version ({str(version)[:20]}) is newer than this Yoake understands ({FORMAT_VERSION})."
+            )
     else:
         raise ImportRejected("The JSON must be an object with a 'messages' list (or the list itself).")
 
@@ -262,7 +264,11 @@ def parse_import(data: bytes) -> Conversation:
         except ValueError as exc:
             raise ImportRejected(f"metadata.params.{name} is invalid ({exc}).") from None
 
-    title = _optional_str(meta, "title") or title_from(next((m.content for m in out if m.role == "user"), "")) or "Imported conversation"
+    title = (
+        _optional_str(meta, "title")
+        or title_from(next((m.content for m in out if m.role == "user"), ""))
+        or "Imported conversation"
+    )
     return Conversation(
         id="",
         title=title,

@@ -116,8 +116,9 @@ class CachedStream:
     """A ChatStream look-alike replaying a cached answer: iterate for the text, then `.result`
     is filled and one usage-log line (cache_hit, cost 0) has been written."""
 
-    def __init__(self, cached: ChatResult, messages: Sequence[ChatCompletionMessageParam], params: ChatParams,
-                 ctx: CallContext) -> None:
+    def __init__(
+        self, cached: ChatResult, messages: Sequence[ChatCompletionMessageParam], params: ChatParams, ctx: CallContext
+    ) -> None:
         self.cached = cached
         self.messages = list(messages)
         self.params = params
@@ -143,8 +144,6 @@ class CachedStream:
                 finalize_and_log(self.ctx, self.params, self.messages, res, stream=True, cache_hit=True)
 
 
-
-
 # --- saving a reply while it streams ---------------------------------------------------------------
 
 
@@ -156,8 +155,15 @@ class PersistedReply:
     ended normally, by an error or by the consumer stopping. `message_id` is set once a row exists.
     """
 
-    def __init__(self, store: Store, conversation_id: str, stream: ReplyStream, *, interval: float = 0.5,
-                 meta: Callable[[ChatResult], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        conversation_id: str,
+        stream: ReplyStream,
+        *,
+        interval: float = 0.5,
+        meta: Callable[[ChatResult], dict[str, Any]] | None = None,
+    ) -> None:
         self.store = store
         self.conversation_id = conversation_id
         self.stream = stream

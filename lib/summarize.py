@@ -255,8 +255,9 @@ def single_budget(opts: SummaryOptions) -> int:
     return max(200, opts.context_tokens - opts.final_tokens() - PROMPT_OVERHEAD)
 
 
-def plan(doc: Document, opts: SummaryOptions, counter: TokenCounter, *, model: str, local: bool,
-         prices: dict | None = None) -> Plan:
+def plan(
+    doc: Document, opts: SummaryOptions, counter: TokenCounter, *, model: str, local: bool, prices: dict | None = None
+) -> Plan:
     """How the document will be summarised, with the estimated tokens and cost, before any call."""
     total = counter.count(doc.text)
     if total <= single_budget(opts):
@@ -288,8 +289,9 @@ def single_messages(doc: Document, opts: SummaryOptions) -> list[ChatCompletionM
     ]
 
 
-def chunk_messages(chunk: str, index: int, total: int, doc: Document, opts: SummaryOptions,
-                   pages: PageSpan | None = None) -> list[ChatCompletionMessageParam]:
+def chunk_messages(
+    chunk: str, index: int, total: int, doc: Document, opts: SummaryOptions, pages: PageSpan | None = None
+) -> list[ChatCompletionMessageParam]:
     words = max(30, int(opts.chunk_max_tokens / 1.6))
     where = pages_label(pages)
     return [
@@ -313,11 +315,10 @@ def condense_messages(summaries: Sequence[str], opts: SummaryOptions) -> list[Ch
     ]  # fmt: skip
 
 
-def final_messages(summaries: Sequence[str], doc: Document, opts: SummaryOptions,
-                   pages: Sequence[PageSpan] | None = None) -> list[ChatCompletionMessageParam]:
-    parts = "\n\n".join(
-        f"Part {i + 1}{pages_label(pages[i] if pages else None)}: {s.strip()}" for i, s in enumerate(summaries)
-    )
+def final_messages(
+    summaries: Sequence[str], doc: Document, opts: SummaryOptions, pages: Sequence[PageSpan] | None = None
+) -> list[ChatCompletionMessageParam]:
+    parts = "\n\n".join(f"Part {i + 1}{pages_label(pages[i] if pages else None)}: {s.strip()}" for i, s in enumerate(summaries))
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": (
@@ -412,15 +413,24 @@ def map_reduce(
         if len(groups) == len(summaries) and len(groups) > 1:
             groups = [summaries[i : i + 2] for i in range(0, len(summaries), 2)]  # always make progress
         spans = _group_spans(groups, spans)
-        summaries = run_parallel(client, [condense_messages(g, opts) for g in groups], params, ctx,
-                                 concurrency=opts.concurrency, stage=f"collapse {level}", on_progress=on_progress)
+        summaries = run_parallel(
+            client,
+            [condense_messages(g, opts) for g in groups],
+            params,
+            ctx,
+            concurrency=opts.concurrency,
+            stage=f"collapse {level}",
+            on_progress=on_progress,
+        )
     return final_messages(summaries, doc, opts, spans)
 
 
 def final_stream(
     client: openai.OpenAI, messages: Sequence[ChatCompletionMessageParam], opts: SummaryOptions, model: str, ctx: CallContext
 ) -> ChatStream:
-    return ChatStream(client, messages, ChatParams(model=model, temperature=opts.temperature, max_tokens=opts.final_tokens()), ctx)
+    return ChatStream(
+        client, messages, ChatParams(model=model, temperature=opts.temperature, max_tokens=opts.final_tokens()), ctx
+    )
 
 
 def summarize(

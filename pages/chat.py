@@ -67,9 +67,16 @@ def _send() -> None:
         stop=parse_stop(state.chat_stop),
     )
     target = Target(selection.provider, selection.base_url, selection.client, selection.context("chat"))
-    reply = service.reply(_save(), state.chat_history, params, target,
-                          system_prompt=state.chat_system_prompt.strip() or None, use_cache=state.chat_cache,
-                          max_messages=int(state.chat_max_history), history_tokens=int(state.chat_history_budget))
+    reply = service.reply(
+        _save(),
+        state.chat_history,
+        params,
+        target,
+        system_prompt=state.chat_system_prompt.strip() or None,
+        use_cache=state.chat_cache,
+        max_messages=int(state.chat_max_history),
+        history_tokens=int(state.chat_history_budget),
+    )
     if reply.dropped:
         st.caption(f"{reply.dropped} older message(s) were not sent (history limit).")
     with st.chat_message("assistant"):

@@ -104,12 +104,19 @@ if st.button("Run", key="lp_run_button", type="primary", disabled=not ready):
         messages = ([{"role": "system", "content": state.lp_system.strip()}] if state.lp_system.strip() else []) + [
             {"role": "user", "content": prompt}
         ]
-        params = ChatParams(model=selection.model, temperature=state.lp_temperature,
-                            max_tokens=int(state.lp_max_tokens), seed=seed)
+        params = ChatParams(
+            model=selection.model, temperature=state.lp_temperature, max_tokens=int(state.lp_max_tokens), seed=seed
+        )
         try:
             with st.spinner("Asking the model…"):
-                state.lp_run = run_logprobs(selection.client, messages, params, selection.context(PAGE), int(state.lp_top_k),
-                                            extra_body=reproducible_extra_body(selection.provider))
+                state.lp_run = run_logprobs(
+                    selection.client,
+                    messages,
+                    params,
+                    selection.context(PAGE),
+                    int(state.lp_top_k),
+                    extra_body=reproducible_extra_body(selection.provider),
+                )
             state.lp_fork = None
         except Exception as exc:  # the SDK's errors, shown redacted below
             _fail(exc)
@@ -140,8 +147,10 @@ st.subheader("Reply")
 st.html(heat_html(table))  # st.html sanitises; heat_html also escapes every model-derived string
 st.caption("Darker = less probable. Hover a token to see its alternatives; ␣ and ↵ mark whitespace-only tokens.")
 if any(table.lead(i) for i in range(len(table))):
-    st.caption("This server reports a character spanning several tokens as one position: its probability and "
-               "alternatives are for the character's last token, so alternatives show as byte escapes like `<0xA5>`.")
+    st.caption(
+        "This server reports a character spanning several tokens as one position: its probability and "
+        "alternatives are for the character's last token, so alternatives show as byte escapes like `<0xA5>`."
+    )
 
 # --- 3. summary ---------------------------------------------------------------------------------
 summary = summarize(table, threshold)
@@ -155,16 +164,20 @@ cols[4].metric(f"Positions with p < {threshold:g}", f"{summary.low_count} / {sum
 if summary.spans:
     st.markdown("**Least-confident spans**")
     st.dataframe(
-        pd.DataFrame({
-            "positions": [f"{s.start}–{s.end}" if s.end > s.start else str(s.start) for s in summary.spans],
-            "text": [visible(s.text) or "∅" for s in summary.spans],
-            "joint p": [float(np.exp(s.logprob)) for s in summary.spans],
-            "min p": [s.min_prob for s in summary.spans],
-        }),
+        pd.DataFrame(
+            {
+                "positions": [f"{s.start}–{s.end}" if s.end > s.start else str(s.start) for s in summary.spans],
+                "text": [visible(s.text) or "∅" for s in summary.spans],
+                "joint p": [float(np.exp(s.logprob)) for s in summary.spans],
+                "min p": [s.min_prob for s in summary.spans],
+            }
+        ),
         hide_index=True,
         key="lp_spans",
-        column_config={"joint p": st.column_config.NumberColumn(format="%.3g"),
-                       "min p": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")},
+        column_config={
+            "joint p": st.column_config.NumberColumn(format="%.3g"),
+            "min p": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
+        },
     )
 
 # --- 2. the table -------------------------------------------------------------------------------
@@ -183,8 +196,12 @@ picked = st.dataframe(
         "token": st.column_config.TextColumn("token", help="␣ space, ↵ newline, <0xA5> a byte that is part of a character"),
         "probability": st.column_config.ProgressColumn("p", min_value=0.0, max_value=1.0, format="percent"),
         "logprob": st.column_config.NumberColumn("logprob", format="%.4f"),
-        "rank": st.column_config.NumberColumn("rank", help="rank of the chosen token among the alternatives (empty: not among them)"),
-        "entropy": st.column_config.NumberColumn("entropy", format="%.3f", help="nats, over the shown alternatives plus a 'rest' bucket"),
+        "rank": st.column_config.NumberColumn(
+            "rank", help="rank of the chosen token among the alternatives (empty: not among them)"
+        ),
+        "entropy": st.column_config.NumberColumn(
+            "entropy", format="%.3f", help="nats, over the shown alternatives plus a 'rest' bucket"
+        ),
         "alternatives": st.column_config.ListColumn("alternatives"),
         "alt_probs": st.column_config.BarChartColumn("alternative p", y_min=0.0, y_max=1.0),
     },
@@ -206,15 +223,24 @@ probs = table.probs
 if state.get("lp_position") not in range(len(table)):
     state.lp_position = summary.min_position
 position = st.selectbox(
-    "Position", range(len(table)), key="lp_position",
+    "Position",
+    range(len(table)),
+    key="lp_position",
     format_func=lambda i: f"#{i} {table.labels[i]} ({probs[i]:.1%})",
 )
 labels = table.alt_labels[position]
 if not labels:
     st.info("No alternatives were requested (top_logprobs = 0). Raise it in the sidebar and run again.")
 else:
-    t_what_if = st.slider("What-if temperature", 0.05, 3.0, 1.0, 0.05, key="lp_what_if_t",
-                          help="softmax(logprob / T) over these alternatives, renormalised")
+    t_what_if = st.slider(
+        "What-if temperature",
+        0.05,
+        3.0,
+        1.0,
+        0.05,
+        key="lp_what_if_t",
+        help="softmax(logprob / T) over these alternatives, renormalised",
+    )
     alt_lp = table.alt_logprobs[position, : len(labels)]
     chart = pd.DataFrame(
         {"server p": np.exp(alt_lp), f"at T={t_what_if:g}": what_if(alt_lp, t_what_if)},
@@ -222,12 +248,19 @@ else:
     )
     st.bar_chart(chart, sort=False, stack=False, horizontal=True)
     st.dataframe(
-        pd.DataFrame({"alternative": labels, "logprob": alt_lp, "server p": chart.iloc[:, 0].to_numpy(),
-                      "what-if p": chart.iloc[:, 1].to_numpy()}),
+        pd.DataFrame(
+            {
+                "alternative": labels,
+                "logprob": alt_lp,
+                "server p": chart.iloc[:, 0].to_numpy(),
+                "what-if p": chart.iloc[:, 1].to_numpy(),
+            }
+        ),
         hide_index=True,
         key="lp_closeup",
-        column_config={c: st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")
-                       for c in ("server p", "what-if p")},
+        column_config={
+            c: st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent") for c in ("server p", "what-if p")
+        },
     )
     st.caption("The what-if bars renormalise only the shown alternatives; the server's bars are its own probabilities.")
 
@@ -235,8 +268,12 @@ else:
     st.subheader("Fork from an alternative")
     if state.get("lp_fork_alt") not in range(len(labels)):
         state.lp_fork_alt = min(1, len(labels) - 1)  # the runner-up: the most interesting fork
-    alt = st.selectbox("Alternative to splice in", range(len(labels)), key="lp_fork_alt",
-                       format_func=lambda c: f"{labels[c]} ({np.exp(alt_lp[c]):.1%})")
+    alt = st.selectbox(
+        "Alternative to splice in",
+        range(len(labels)),
+        key="lp_fork_alt",
+        format_func=lambda c: f"{labels[c]} ({np.exp(alt_lp[c]):.1%})",
+    )
     reason = fork_unavailable_reason(selection.provider) if selection else "Pick a provider and model first."
     prefix = ""
     if reason is None:
@@ -251,8 +288,15 @@ else:
         state.lp_error = None
         try:
             with st.spinner("Continuing from the alternative…"):
-                forked = run_logprobs(selection.client, run.messages, run.params, selection.context(PAGE), run.top_k, prefix=prefix,
-                                      extra_body=reproducible_extra_body(selection.provider))
+                forked = run_logprobs(
+                    selection.client,
+                    run.messages,
+                    run.params,
+                    selection.context(PAGE),
+                    run.top_k,
+                    prefix=prefix,
+                    extra_body=reproducible_extra_body(selection.provider),
+                )
             state.lp_fork = (forked, position, labels[alt])
         except Exception as exc:  # the SDK's errors
             _fail(exc)
@@ -271,8 +315,10 @@ if fork is not None:
         st.html(heat_html(forked.table, given_prefix=forked.prefix))  # escaped, see heat_html
         fsum = summarize(forked.table, threshold)
         if fsum:
-            st.caption(f"continuation: {fsum.positions} tokens · perplexity {fsum.perplexity:.3f} · "
-                       f"mean p {fsum.mean_prob:.1%} · min p {fsum.min_prob:.1%}")
+            st.caption(
+                f"continuation: {fsum.positions} tokens · perplexity {fsum.perplexity:.3f} · "
+                f"mean p {fsum.mean_prob:.1%} · min p {fsum.min_prob:.1%}"
+            )
         else:
             st.caption("The continuation came back without logprobs.")
     with st.expander("Fork's tokens"):

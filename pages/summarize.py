@@ -23,11 +23,22 @@ state.setdefault("sum_error", None)  # the last failure's page text (redacted)
 with st.sidebar:
     selection = model_picker("sum")
     with st.expander("Advanced"):
-        mode = st.radio("Extraction", EXTRACTION_MODES, key="sum_mode", horizontal=True,
-                        help="precision: less text, surely the article; recall: more text, may include page furniture.")
+        mode = st.radio(
+            "Extraction",
+            EXTRACTION_MODES,
+            key="sum_mode",
+            horizontal=True,
+            help="precision: less text, surely the article; recall: more text, may include page furniture.",
+        )
         local_ctx = selection is None or selection.provider.local
-        context = st.number_input("Model context window (tokens)", 1024, 2_000_000, 8192 if local_ctx else 128_000, step=1024,
-                                  key=f"sum_context_{selection.provider.id if selection else 'none'}")
+        context = st.number_input(
+            "Model context window (tokens)",
+            1024,
+            2_000_000,
+            8192 if local_ctx else 128_000,
+            step=1024,
+            key=f"sum_context_{selection.provider.id if selection else 'none'}",
+        )
         chunk_tokens = st.number_input("Chunk size (tokens)", 256, 200_000, 2000, step=250, key="sum_chunk")
         parallel = st.slider("Parallel chunk calls", 1, 8, 4, key="sum_parallel")
         chunk_max = st.number_input("Max tokens per chunk summary", 8, 4096, 256, key="sum_chunk_max")
@@ -46,8 +57,11 @@ col_style, col_lang, col_len = st.columns(3)
 style = col_style.selectbox("Style", list(STYLES), format_func=STYLES.get, index=1, key="sum_style")
 language = col_lang.selectbox("Output language", LANGUAGES, key="sum_language")
 words = col_len.slider("Target length (words)", 20, 800, 150, 10, key="sum_words", disabled=style == "tldr")
-custom = st.text_input("Your instruction", key="sum_custom", placeholder="e.g. List the three main risks it names.") \
-    if style == "custom" else ""
+custom = (
+    st.text_input("Your instruction", key="sum_custom", placeholder="e.g. List the three main risks it names.")
+    if style == "custom"
+    else ""
+)
 
 options = SummaryOptions(
     style=style, custom_instruction=custom, language=language, target_words=int(words), temperature=float(temperature),
@@ -57,8 +71,9 @@ options = SummaryOptions(
 
 col_go, col_refresh, _ = st.columns([1, 1, 3])
 go = col_go.button("Summarise", key="sum_go", type="primary", disabled=selection is None)
-refresh = col_refresh.button("↻ Refresh", key="sum_refresh", disabled=selection is None,
-                             help="Fetch and summarise again, bypassing this session's cache.")
+refresh = col_refresh.button(
+    "↻ Refresh", key="sum_refresh", disabled=selection is None, help="Fetch and summarise again, bypassing this session's cache."
+)
 
 
 def _limits() -> FetchLimits:
@@ -95,8 +110,13 @@ def _load_document(bypass_cache: bool) -> tuple[str, Document]:
 def _show_document(doc: Document) -> None:
     st.subheader(doc.title or "(untitled)")
     pages = doc.page_count
-    facts = [f"by {doc.author}" if doc.author else None, doc.date, doc.sitename,
-             f"PDF, {pages} page{'s' if pages != 1 else ''}" if pages is not None else None, f"{doc.word_count:,} words"]
+    facts = [
+        f"by {doc.author}" if doc.author else None,
+        doc.date,
+        doc.sitename,
+        f"PDF, {pages} page{'s' if pages != 1 else ''}" if pages is not None else None,
+        f"{doc.word_count:,} words",
+    ]
     st.caption(" · ".join(f for f in facts if f))
     if doc.url:
         if doc.requested_url and doc.requested_url != doc.url:

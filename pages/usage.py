@@ -38,8 +38,18 @@ def _options(path: str, version: tuple, _table) -> dict[str, list[str]]:
 
 
 @st.cache_data(show_spinner="Summarising the usage log…", max_entries=16)
-def _view(path: str, version: tuple, filters_key: str, tz: str, today: dt.date, bucket: str, prices_key: str,
-          _table, _filters: Filters, _prices: dict[str, Price]) -> UsageView:
+def _view(
+    path: str,
+    version: tuple,
+    filters_key: str,
+    tz: str,
+    today: dt.date,
+    bucket: str,
+    prices_key: str,
+    _table,
+    _filters: Filters,
+    _prices: dict[str, Price],
+) -> UsageView:
     # Keyed on the log's version, not its rows: a rerun with nothing new costs nothing.
     return build_view(_table, _filters, prices=_prices, local_providers=LOCAL_PROVIDERS, tz=tz, today=today, bucket=bucket)
 
@@ -69,8 +79,7 @@ state.setdefault("usage_dates", (today - dt.timedelta(days=6), today))
 state.setdefault("usage_threshold", cfg.daily_token_alert)
 
 with st.sidebar:
-    st.button("↻ Refresh", key="usage_refresh", help="Reads only the calls logged since the last view.",
-              width="stretch")
+    st.button("↻ Refresh", key="usage_refresh", help="Reads only the calls logged since the last view.", width="stretch")
     period = st.selectbox("Period", list(PERIODS), key="usage_period", help=f"Days in {tz}.")
     if period == "Custom range":
         dates = st.date_input("From – to", key="usage_dates")
@@ -79,8 +88,13 @@ with st.sidebar:
     pages = st.multiselect("Page", opts["page"], key="usage_page", placeholder="All pages")
     statuses = st.multiselect("Status", ["ok", "error"], key="usage_status", placeholder="Any status")
     bucket = st.segmented_control("Chart buckets", ["auto", "hour", "day"], default="auto", key="usage_bucket") or "auto"
-    threshold = st.number_input("Daily token alert", min_value=1, step=50_000, key="usage_threshold",
-                                help="Warn when today's tokens (all calls) reach this many.")
+    threshold = st.number_input(
+        "Daily token alert",
+        min_value=1,
+        step=50_000,
+        key="usage_threshold",
+        help="Warn when today's tokens (all calls) reach this many.",
+    )
 
 start: dt.date | None = None
 end: dt.date | None = None
@@ -91,8 +105,9 @@ if period == "Custom range":
     end = picked[1] if len(picked) > 1 else start
 elif PERIODS[period] is not None:
     start, end = today - dt.timedelta(days=PERIODS[period]), today
-filters = Filters(start=start, end=end, providers=tuple(providers), models=tuple(models), pages=tuple(pages),
-                  statuses=tuple(statuses))
+filters = Filters(
+    start=start, end=end, providers=tuple(providers), models=tuple(models), pages=tuple(pages), statuses=tuple(statuses)
+)
 prices_key = repr(sorted(price_table.prices.items()))
 view = _view(str(log_path), snap.version, repr(filters), tz, today, bucket, prices_key, table, filters, price_table.prices)
 
@@ -102,8 +117,10 @@ if not snap.exists:
 elif table.num_rows == 0 and not snap.bad_lines:
     st.info("The usage log is empty. Calls made on the other pages appear here.")
 if snap.bad_lines:
-    st.warning(f"{snap.bad_lines:,} malformed line(s) in the usage log were skipped "
-               "(a torn last line, a hand edit or an older format).", icon="⚠️")
+    st.warning(
+        f"{snap.bad_lines:,} malformed line(s) in the usage log were skipped (a torn last line, a hand edit or an older format).",
+        icon="⚠️",
+    )
 else:
     st.caption("Malformed lines skipped: 0")
 for problem in price_table.problems:
@@ -119,21 +136,30 @@ c = st.columns(5)
 c[0].metric("Calls", f"{view.rows:,}")
 c[1].metric("Input tokens", f"{view.input_tokens:,}")
 c[2].metric("Output tokens", f"{view.output_tokens:,}")
-c[3].metric("Estimated cost", f"${view.cost:,.4f}",
-            help=f"{view.cost_unknown:,} call(s) without a price are not included." if view.cost_unknown else
-            "At the prices below; local calls and cache hits are free.")
-c[4].metric("Error rate", "—" if view.error_rate is None else f"{view.error_rate:.1%}",
-            help=f"{view.errors:,} failed call(s).")
+c[3].metric(
+    "Estimated cost",
+    f"${view.cost:,.4f}",
+    help=f"{view.cost_unknown:,} call(s) without a price are not included."
+    if view.cost_unknown
+    else "At the prices below; local calls and cache hits are free.",
+)
+c[4].metric("Error rate", "—" if view.error_rate is None else f"{view.error_rate:.1%}", help=f"{view.errors:,} failed call(s).")
 c = st.columns(5)
 c[0].metric("Latency p50", _ms(view.p50_latency_ms), help="Successful calls, request to last token.")
 c[1].metric("Latency p95", _ms(view.p95_latency_ms))
 c[2].metric("Time to first token p50", _ms(view.p50_ttft_ms), help="Successful streamed calls.")
 c[3].metric("Time to first token p95", _ms(view.p95_ttft_ms))
-c[4].metric("Today's tokens", f"{view.today_tokens:,}", help=f"All calls on {today:%Y-%m-%d} ({tz}), whatever the filters.",
-            delta=f"{view.today_tokens / threshold:.0%} of the {int(threshold):,} alert", delta_color="off")
+c[4].metric(
+    "Today's tokens",
+    f"{view.today_tokens:,}",
+    help=f"All calls on {today:%Y-%m-%d} ({tz}), whatever the filters.",
+    delta=f"{view.today_tokens / threshold:.0%} of the {int(threshold):,} alert",
+    delta_color="off",
+)
 if view.today_tokens >= threshold:
-    st.warning(f"Today's usage ({view.today_tokens:,} tokens) has reached the daily alert of {int(threshold):,} tokens.",
-               icon="🚨")
+    st.warning(
+        f"Today's usage ({view.today_tokens:,} tokens) has reached the daily alert of {int(threshold):,} tokens.", icon="🚨"
+    )
 if view.cost_unknown:
     st.caption(f"{view.cost_unknown:,} call(s) have no price, so the estimated cost leaves them out (see the price table).")
 
@@ -144,65 +170,132 @@ if view.rows:
     tab_tokens, tab_latency, tab_mix, tab_errors = st.tabs(["Tokens & cost", "Latency", "Pages & providers", "Errors"])
     with tab_tokens:
         base = alt.Chart(view.over_time).mark_bar()
-        st.altair_chart(base.encode(x=x, y=alt.Y("sum(tokens):Q", title="tokens"), color="model:N",
-                                    tooltip=["bucket:T", "model:N", "sum(tokens):Q", "sum(calls):Q"]),
-                        width="stretch")
-        st.altair_chart(base.encode(x=x, y=alt.Y("sum(cost):Q", title="estimated cost (USD)"), color="model:N",
-                                    tooltip=["bucket:T", "model:N", alt.Tooltip("sum(cost):Q", format="$.4f")]),
-                        width="stretch")
+        st.altair_chart(
+            base.encode(
+                x=x,
+                y=alt.Y("sum(tokens):Q", title="tokens"),
+                color="model:N",
+                tooltip=["bucket:T", "model:N", "sum(tokens):Q", "sum(calls):Q"],
+            ),
+            width="stretch",
+        )
+        st.altair_chart(
+            base.encode(
+                x=x,
+                y=alt.Y("sum(cost):Q", title="estimated cost (USD)"),
+                color="model:N",
+                tooltip=["bucket:T", "model:N", alt.Tooltip("sum(cost):Q", format="$.4f")],
+            ),
+            width="stretch",
+        )
     with tab_latency:
         if len(view.latency_hist):
-            st.altair_chart(alt.Chart(view.latency_hist).mark_bar().encode(
-                x=alt.X("bin_start:Q", title="latency (ms), successful calls", bin="binned"), x2="bin_end:Q",
-                y=alt.Y("calls:Q", title="calls"), tooltip=["bin_start:Q", "bin_end:Q", "calls:Q"]),
-                width="stretch")
+            st.altair_chart(
+                alt.Chart(view.latency_hist)
+                .mark_bar()
+                .encode(
+                    x=alt.X("bin_start:Q", title="latency (ms), successful calls", bin="binned"),
+                    x2="bin_end:Q",
+                    y=alt.Y("calls:Q", title="calls"),
+                    tooltip=["bin_start:Q", "bin_end:Q", "calls:Q"],
+                ),
+                width="stretch",
+            )
         else:
             st.caption("No successful calls with a latency in this selection.")
     with tab_mix:
         left, right = st.columns(2)
         for col, frame, field in ((left, view.by_page, "page"), (right, view.by_provider, "provider")):
-            col.altair_chart(alt.Chart(frame).mark_bar().encode(
-                x=alt.X("calls:Q", title="calls"), y=alt.Y(f"{field}:N", sort="-x", title=field),
-                tooltip=[f"{field}:N", "calls:Q"]), width="stretch")
+            col.altair_chart(
+                alt.Chart(frame)
+                .mark_bar()
+                .encode(
+                    x=alt.X("calls:Q", title="calls"),
+                    y=alt.Y(f"{field}:N", sort="-x", title=field),
+                    tooltip=[f"{field}:N", "calls:Q"],
+                ),
+                width="stretch",
+            )
     with tab_errors:
         if len(view.errors_over_time):
-            st.altair_chart(alt.Chart(view.errors_over_time).mark_bar().encode(
-                x=x, y=alt.Y("sum(calls):Q", title="failed calls"), color=alt.Color("error_type:N", title="error type"),
-                tooltip=["bucket:T", "error_type:N", "sum(calls):Q"]), width="stretch")
+            st.altair_chart(
+                alt.Chart(view.errors_over_time)
+                .mark_bar()
+                .encode(
+                    x=x,
+                    y=alt.Y("sum(calls):Q", title="failed calls"),
+                    color=alt.Color("error_type:N", title="error type"),
+                    tooltip=["bucket:T", "error_type:N", "sum(calls):Q"],
+                ),
+                width="stretch",
+            )
         else:
             st.caption("No failed calls in this selection.")
 
 # --- recent calls ----------------------------------------------------------------------------------------
 st.subheader("Recent calls")
 if view.rows:
-    st.dataframe(view.recent, key="usage_table", hide_index=True, width="stretch",
-                 column_config={"ts": st.column_config.DatetimeColumn(f"time ({tz})", format="YYYY-MM-DD HH:mm:ss"),
-                                "cost": st.column_config.NumberColumn("cost (USD)", format="%.6f",
-                                                                      help="At today's prices"),
-                                "cost_usd": st.column_config.NumberColumn("cost logged", format="%.6f")})
+    st.dataframe(
+        view.recent,
+        key="usage_table",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "ts": st.column_config.DatetimeColumn(f"time ({tz})", format="YYYY-MM-DD HH:mm:ss"),
+            "cost": st.column_config.NumberColumn("cost (USD)", format="%.6f", help="At today's prices"),
+            "cost_usd": st.column_config.NumberColumn("cost logged", format="%.6f"),
+        },
+    )
     if view.rows > len(view.recent):
         st.caption(f"Showing the newest {len(view.recent):,} of {view.rows:,} calls; the CSV has all of them.")
-    st.download_button("⬇️ Download CSV", key="usage_csv", file_name=f"usage-{start or 'all'}-{end or today}.csv", mime="text/csv",
-                       on_click="ignore",
-                       # built only when clicked: a million rows is no work for a page view
-                       data=lambda: to_csv_bytes(filter_table(table, filters, tz)))
+    st.download_button(
+        "⬇️ Download CSV",
+        key="usage_csv",
+        file_name=f"usage-{start or 'all'}-{end or today}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        # built only when clicked: a million rows is no work for a page view
+        data=lambda: to_csv_bytes(filter_table(table, filters, tz)),
+    )
 else:
     st.caption("No calls match the period and filters.")
 
 # --- prices ------------------------------------------------------------------------------------------------
 st.subheader("Prices in use")
 if view.unknown_models:
-    st.warning("No price for: " + ", ".join(f"`{m}`" for m in view.unknown_models)
-               + f". Their cost is unknown; add them to `{cfg.data_dir / PRICES_FILE}` "
-               '(e.g. `{"my-model": {"input": 0.4, "output": 1.6}}`, USD per million tokens).', icon="💲")
+    st.warning(
+        "No price for: "
+        + ", ".join(f"`{m}`" for m in view.unknown_models)
+        + f". Their cost is unknown; add them to `{cfg.data_dir / PRICES_FILE}` "
+        '(e.g. `{"my-model": {"input": 0.4, "output": 1.6}}`, USD per million tokens).',
+        icon="💲",
+    )
 if len(view.models_in_use):
-    st.dataframe(view.models_in_use, key="usage_models_prices", hide_index=True, width="stretch",
-                 column_config={"input": st.column_config.NumberColumn("input $/1M", format="%.3f"),
-                                "output": st.column_config.NumberColumn("output $/1M", format="%.3f")})
+    st.dataframe(
+        view.models_in_use,
+        key="usage_models_prices",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "input": st.column_config.NumberColumn("input $/1M", format="%.3f"),
+            "output": st.column_config.NumberColumn("output $/1M", format="%.3f"),
+        },
+    )
 with st.expander("Full price table"):
     st.caption(f"USD per million tokens. Override or add models in `{cfg.data_dir / PRICES_FILE}`.")
-    st.dataframe(pd.DataFrame([
-        {"model": m, "input $/1M": p.input, "output $/1M": p.output,
-         "source": PRICES_FILE if m in price_table.overridden else "default"}
-        for m, p in sorted(price_table.prices.items())
-    ]), key="usage_prices", hide_index=True, width="stretch")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "model": m,
+                    "input $/1M": p.input,
+                    "output $/1M": p.output,
+                    "source": PRICES_FILE if m in price_table.overridden else "default",
+                }
+                for m, p in sorted(price_table.prices.items())
+            ]
+        ),
+        key="usage_prices",
+        hide_index=True,
+        width="stretch",
+    )

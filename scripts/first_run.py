@@ -32,8 +32,14 @@ def chat_box_seconds(clone: Path, env: dict[str, str]) -> float:
     port = free_port()
     start = time.monotonic()
     log = open(clone / "run.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(["./run.sh", "--server.port", str(port), "--server.address", "127.0.0.1"], cwd=clone,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["./run.sh", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=clone,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

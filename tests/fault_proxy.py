@@ -119,7 +119,9 @@ class FaultProxy:
                 self._forward(body, fault if active else Fault())
 
             def _status(self, fault: Fault) -> None:
-                payload = json.dumps(fault.body or {"error": {"message": f"injected {fault.status}", "type": "injected"}}).encode()
+                payload = json.dumps(
+                    fault.body or {"error": {"message": f"injected {fault.status}", "type": "injected"}}
+                ).encode()
                 self.send_response(fault.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -133,8 +135,13 @@ class FaultProxy:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                good = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                        "choices": [{"index": 0, "delta": {"content": "Partial"}, "finish_reason": None}]}
+                good = {
+                    "id": "x",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [{"index": 0, "delta": {"content": "Partial"}, "finish_reason": None}],
+                }
                 for event in (f"data: {json.dumps(good)}\n\n", "data: {this is not json\n\n"):
                     self._chunk(event.encode())
                 self._chunk(b"")

@@ -12,8 +12,7 @@ HOSTILE = (
     '<a href="javascript:window.__pwned=4">link</a> '
     "<b>not bold</b> "
     '<iframe srcdoc="<script>parent.__pwned=5</script>"></iframe> '
-    "日本語 \u202eevil\u202c Z\u0338\u0322 🙂 "
-    + "W" * 120
+    "日本語 \u202eevil\u202c Z\u0338\u0322 🙂 " + "W" * 120
 )
 MARKERS = ["<script>", "onerror=", "javascript:", "<b>not bold</b>", "<iframe", "日本語"]
 

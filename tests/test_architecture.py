@@ -56,7 +56,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
+                return stack[stack.index(dep) :] + [dep]
             if dep not in state and (cycle := visit(dep)):
                 return cycle
         stack.pop()
@@ -83,13 +83,19 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 def test_lib_never_imports_streamlit() -> None:
     for path in LIB.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             assert not any(n == "streamlit" or n.startswith("streamlit.") for n in names), f"{path} imports streamlit"
 
 
 def test_every_setting_is_typed_and_documented() -> None:
-    code = "\n".join(p.read_text() for d in ("lib", "pages", "ui") for p in (ROOT / d).rglob("*.py")) + (ROOT / "streamlit_app.py").read_text()
+    code = (
+        "\n".join(p.read_text() for d in ("lib", "pages", "ui") for p in (ROOT / d).rglob("*.py"))
+        + (ROOT / "streamlit_app.py").read_text()
+    )
     read = set(re.findall(r"YOAKE_[A-Z_]+", code)) - {"YOAKE_ENV_FILE"}  # ENV_FILE names the .env itself (tests)
     config = (LIB / "config.py").read_text()
     readme = (ROOT / "README.md").read_text()

@@ -17,9 +17,6 @@ from hostile import HOSTILE, hostile_fault
 pytestmark = pytest.mark.browser
 
 
-
-
-
 def _env(data_dir: Path, base_url: str) -> dict[str, str]:
     # The fixture site is on loopback: summarised as an intranet page, with the setting on.
     return dict(os.environ, YOAKE_DATA_DIR=str(data_dir), YOAKE_LOCAL_BASE_URL=base_url, YOAKE_FETCH_ALLOW_PRIVATE="1")
@@ -66,8 +63,7 @@ def _settle(page) -> None:
 
 def test_walk_every_page_once_with_screenshots(data_dir: Path, local_server) -> None:
     shots = artifacts_dir()
-    with FixtureSite() as site, streamlit_app(_env(data_dir, local_server.base_url)) as (url, _), \
-            chromium_page() as page:
+    with FixtureSite() as site, streamlit_app(_env(data_dir, local_server.base_url)) as (url, _), chromium_page() as page:
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         for name, action in [
@@ -102,9 +98,12 @@ def test_hostile_model_output_and_web_page_run_no_script(data_dir: Path, local_s
                 page.screenshot(path=str(artifacts_dir() / f"hostile-{name}.png"), full_page=True)
                 assert page.evaluate("() => window.__pwned") is None, name
                 assert page.evaluate("() => document.querySelectorAll('iframe[srcdoc], img[src=\"x\"]').length") == 0, name
-                assert page.evaluate(
-                    "() => [...document.querySelectorAll('a[href]')].filter(a => a.href.startsWith('javascript:')).length"
-                ) == 0, name
+                assert (
+                    page.evaluate(
+                        "() => [...document.querySelectorAll('a[href]')].filter(a => a.href.startsWith('javascript:')).length"
+                    )
+                    == 0
+                ), name
                 text = page.locator("main.stMain").first.inner_text()
                 # Shown as text: the literal markup is visible to the reader.
                 assert "window.__pwned" in text, name

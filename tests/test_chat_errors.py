@@ -58,9 +58,18 @@ def _shown_error(at: AppTest) -> str:
         (Fault("status", 401, body={"error": {"message": "Invalid key"}}), "API key was rejected", "authentication", 1),
         (Fault("status", 403, body={"error": {"message": "no access to model"}}), "may not use that model", "permission", 1),
         (Fault("status", 404, body={"error": {"message": "model 'x' not found"}}), "not found", "not_found", 1),
-        (Fault("status", 400, body={"error": {"message": "the request exceeds the available context size"}}),
-         "too long for this model", "context_length", 1),
-        (Fault("status", 400, body={"error": {"message": "Unsupported parameter: 'seed'"}}), "Unsupported parameter", "bad_request", 1),
+        (
+            Fault("status", 400, body={"error": {"message": "the request exceeds the available context size"}}),
+            "too long for this model",
+            "context_length",
+            1,
+        ),
+        (
+            Fault("status", 400, body={"error": {"message": "Unsupported parameter: 'seed'"}}),
+            "Unsupported parameter",
+            "bad_request",
+            1,
+        ),
     ],
 )
 def test_http_errors_are_specific_keep_the_message_and_are_logged(

@@ -13,7 +13,6 @@ pytestmark = pytest.mark.model  # talks to the embedded model server
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
 
 
-
 def test_chat_round_trip_renders_reply_and_logs_usage(data_dir: Path) -> None:
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()

@@ -59,8 +59,10 @@ def test_reload_and_app_kill_mid_reply_keep_the_conversation(data_dir: Path) -> 
             messages = page.get_by_test_id("stChatMessage")
             _wait(lambda: "c=" in _href(page), what="?c= in the URL")
             link = _href(page)
-            _wait(lambda: messages.count() >= 2 and len(messages.nth(1).inner_text().strip()) >= 60,
-                  what="a partial reply on screen")
+            _wait(
+                lambda: messages.count() >= 2 and len(messages.nth(1).inner_text().strip()) >= 60,
+                what="a partial reply on screen",
+            )
             seen = messages.nth(1).inner_text()
             assert "first token" not in seen, "the reply finished before the kill: nothing was tested"
             time.sleep(1.0)  # > the 0.5 s flush interval: what was on screen is on disk

@@ -49,8 +49,9 @@ time.sleep(120)
 def test_killed_mid_stream_keeps_a_readable_partial_reply(data_dir: Path, tmp_path: Path) -> None:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    proc = subprocess.Popen([sys.executable, str(script), str(ROOT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=os.environ.copy())
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ROOT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
     deltas: list[str] = []
     cid = None
     try:

@@ -24,20 +24,29 @@ def _target(data_dir: Path, provider: Provider = PROVIDERS["local"]) -> Target:
     return Target(provider, base_url, client, ctx)
 
 
-
 def test_a_message_is_saved_sent_streamed_persisted_and_logged(data_dir: Path) -> None:
     store = Store.in_dir(data_dir)
     service = ConversationService(store)
     turns = [Turn("user", "Name a colour.")]
-    settings = ChatSettings(persona="Helpful assistant", system_prompt="Be brief.", provider="local", model=LOCAL_MODEL_ALIAS,
-                            params={"temperature": 0.0})
+    settings = ChatSettings(
+        persona="Helpful assistant",
+        system_prompt="Be brief.",
+        provider="local",
+        model=LOCAL_MODEL_ALIAS,
+        params={"temperature": 0.0},
+    )
     cid = service.ensure_saved(None, turns, settings)
     assert turns[0].id is not None  # saved before the model is called
     saved = store.get_conversation(cid)
     assert saved is not None and saved.system_prompt == "Be brief." and [m.role for m in saved.messages] == ["user"]
 
-    reply = service.reply(cid, turns, ChatParams(model=LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=16),
-                          _target(data_dir), system_prompt="Be brief.")
+    reply = service.reply(
+        cid,
+        turns,
+        ChatParams(model=LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=16),
+        _target(data_dir),
+        system_prompt="Be brief.",
+    )
     deltas = list(reply)
     turn = reply.finish()
     assert turn is not None and turn.role == "assistant" and turn.content == "".join(deltas) and deltas
@@ -45,7 +54,10 @@ def test_a_message_is_saved_sent_streamed_persisted_and_logged(data_dir: Path) -
     assert turn.meta["cost_usd"] == 0 and not turn.meta["cache_hit"]
     assert "free (local)" in meta_caption(turn.meta)
     stored = turns_of(store.get_conversation(cid))
-    assert [(t.role, t.content, t.id) for t in stored] == [("user", "Name a colour.", turns[0].id), ("assistant", turn.content, turn.id)]
+    assert [(t.role, t.content, t.id) for t in stored] == [
+        ("user", "Name a colour.", turns[0].id),
+        ("assistant", turn.content, turn.id),
+    ]
     (line,) = _usage(data_dir)
     assert line["page"] == "chat" and line["status"] == "ok" and line["output_tokens"] == turn.meta["output_tokens"]
 
@@ -67,13 +79,24 @@ def test_the_answer_cache_replays_an_identical_temperature_zero_request(data_dir
 
 def test_history_limits_and_auto_routing(data_dir: Path) -> None:
     service = ConversationService(Store.in_dir(data_dir))
-    turns = [Turn("user" if i % 2 == 0 else "assistant", f"m{i}") for i in range(6)] + [Turn("user", "Explain why the sky is blue.")]
+    turns = [Turn("user" if i % 2 == 0 else "assistant", f"m{i}") for i in range(6)] + [
+        Turn("user", "Explain why the sky is blue.")
+    ]
     cid = service.ensure_saved(None, turns, ChatSettings())
     # A provider whose small and large models differ (both served by the embedded model here).
-    two_models = Provider(id="local", label="Local", base_url=None, key_env=None, models=(LOCAL_MODEL_ALIAS,),
-                          small_model="small-alias", large_model=LOCAL_MODEL_ALIAS, local=True)
-    reply = service.reply(cid, turns, ChatParams(model=AUTO_MODEL, max_tokens=4), _target(data_dir, two_models),
-                          system_prompt="sys", max_messages=3)
+    two_models = Provider(
+        id="local",
+        label="Local",
+        base_url=None,
+        key_env=None,
+        models=(LOCAL_MODEL_ALIAS,),
+        small_model="small-alias",
+        large_model=LOCAL_MODEL_ALIAS,
+        local=True,
+    )
+    reply = service.reply(
+        cid, turns, ChatParams(model=AUTO_MODEL, max_tokens=4), _target(data_dir, two_models), system_prompt="sys", max_messages=3
+    )
     list(reply)
     turn = reply.finish()
     assert reply.model == LOCAL_MODEL_ALIAS and "reasoning" in (reply.route or "")
@@ -87,9 +110,12 @@ def test_a_failed_call_leaves_no_reply_and_keeps_the_error(data_dir: Path) -> No
     turns = [Turn("user", "Hi")]
     cid = service.ensure_saved(None, turns, ChatSettings())
     target = _target(data_dir)
-    target = Target(target.provider, "http://127.0.0.1:9/v1",
-                    client_for(target.provider, load_settings(), base_url="http://127.0.0.1:9/v1", api_key="x").with_options(max_retries=0),
-                    target.ctx)
+    target = Target(
+        target.provider,
+        "http://127.0.0.1:9/v1",
+        client_for(target.provider, load_settings(), base_url="http://127.0.0.1:9/v1", api_key="x").with_options(max_retries=0),
+        target.ctx,
+    )
     reply = service.reply(cid, turns, ChatParams(model=LOCAL_MODEL_ALIAS), target, system_prompt=None)
     with pytest.raises(Exception):  # noqa: B017 - the SDK's connection error, as the page sees it
         list(reply)

@@ -26,12 +26,18 @@ PAGE = str(ROOT / "pages" / "chat.py")
 
 def _reply(base_url: str) -> str:
     client = openai.OpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
-    out = client.chat.completions.create(model="x", messages=[{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0, seed=1)
+    out = client.chat.completions.create(
+        model="x", messages=[{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0, seed=1
+    )
     return out.choices[0].message.content or ""
 
 
 def _engine_children(pid: int, but: int | None = None) -> list[int]:
-    return [p for p in children_of(pid) if p != but and "lib.local_server" in Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")]
+    return [
+        p
+        for p in children_of(pid)
+        if p != but and "lib.local_server" in Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")
+    ]
 
 
 def test_a_killed_engine_is_restarted_on_the_same_url_with_a_notice(tmp_path: Path) -> None:
@@ -86,8 +92,13 @@ def test_the_engine_dies_with_an_app_that_is_sigkilled(tmp_path: Path) -> None:
 
 
 def test_run_alone_it_prints_its_address_when_healthy(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "lib.local_server", "--parallel", "1"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lib.local_server", "--parallel", "1"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         info = json.loads(proc.stdout.readline())
         assert info["model"] == "smollm2-135m-instruct" and info["pid"] == proc.pid
@@ -102,7 +113,8 @@ def test_model_from_dotenv_is_honoured(tmp_path: Path, monkeypatch: pytest.Monke
 
     copy = tmp_path / "my-demo-model.gguf"
     os.link(default_model_path(), copy) if os.stat(default_model_path()).st_dev == os.stat(tmp_path).st_dev else copy.write_bytes(
-        default_model_path().read_bytes())
+        default_model_path().read_bytes()
+    )
     env_file = tmp_path / "custom.env"
     env_file.write_text(f"YOAKE_LOCAL_MODEL={copy}\n")
     monkeypatch.setenv("YOAKE_ENV_FILE", str(env_file))
@@ -112,7 +124,9 @@ def test_model_from_dotenv_is_honoured(tmp_path: Path, monkeypatch: pytest.Monke
     assert not server.running()  # made, not started: the page starts it on first use
 
 
-def test_chat_page_survives_its_engine_being_killed(data_dir: Path, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer) -> None:
+def test_chat_page_survives_its_engine_being_killed(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer
+) -> None:
     import streamlit as st
 
     monkeypatch.delenv("YOAKE_LOCAL_BASE_URL")  # the page runs its own engine, as on a laptop

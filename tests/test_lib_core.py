@@ -82,7 +82,9 @@ def test_default_provider_is_local_without_key_and_openai_with_one(tmp_path: Pat
     env = tmp_path / ".env"
     env.write_text("OPENAI_API_KEY=sk-test-from-dotenv-123456\n")
     assert default_provider_id(load_settings(env_file=env)) == "openai"
-    assert default_provider_id(load_settings({"OPENAI_API_KEY": "sk-from-secrets-123456"}, env_file=tmp_path / "none")) == "openai"
+    assert (
+        default_provider_id(load_settings({"OPENAI_API_KEY": "sk-from-secrets-123456"}, env_file=tmp_path / "none")) == "openai"
+    )
 
 
 def test_environment_beats_secrets_beats_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,9 +142,27 @@ def test_usage_log_appends_one_valid_line_per_call(tmp_path: Path) -> None:
     assert len(lines) == 3
     first = json.loads(lines[0])
     assert list(first)[:2] == ["id", "ts"] and first["ts"].endswith("Z")
-    expected = {"id", "ts", "page", "provider", "model", "resolved_model", "temperature", "top_p", "max_tokens", "stream",
-                "input_tokens", "output_tokens", "total_tokens", "ttft_ms", "duration_ms", "cost_usd", "status",
-                "error_type", "request_id"}
+    expected = {
+        "id",
+        "ts",
+        "page",
+        "provider",
+        "model",
+        "resolved_model",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stream",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "ttft_ms",
+        "duration_ms",
+        "cost_usd",
+        "status",
+        "error_type",
+        "request_id",
+    }
     assert expected <= set(first)
     records, bad = reader.read_records(path)
     assert [r["input_tokens"] for r in records] == [0, 1, 2] and bad == 0

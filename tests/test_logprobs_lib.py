@@ -38,21 +38,28 @@ from lib.providers import PROVIDERS
 from lib.usage.reader import read_records
 
 
-def tok(token: str, logprob: float, alts: list[tuple[str, float]] | None = None, raw: list[int] | None = None,
-        alt_raw: list[list[int] | None] | None = None) -> ChatCompletionTokenLogprob:
+def tok(
+    token: str,
+    logprob: float,
+    alts: list[tuple[str, float]] | None = None,
+    raw: list[int] | None = None,
+    alt_raw: list[list[int] | None] | None = None,
+) -> ChatCompletionTokenLogprob:
     """A position as the SDK parses it; `alts` default to the chosen token alone."""
     if alts is None:
         alts, alt_raw = [(token, logprob)], [raw]
     alt_raw = alt_raw or [None] * len(alts)
-    return ChatCompletionTokenLogprob.model_validate({
-        "token": token,
-        "logprob": logprob,
-        "bytes": raw if raw is not None else list(token.encode()),
-        "top_logprobs": [
-            {"token": t, "logprob": lp, "bytes": b if b is not None else list(t.encode())}
-            for (t, lp), b in zip(alts, alt_raw, strict=True)
-        ],
-    })
+    return ChatCompletionTokenLogprob.model_validate(
+        {
+            "token": token,
+            "logprob": logprob,
+            "bytes": raw if raw is not None else list(token.encode()),
+            "top_logprobs": [
+                {"token": t, "logprob": lp, "bytes": b if b is not None else list(t.encode())}
+                for (t, lp), b in zip(alts, alt_raw, strict=True)
+            ],
+        }
+    )
 
 
 # --- bytes, labels, text ------------------------------------------------------------------------
@@ -85,11 +92,20 @@ def test_reply_cut_mid_character_shows_the_dangling_bytes() -> None:
 
 def test_llama_server_merged_character_alternatives_are_byte_escapes_and_forkable() -> None:
     # llama-server: one position for the whole character; alternatives are the last byte's.
-    content = [ChatCompletionTokenLogprob.model_validate({
-        "token": "日", "bytes": [0xE6, 0x97, 0xA5], "logprob": -0.4, "id": 5,
-        "top_logprobs": [{"token": "\ufffd", "bytes": [0xA5], "logprob": -0.4, "id": 5},
-                         {"token": "\ufffd", "bytes": [0xA7], "logprob": -1.5, "id": 6}],
-    })]
+    content = [
+        ChatCompletionTokenLogprob.model_validate(
+            {
+                "token": "日",
+                "bytes": [0xE6, 0x97, 0xA5],
+                "logprob": -0.4,
+                "id": 5,
+                "top_logprobs": [
+                    {"token": "\ufffd", "bytes": [0xA5], "logprob": -0.4, "id": 5},
+                    {"token": "\ufffd", "bytes": [0xA7], "logprob": -1.5, "id": 6},
+                ],
+            }
+        )
+    ]
     table = build_table(content)
     assert table.labels == ["日"] and table.alt_labels == [["<0xA5>", "<0xA7>"]]
     assert table.ranks.tolist() == [1]
@@ -118,10 +134,19 @@ def test_token_text_that_drops_partial_bytes_is_labelled_from_bytes() -> None:
 
 
 def test_provider_without_bytes_is_labelled_from_token_text() -> None:
-    content = [ChatCompletionTokenLogprob.model_validate({
-        "token": " Paris", "bytes": None, "logprob": -0.2,
-        "top_logprobs": [{"token": " Paris", "bytes": None, "logprob": -0.2}, {"token": " Lyon", "bytes": None, "logprob": -2.0}],
-    })]
+    content = [
+        ChatCompletionTokenLogprob.model_validate(
+            {
+                "token": " Paris",
+                "bytes": None,
+                "logprob": -0.2,
+                "top_logprobs": [
+                    {"token": " Paris", "bytes": None, "logprob": -0.2},
+                    {"token": " Lyon", "bytes": None, "logprob": -2.0},
+                ],
+            }
+        )
+    ]
     table = build_table(content)
     assert table.labels == ["␣Paris"] and table.alt_labels == [["␣Paris", "␣Lyon"]] and table.ranks.tolist() == [1]
     assert fork_prefix(table, 0, 1) == " Lyon"
@@ -159,7 +184,7 @@ class _TagCollector(HTMLParser):
 def test_hostile_tokens_come_out_escaped(hostile: str) -> None:
     content = [tok(hostile, -2.0, alts=[(hostile, -2.0), ("<b>x</b>", -2.5)]), tok("\n<iframe src=//e>", -0.1)]
     out = heat_html(build_table(content), given_prefix="<svg onload=alert(1)>")
-    for raw in ("<script", "<img", "<iframe", "<svg", "<b>", "onmouseover=\"alert"):
+    for raw in ("<script", "<img", "<iframe", "<svg", "<b>", 'onmouseover="alert'):
         assert raw not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out or "&lt;img src=x onerror=alert(1)&gt;" in out or "&quot;" in out
     parser = _TagCollector()
@@ -219,10 +244,27 @@ def test_exports_round_trip() -> None:
     content = [tok("A", -0.1, alts=[("A", -0.1), ("B", -3.0)]), tok(",", -0.5, alts=[(",", -0.5), ("\n", -1.0)])]
     table = build_table(content)
     rows = list(csv.reader(io.StringIO(export_csv(table))))
-    assert rows[0] == ["position", "token", "text", "probability", "logprob", "rank", "entropy", "alt_1", "p_alt_1", "alt_2", "p_alt_2"]
+    assert rows[0] == [
+        "position",
+        "token",
+        "text",
+        "probability",
+        "logprob",
+        "rank",
+        "entropy",
+        "alt_1",
+        "p_alt_1",
+        "alt_2",
+        "p_alt_2",
+    ]
     assert rows[2][1] == "," and rows[2][9] == "↵" and float(rows[2][4]) == -0.5
     data = json.loads(export_json(table))
-    assert data[1]["alternatives"][1] == {"token": "↵", "bytes": [10], "logprob": -1.0, "probability": pytest.approx(math.exp(-1.0))}
+    assert data[1]["alternatives"][1] == {
+        "token": "↵",
+        "bytes": [10],
+        "logprob": -1.0,
+        "probability": pytest.approx(math.exp(-1.0)),
+    }
     assert data[0]["probability"] == pytest.approx(math.exp(-0.1)) and data[0]["rank"] == 1
 
 
@@ -238,9 +280,11 @@ def test_fork_reason_by_provider() -> None:
 
 def _reply() -> dict:
     return {
-        "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": "stub-model",
-        "choices": [{"index": 0, "finish_reason": "length", "logprobs": None,
-                     "message": {"role": "assistant", "content": "Hi"}}],
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "stub-model",
+        "choices": [{"index": 0, "finish_reason": "length", "logprobs": None, "message": {"role": "assistant", "content": "Hi"}}],
         "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
     }
 
@@ -253,7 +297,7 @@ class _Endpoint(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("content-length", 0)))
         if self.server.mode == "reject":  # type: ignore[attr-defined]
-            body, status = {"error": {"message": "Unknown name \"logprobs\": Cannot find field.", "code": 400}}, 400
+            body, status = {"error": {"message": 'Unknown name "logprobs": Cannot find field.', "code": 400}}, 400
         else:
             body, status = _reply(), 200
         data = json.dumps(body).encode()
@@ -282,7 +326,9 @@ def _ctx(data_dir: Path, provider: str = "custom") -> CallContext:
 
 
 @pytest.mark.parametrize(("mode", "status"), [("reject", ProbeStatus.REJECTED), ("none", ProbeStatus.NONE)])
-def test_probe_classifies_rejecting_and_silent_endpoints(endpoint: ThreadingHTTPServer, data_dir: Path, mode: str, status: ProbeStatus) -> None:
+def test_probe_classifies_rejecting_and_silent_endpoints(
+    endpoint: ThreadingHTTPServer, data_dir: Path, mode: str, status: ProbeStatus
+) -> None:
     endpoint.mode = mode  # type: ignore[attr-defined]
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{endpoint.server_address[1]}/v1", api_key="k", max_retries=0)
     probe = probe_logprobs(client, "stub-model", _ctx(data_dir), "Stub")
@@ -320,8 +366,13 @@ def test_japanese_reply_from_the_embedded_model_has_no_mojibake(local_server: Lo
     from lib.logprobs import run_logprobs
 
     client = openai.OpenAI(base_url=local_server.base_url, api_key="not-needed")
-    run = run_logprobs(client, [{"role": "user", "content": "Say hello in Japanese."}],
-                       ChatParams(model=local_server.alias, temperature=0.0, seed=1, max_tokens=8), _ctx(data_dir, "local"), 3)
+    run = run_logprobs(
+        client,
+        [{"role": "user", "content": "Say hello in Japanese."}],
+        ChatParams(model=local_server.alias, temperature=0.0, seed=1, max_tokens=8),
+        _ctx(data_dir, "local"),
+        3,
+    )
     table = run.table
     assert len(table) > 0
     assert table.text == run.text and "\ufffd" not in table.text

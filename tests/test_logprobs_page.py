@@ -31,7 +31,6 @@ def _fresh_probe_cache() -> None:
     st.cache_data.clear()
 
 
-
 def _run_page(prompt: str = PROMPT, top_k: int = TOP_K) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.exception
@@ -59,8 +58,11 @@ def test_table_matches_the_raw_response_and_top1_is_chosen_at_temperature_0(
         at = _run_page()
         table = _table(at)
         assert len(table) > 0
-        sent, received = next((req, resp) for path, req, resp in proxy.exchanges
-                              if path.endswith("/chat/completions") and json.loads(req)["max_tokens"] == MAX_TOKENS)
+        sent, received = next(
+            (req, resp)
+            for path, req, resp in proxy.exchanges
+            if path.endswith("/chat/completions") and json.loads(req)["max_tokens"] == MAX_TOKENS
+        )
         # Reproducible by design: llama.cpp's prompt cache is off for this page, and the page says so.
         assert json.loads(sent)["cache_prompt"] is False
         assert any("evaluated from scratch" in c.value for c in at.caption)
@@ -97,7 +99,9 @@ def test_table_matches_the_raw_response_and_top1_is_chosen_at_temperature_0(
     assert metrics["Perplexity"] == f"{math.exp(-np.mean(table['logprob'])):.3f}"
 
     lines = _usage_lines(data_dir)  # the probe, then the two runs
-    assert [(r["page"], r["max_tokens"], r["status"]) for r in lines] == [("logprobs", 1, "ok")] + [("logprobs", MAX_TOKENS, "ok")] * 2
+    assert [(r["page"], r["max_tokens"], r["status"]) for r in lines] == [("logprobs", 1, "ok")] + [
+        ("logprobs", MAX_TOKENS, "ok")
+    ] * 2
     assert "France" not in (data_dir / "usage.jsonl").read_text()
 
 
@@ -152,7 +156,9 @@ def test_fork_continues_from_the_spliced_alternative(data_dir: Path) -> None:
     assert [r["page"] for r in lines] == ["logprobs"] * 3
 
 
-def test_fork_disabled_with_a_reason_where_the_provider_cannot_continue(local_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fork_disabled_with_a_reason_where_the_provider_cannot_continue(
+    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The OpenAI preset (no prefix continuation), pointed at the embedded server so it really runs.
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-123456")
     monkeypatch.setenv("OPENAI_BASE_URL", local_server.base_url)
@@ -197,15 +203,28 @@ def test_hostile_tokens_are_rendered_as_text_on_the_page() -> None:
 
     hostile = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", " **bold** [x](javascript:alert(1))"]
     content = [
-        ChatCompletionTokenLogprob.model_validate({
-            "token": t, "bytes": list(t.encode()), "logprob": -1.5,
-            "top_logprobs": [{"token": t, "bytes": list(t.encode()), "logprob": -1.5},
-                             {"token": "<b>alt</b>", "bytes": list(b"<b>alt</b>"), "logprob": -2.0}],
-        })
+        ChatCompletionTokenLogprob.model_validate(
+            {
+                "token": t,
+                "bytes": list(t.encode()),
+                "logprob": -1.5,
+                "top_logprobs": [
+                    {"token": t, "bytes": list(t.encode()), "logprob": -1.5},
+                    {"token": "<b>alt</b>", "bytes": list(b"<b>alt</b>"), "logprob": -2.0},
+                ],
+            }
+        )
         for t in hostile
     ]
-    run = LogprobRun([{"role": "user", "content": "x"}], ChatParams(model="m", temperature=0.0), 2, content,
-                     build_table(content, 2), "".join(hostile), ChatResult(text="".join(hostile)))
+    run = LogprobRun(
+        [{"role": "user", "content": "x"}],
+        ChatParams(model="m", temperature=0.0),
+        2,
+        content,
+        build_table(content, 2),
+        "".join(hostile),
+        ChatResult(text="".join(hostile)),
+    )
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.session_state["lp_run"] = run
     at.run()

@@ -24,14 +24,12 @@ from lib.streams import CachedStream, ChatStream, PersistedReply
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
 def _client():
     return client_for(PROVIDERS["local"], load_settings(), base_url=os.environ["YOAKE_LOCAL_BASE_URL"])
 
 
 def _ctx(data_dir: Path) -> CallContext:
     return CallContext(page="test", provider_id="local", local=True, log_path=data_dir / "usage.jsonl")
-
 
 
 # --- schema ------------------------------------------------------------------------------------------
@@ -52,7 +50,9 @@ def test_old_database_is_migrated_without_losing_data(data_dir: Path) -> None:
     conn = sqlite3.connect(path)
     conn.executescript(MIGRATIONS[0])
     conn.execute("INSERT INTO conversations (id, title, created_at, updated_at, params) VALUES ('abc', 'Old one', 1, 2, '{}')")
-    conn.execute("INSERT INTO messages (conversation_id, role, content, created_at, updated_at) VALUES ('abc', 'user', 'hello', 1, 1)")
+    conn.execute(
+        "INSERT INTO messages (conversation_id, role, content, created_at, updated_at) VALUES ('abc', 'user', 'hello', 1, 1)"
+    )
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -83,8 +83,13 @@ def test_newer_database_is_refused_and_left_alone(data_dir: Path) -> None:
 
 def test_conversation_lifecycle(data_dir: Path) -> None:
     store = Store.in_dir(data_dir)
-    first = store.create_conversation(persona="Helpful assistant", system_prompt="Be nice.", provider="local",
-                                      model=LOCAL_MODEL_ALIAS, params={"temperature": 0.3})
+    first = store.create_conversation(
+        persona="Helpful assistant",
+        system_prompt="Be nice.",
+        provider="local",
+        model=LOCAL_MODEL_ALIAS,
+        params={"temperature": 0.3},
+    )
     store.add_message(first, "user", "\n  How do I list   files?\nWith details please")
     store.add_message(first, "assistant", "Use ls -l.")
     store.add_message(first, "user", "Thanks, something else entirely")
@@ -109,8 +114,9 @@ def test_conversation_lifecycle(data_dir: Path) -> None:
     with pytest.raises(StoreError):
         store.rename_conversation(first, "   ")
 
-    store.update_settings(first, persona="Casual friend", system_prompt="Hey.", provider="local", model="m",
-                          params={"temperature": 1.0})
+    store.update_settings(
+        first, persona="Casual friend", system_prompt="Hey.", provider="local", model="m", params={"temperature": 1.0}
+    )
     conv = store.get_conversation(first)
     assert conv is not None and conv.persona == "Casual friend" and conv.params == {"temperature": 1.0}
 
@@ -157,7 +163,9 @@ def test_presets(data_dir: Path) -> None:
     store.save_preset("Creative", "local", LOCAL_MODEL_ALIAS, {"temperature": 1.2})
     presets = store.list_presets()
     assert [(p.name, p.provider, p.params) for p in presets] == [
-        ("Creative", "local", {"temperature": 1.2}), ("Precise", "openai", {"temperature": 0.1})]
+        ("Creative", "local", {"temperature": 1.2}),
+        ("Precise", "openai", {"temperature": 0.1}),
+    ]
     with pytest.raises(StoreError):
         store.save_preset("  ", "local", "m", {})
     assert store.delete_preset(presets[0].id)
@@ -171,7 +179,9 @@ def test_cache_key_only_at_temperature_zero_and_exact() -> None:
     msgs = [{"role": "user", "content": "hi"}]
     base = ChatParams(model="m", temperature=0.0, max_tokens=8)
     key = cache_key("local", msgs, base)
-    assert key and key == cache_key("local", [{"role": "user", "content": "hi"}], ChatParams(model="m", temperature=0.0, max_tokens=8))
+    assert key and key == cache_key(
+        "local", [{"role": "user", "content": "hi"}], ChatParams(model="m", temperature=0.0, max_tokens=8)
+    )
     assert cache_key("local", msgs, ChatParams(model="m", temperature=0.7)) is None
     assert cache_key("local", msgs, ChatParams(model="m")) is None
     others = {
@@ -216,8 +226,12 @@ def test_persisted_reply_saves_a_complete_reply_with_meta(data_dir: Path) -> Non
     store = Store.in_dir(data_dir)
     cid = store.create_conversation()
     store.add_message(cid, "user", "Name a colour.")
-    stream = ChatStream(_client(), [{"role": "user", "content": "Name a colour."}],
-                        ChatParams(model=LOCAL_MODEL_ALIAS, temperature=0.0, max_tokens=16), _ctx(data_dir))
+    stream = ChatStream(
+        _client(),
+        [{"role": "user", "content": "Name a colour."}],
+        ChatParams(model=LOCAL_MODEL_ALIAS, temperature=0.0, max_tokens=16),
+        _ctx(data_dir),
+    )
     reply = PersistedReply(store, cid, stream, meta=lambda res: {"output_tokens": res.usage.completion_tokens})
     text = "".join(reply)
     msgs = store.get_conversation(cid).messages  # type: ignore[union-attr]
@@ -230,8 +244,12 @@ def test_persisted_reply_saves_a_complete_reply_with_meta(data_dir: Path) -> Non
 def test_persisted_reply_stopped_by_the_consumer_is_kept_incomplete(data_dir: Path) -> None:
     store = Store.in_dir(data_dir)
     cid = store.create_conversation()
-    stream = ChatStream(_client(), [{"role": "user", "content": "Count from 1 to 50."}],
-                        ChatParams(model=LOCAL_MODEL_ALIAS, temperature=0.0, max_tokens=64), _ctx(data_dir))
+    stream = ChatStream(
+        _client(),
+        [{"role": "user", "content": "Count from 1 to 50."}],
+        ChatParams(model=LOCAL_MODEL_ALIAS, temperature=0.0, max_tokens=64),
+        _ctx(data_dir),
+    )
     reply = PersistedReply(store, cid, stream)
     it = iter(reply)
     got = "".join(next(it) for _ in range(3))
@@ -285,8 +303,12 @@ def test_no_reply_row_when_the_call_fails_before_any_text(data_dir: Path) -> Non
         port = sock.getsockname()[1]
     store = Store.in_dir(data_dir)
     cid = store.create_conversation()
-    stream = ChatStream(make_client(f"http://127.0.0.1:{port}/v1", "x", max_retries=0), [{"role": "user", "content": "hi"}],
-                        ChatParams(model=LOCAL_MODEL_ALIAS, max_tokens=8), _ctx(data_dir))
+    stream = ChatStream(
+        make_client(f"http://127.0.0.1:{port}/v1", "x", max_retries=0),
+        [{"role": "user", "content": "hi"}],
+        ChatParams(model=LOCAL_MODEL_ALIAS, max_tokens=8),
+        _ctx(data_dir),
+    )
     reply = PersistedReply(store, cid, stream)
     with pytest.raises(openai.APIConnectionError):
         list(reply)
@@ -351,8 +373,15 @@ def test_concurrent_processes_lose_nothing_even_while_migrating(data_dir: Path, 
     script.write_text(_WRITER)
     path = data_dir / DB_FILE
     assert not path.exists()
-    procs = [subprocess.Popen([sys.executable, str(script), str(ROOT), str(path), f"p{n}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(ROOT), str(path), f"p{n}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [o[1][-2000:] for o in outs]
     store = Store(path)

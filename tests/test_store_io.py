@@ -21,10 +21,17 @@ from lib.store_io import (
 
 
 def _saved(store: Store) -> str:
-    cid = store.create_conversation(persona="Patient Japanese teacher", system_prompt="Teach Japanese.", provider="local",
-                                    model="smollm2-135m-instruct", params={"temperature": 0.5, "max_tokens": 64, "stop": ""})
+    cid = store.create_conversation(
+        persona="Patient Japanese teacher",
+        system_prompt="Teach Japanese.",
+        provider="local",
+        model="smollm2-135m-instruct",
+        params={"temperature": 0.5, "max_tokens": 64, "stop": ""},
+    )
     store.add_message(cid, "user", "How do I say *thank you*?")
-    mid = store.add_message(cid, "assistant", "ありがとう (arigatou)", meta={"model": "smollm2-135m-instruct", "output_tokens": 7})
+    mid = store.add_message(
+        cid, "assistant", "ありがとう (arigatou)", meta={"model": "smollm2-135m-instruct", "output_tokens": 7}
+    )
     store.add_message(cid, "user", "And sorry?")
     store.update_message(store.add_message(cid, "assistant", "ごめん", incomplete=True), content="ごめんなさい")
     assert mid
@@ -53,8 +60,14 @@ def test_json_export_is_openai_messages_plus_metadata_and_round_trips(data_dir: 
     again = store.get_conversation(imported_id)
     assert again is not None and imported_id != conv.id
     assert [(m.role, m.content, m.incomplete, m.meta) for m in again.messages] == [
-        (m.role, m.content, m.incomplete, m.meta) for m in conv.messages]
-    assert (again.title, again.persona, again.system_prompt, again.params) == (conv.title, conv.persona, conv.system_prompt, conv.params)
+        (m.role, m.content, m.incomplete, m.meta) for m in conv.messages
+    ]
+    assert (again.title, again.persona, again.system_prompt, again.params) == (
+        conv.title,
+        conv.persona,
+        conv.system_prompt,
+        conv.params,
+    )
 
 
 def test_markdown_export(data_dir: Path) -> None:
@@ -67,19 +80,25 @@ def test_markdown_export(data_dir: Path) -> None:
 
 
 def test_plain_openai_messages_are_importable() -> None:
-    conv = parse_import(json.dumps([
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": [{"type": "text", "text": "Hello "}, {"type": "text", "text": "there"}]},
-        {"role": "assistant", "content": "Hi\x1b[31m!"},
-    ]).encode())
+    conv = parse_import(
+        json.dumps(
+            [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "Hello "}, {"type": "text", "text": "there"}]},
+                {"role": "assistant", "content": "Hi\x1b[31m!"},
+            ]
+        ).encode()
+    )
     assert conv.system_prompt == "Be brief." and conv.title == "Hello there"
     assert [m.content for m in conv.messages] == ["Hello there", "Hi[31m!"]  # terminal escape dropped
     assert parse_import(b'{"messages": [{"role": "user", "content": "q"}]}').messages[0].content == "q"
 
 
 def _doc(**meta: object) -> dict:
-    return {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
-            "metadata": {"format": FORMAT, "version": 1, **meta}}
+    return {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+        "metadata": {"format": FORMAT, "version": 1, **meta},
+    }
 
 
 def _deep(n: int) -> bytes:
@@ -107,7 +126,11 @@ BAD_FILES: list[tuple[str, bytes, str]] = [
     ("late system", b'[{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]', "only allowed first"),
     ("foreign format", json.dumps(_doc(format="other.app")).encode(), "metadata.format"),
     ("future version", json.dumps(_doc(version=99)).encode(), "newer"),
-    ("metadata not object", json.dumps({"messages": [{"role": "user", "content": "a"}], "metadata": [1]}).encode(), "'metadata' must be"),
+    (
+        "metadata not object",
+        json.dumps({"messages": [{"role": "user", "content": "a"}], "metadata": [1]}).encode(),
+        "'metadata' must be",
+    ),
     ("bad temperature", json.dumps(_doc(params={"temperature": 9})).encode(), "params.temperature"),
     ("bool max_tokens", json.dumps(_doc(params={"max_tokens": True})).encode(), "params.max_tokens"),
     ("unknown param", json.dumps(_doc(params={"api_key": "x"})).encode(), "unknown parameter"),
@@ -130,5 +153,8 @@ def test_import_rejects_wrong_and_hostile_files(name: str, data: bytes, reason: 
 
 def test_clean_params_keeps_only_known_valid_values() -> None:
     assert clean_params({"temperature": 0.5, "top_p": 7, "max_tokens": 64.0, "seed": "42", "bogus": 1, "stop": None}) == {
-        "temperature": 0.5, "max_tokens": 64, "seed": "42"}
+        "temperature": 0.5,
+        "max_tokens": 64,
+        "seed": "42",
+    }
     assert clean_params("nope") == {}

@@ -94,14 +94,23 @@ def test_map_reduce_calls_run_concurrently_and_are_logged(local_server: LocalSer
     client = make_client(local_server.base_url, "not-needed", timeout=900)  # the CPU is shared
     counter = LlamaServerCounter(local_server.base_url)
     doc = _long_doc(8)
-    opts = SummaryOptions(context_tokens=1024, chunk_tokens=250, chunk_max_tokens=12, final_max_tokens=12,
-                          temperature=0.0, concurrency=4)
+    opts = SummaryOptions(
+        context_tokens=1024, chunk_tokens=250, chunk_max_tokens=12, final_max_tokens=12, temperature=0.0, concurrency=4
+    )
     the_plan = plan(doc, opts, counter, model=MODEL, local=True)
     n = len(the_plan.chunks)
     assert n >= 3
     progress: list[tuple[str, int, int]] = []
-    messages = map_reduce(client, doc, the_plan, opts, MODEL, _ctx(data_dir), counter,
-                          lambda stage, done, total: progress.append((stage, done, total)))
+    messages = map_reduce(
+        client,
+        doc,
+        the_plan,
+        opts,
+        MODEL,
+        _ctx(data_dir),
+        counter,
+        lambda stage, done, total: progress.append((stage, done, total)),
+    )
     assert progress == [("chunks", i, n) for i in range(1, n + 1)]
     assert "Part 1:" in str(messages[-1]["content"])
     stream = final_stream(client, messages, opts, MODEL, _ctx(data_dir))
@@ -126,8 +135,9 @@ def test_combined_summaries_that_are_too_long_are_collapsed_again(local_server: 
     client = make_client(local_server.base_url, "not-needed", timeout=900)  # the CPU is shared
     counter = LlamaServerCounter(local_server.base_url)
     doc = _long_doc(5)
-    opts = SummaryOptions(context_tokens=600, chunk_tokens=250, chunk_max_tokens=16, final_max_tokens=8,
-                          temperature=0.0, reduce_tokens=40)
+    opts = SummaryOptions(
+        context_tokens=600, chunk_tokens=250, chunk_max_tokens=16, final_max_tokens=8, temperature=0.0, reduce_tokens=40
+    )
     the_plan = plan(doc, opts, counter, model=MODEL, local=True)
     n = len(the_plan.chunks)
     assert n >= 2
@@ -143,7 +153,10 @@ def test_a_long_pdf_is_summarised_with_its_chunks_pages(local_server: LocalServe
 
     from lib.pdf import read_pdf
 
-    pages = [LONG_PARAGRAPHS[0].format(n=n, year=1800 + n) + " " + LONG_PARAGRAPHS[0].format(n=n + 50, year=1900 + n) for n in range(1, 7)]
+    pages = [
+        LONG_PARAGRAPHS[0].format(n=n, year=1800 + n) + " " + LONG_PARAGRAPHS[0].format(n=n + 50, year=1900 + n)
+        for n in range(1, 7)
+    ]
     doc = read_pdf(text_pdf(pages, title="Wexmoor records"), name="wexmoor.pdf")
     client = make_client(local_server.base_url, "not-needed", timeout=900)  # the CPU is shared
     counter = LlamaServerCounter(local_server.base_url)

@@ -299,8 +299,9 @@ def test_refused_addresses_are_explained_on_the_page(monkeypatch: pytest.MonkeyP
     assert net.refused() == []  # no connection was even attempted off the allowed loopback ports
 
 
-def test_a_redirect_to_the_metadata_service_is_refused_on_the_page(monkeypatch: pytest.MonkeyPatch, site: FixtureSite,
-                                                                    data_dir: Path) -> None:
+def test_a_redirect_to_the_metadata_service_is_refused_on_the_page(
+    monkeypatch: pytest.MonkeyPatch, site: FixtureSite, data_dir: Path
+) -> None:
     net = _loopback_trap(monkeypatch, site)
     at = _page()
     at.text_input(key="sum_url").set_value(site.url("/to-metadata"))

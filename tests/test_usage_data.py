@@ -26,8 +26,17 @@ def iso(t: datetime) -> str:
 
 
 def rec(i: int, **kw) -> UsageRecord:
-    base = dict(page="chat", provider="openai", model="gpt-4o-mini", input_tokens=100 + i, output_tokens=10 + i,
-                total_tokens=110 + 2 * i, duration_ms=1000.0 + i, ttft_ms=100.0 + i, ts=iso(T0 + timedelta(minutes=i)))
+    base = dict(
+        page="chat",
+        provider="openai",
+        model="gpt-4o-mini",
+        input_tokens=100 + i,
+        output_tokens=10 + i,
+        total_tokens=110 + 2 * i,
+        duration_ms=1000.0 + i,
+        ttft_ms=100.0 + i,
+        ts=iso(T0 + timedelta(minutes=i)),
+    )
     return UsageRecord(**(base | kw))
 
 
@@ -201,13 +210,13 @@ def test_cache_is_reused_by_a_new_reader(tmp_path: Path, monkeypatch: pytest.Mon
     snap2 = second.snapshot()
     assert second.last_read_bytes == path.stat().st_size - size
     assert snap2.table.num_rows == 32 and snap2.bad_lines == 1
-    assert snap2.table["id"].to_pylist() == [json.loads(line)["id"] for line in path.read_text().splitlines()
-                                             if line.startswith("{")]
+    assert snap2.table["id"].to_pylist() == [
+        json.loads(line)["id"] for line in path.read_text().splitlines() if line.startswith("{")
+    ]
 
 
 @pytest.mark.parametrize("change", ["rotated", "truncated", "rewritten", "replaced"])
-def test_cache_is_invalidated_when_the_log_is_not_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           change: str) -> None:
+def test_cache_is_invalidated_when_the_log_is_not_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
     monkeypatch.setattr(reader, "CACHE_SAVE_BYTES", 1)
     path = tmp_path / "usage.jsonl"
     _log_with(path, 20)
@@ -260,11 +269,26 @@ def test_build_view_figures() -> None:
         rec(1, provider="local", model="smollm2", cost_usd=0.0),
         rec(2, model="mystery", cost_usd=None),
         rec(3, model="mystery", cost_usd=0.5),  # no price today, but a cost was logged
-        rec(4, status="error", error_type="rate_limit", input_tokens=None, output_tokens=None, total_tokens=None,
-            duration_ms=50.0, ttft_ms=None),
+        rec(
+            4,
+            status="error",
+            error_type="rate_limit",
+            input_tokens=None,
+            output_tokens=None,
+            total_tokens=None,
+            duration_ms=50.0,
+            ttft_ms=None,
+        ),
         rec(5, cache_hit=True, model="gpt-4.1"),
-        rec(6, model="gpt-4o", resolved_model="gpt-4o-mini-2024-07-18", input_tokens=1000, output_tokens=0,
-            total_tokens=None, ts=iso(T0 - timedelta(days=1))),
+        rec(
+            6,
+            model="gpt-4o",
+            resolved_model="gpt-4o-mini-2024-07-18",
+            input_tokens=1000,
+            output_tokens=0,
+            total_tokens=None,
+            ts=iso(T0 - timedelta(days=1)),
+        ),
     ]
     table, bad = parse_lines("".join(r.to_json() + "\n" for r in recs).encode())
     prices = dict(DEFAULT_PRICES)
@@ -281,8 +305,13 @@ def test_build_view_figures() -> None:
     assert v.errors_over_time["calls"].sum() == 1 and v.errors_over_time["error_type"][0] == "rate_limit"
     assert list(v.recent["id"]) == [r.id for r in reversed(recs[:6])]  # newest first
     # The previous day: resolved model priced by prefix; total tokens filled from input + output.
-    prev = build_view(table, Filters(start=day - timedelta(days=1), end=day - timedelta(days=1)), prices=prices,
-                      local_providers=["local"], today=day)
+    prev = build_view(
+        table,
+        Filters(start=day - timedelta(days=1), end=day - timedelta(days=1)),
+        prices=prices,
+        local_providers=["local"],
+        today=day,
+    )
     assert prev.rows == 1 and prev.cost == pytest.approx(1000 * 0.15 / 1e6)
     assert prev.over_time["tokens"].sum() == 1000
     # A price for the mystery model (prices.json) replaces the logged cost.
@@ -292,8 +321,10 @@ def test_build_view_figures() -> None:
 
 
 def test_filters_and_timezone_days() -> None:
-    recs = [rec(0, ts="2026-03-01T14:59:59.000Z"), rec(1, ts="2026-03-01T15:00:00.000Z", provider="gemini",
-                                                        page="summarize", status="error")]
+    recs = [
+        rec(0, ts="2026-03-01T14:59:59.000Z"),
+        rec(1, ts="2026-03-01T15:00:00.000Z", provider="gemini", page="summarize", status="error"),
+    ]
     table, _ = parse_lines("".join(r.to_json() + "\n" for r in recs).encode())
     tokyo_day = date(2026, 3, 2)  # 15:00Z is midnight in Tokyo
     assert filter_table(table, Filters(start=tokyo_day, end=tokyo_day), "Asia/Tokyo")["provider"].to_pylist() == ["gemini"]

@@ -62,12 +62,23 @@ def sample_records() -> list[UsageRecord]:
     out = []
     for i, (prov, model, page, inp, outp, dur, ttft, status, err, age) in enumerate(spec):
         ts = min(today + timedelta(minutes=i), NOW) - timedelta(hours=age)
-        out.append(UsageRecord(
-            page=page, provider=prov, model=model, input_tokens=inp, output_tokens=outp,
-            total_tokens=None if inp is None else inp + outp, duration_ms=dur, ttft_ms=ttft, status=status,
-            error_type=err, stream=ttft is not None, ts=iso(ts),
-            cost_usd=0.0 if prov == "local" else None,
-        ))
+        out.append(
+            UsageRecord(
+                page=page,
+                provider=prov,
+                model=model,
+                input_tokens=inp,
+                output_tokens=outp,
+                total_tokens=None if inp is None else inp + outp,
+                duration_ms=dur,
+                ttft_ms=ttft,
+                status=status,
+                error_type=err,
+                stream=ttft is not None,
+                ts=iso(ts),
+                cost_usd=0.0 if prov == "local" else None,
+            )
+        )
     return out
 
 

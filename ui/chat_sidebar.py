@@ -41,9 +41,20 @@ def init_state() -> None:
     state.setdefault("chat_persona", BUILTIN_PERSONAS[0].name)
     state.setdefault("chat_system_prompt", BUILTIN_PERSONAS[0].system_prompt)
     for key, default in {
-        "chat_temperature": BUILTIN_PERSONAS[0].temperature, "chat_top_p": 1.0, "chat_max_tokens": 512, "chat_seed": "",
-        "chat_presence": 0.0, "chat_frequency": 0.0, "chat_stop": "", "chat_max_history": 40, "chat_history_budget": 6000,
-        "chat_cache": False, "chat_pe_pick": 0, "chat_pe_name": "", "chat_pe_prompt": "", "chat_pe_temp": 0.7,
+        "chat_temperature": BUILTIN_PERSONAS[0].temperature,
+        "chat_top_p": 1.0,
+        "chat_max_tokens": 512,
+        "chat_seed": "",
+        "chat_presence": 0.0,
+        "chat_frequency": 0.0,
+        "chat_stop": "",
+        "chat_max_history": 40,
+        "chat_history_budget": 6000,
+        "chat_cache": False,
+        "chat_pe_pick": 0,
+        "chat_pe_name": "",
+        "chat_pe_prompt": "",
+        "chat_pe_temp": 0.7,
     }.items():
         state.setdefault(key, default)
 
@@ -205,8 +216,13 @@ def _save_persona(store: Store) -> None:
     pid = state.chat_pe_pick or None
     old = next((p for p in store.list_personas() if p.id == pid), None)
     try:
-        pid = store.save_persona(state.chat_pe_name, state.chat_pe_prompt, state.chat_pe_temp, persona_id=pid,
-                                 reserved=[*builtin_by_name(), CUSTOM_PERSONA])
+        pid = store.save_persona(
+            state.chat_pe_name,
+            state.chat_pe_prompt,
+            state.chat_pe_temp,
+            persona_id=pid,
+            reserved=[*builtin_by_name(), CUSTOM_PERSONA],
+        )
     except StoreError as exc:
         state.chat_notice = ("error", str(exc))
         return
@@ -231,8 +247,12 @@ def _delete_persona(store: Store) -> None:
 
 def _save_preset(store: Store) -> None:
     try:
-        store.save_preset(state.get("chat_preset_name", ""), state.get("chat_provider") or "", state.get("chat_model") or "",
-                          {name: state.get(key) for name, key in PARAM_KEYS.items()})
+        store.save_preset(
+            state.get("chat_preset_name", ""),
+            state.get("chat_provider") or "",
+            state.get("chat_model") or "",
+            {name: state.get(key) for name, key in PARAM_KEYS.items()},
+        )
     except StoreError as exc:
         state.chat_notice = ("error", str(exc))
         return
@@ -268,19 +288,37 @@ def conversations(store: Store, current: Conversation | None) -> None:
         with st.container(height=260 if len(convs) > 7 else "content"):
             for c in convs:
                 is_current = c.id == state.chat_conversation_id
-                st.button(c.title, key=f"chat_open_{c.id}", on_click=_open, args=(store, c.id), use_container_width=True,
-                          type="primary" if is_current else "secondary",
-                          help=f"{c.message_count} messages · last active {datetime.fromtimestamp(c.updated_at):%Y-%m-%d %H:%M}")
+                st.button(
+                    c.title,
+                    key=f"chat_open_{c.id}",
+                    on_click=_open,
+                    args=(store, c.id),
+                    use_container_width=True,
+                    type="primary" if is_current else "secondary",
+                    help=f"{c.message_count} messages · last active {datetime.fromtimestamp(c.updated_at):%Y-%m-%d %H:%M}",
+                )
     if current is None:
         return
     with st.expander("This conversation"):
         st.text_input("Title", key="chat_rename_title", max_chars=80)
         st.button("Rename", key="chat_rename", on_click=_rename, args=(store,))
         stem = "".join(ch if ch.isalnum() else "-" for ch in current.title)[:40].strip("-") or "conversation"
-        st.download_button("⬇️ Export JSON", export_json(current), file_name=f"{stem}.json", mime="application/json",
-                           key="chat_export_json", on_click="ignore")
-        st.download_button("⬇️ Export Markdown", export_markdown(current), file_name=f"{stem}.md", mime="text/markdown",
-                           key="chat_export_md", on_click="ignore")
+        st.download_button(
+            "⬇️ Export JSON",
+            export_json(current),
+            file_name=f"{stem}.json",
+            mime="application/json",
+            key="chat_export_json",
+            on_click="ignore",
+        )
+        st.download_button(
+            "⬇️ Export Markdown",
+            export_markdown(current),
+            file_name=f"{stem}.md",
+            mime="text/markdown",
+            key="chat_export_md",
+            on_click="ignore",
+        )
         if state.chat_confirm_delete == current.id:
             st.warning(f"Delete '{current.title}' and its {len(current.messages)} messages? This cannot be undone.")
             yes, no = st.columns(2)
@@ -308,17 +346,26 @@ def persona_and_parameters(store: Store) -> None:
     with st.expander("History sent to the model"):
         st.number_input("Max messages", 1, 200, key="chat_max_history")
         st.number_input("Token budget (approx.)", 200, 1_000_000, step=500, key="chat_history_budget")
-    st.toggle("⚡ Answer cache", key="chat_cache",
-              help="At temperature 0, a request identical in provider, model, messages and parameters is answered "
-                   "from the cache instantly (logged as a cache hit, cost 0).")
+    st.toggle(
+        "⚡ Answer cache",
+        key="chat_cache",
+        help="At temperature 0, a request identical in provider, model, messages and parameters is answered "
+        "from the cache instantly (logged as a cache hit, cost 0).",
+    )
 
 
 def presets(store: Store) -> None:
     with st.expander("Presets"):
         for p in store.list_presets():
             load, drop = st.columns([5, 1])
-            load.button(p.name, key=f"chat_preset_{p.id}", on_click=_load_preset, args=(store, p.id), use_container_width=True,
-                        help=f"{PROVIDERS[p.provider].label if p.provider in PROVIDERS else p.provider} · {p.model}")
+            load.button(
+                p.name,
+                key=f"chat_preset_{p.id}",
+                on_click=_load_preset,
+                args=(store, p.id),
+                use_container_width=True,
+                help=f"{PROVIDERS[p.provider].label if p.provider in PROVIDERS else p.provider} · {p.model}",
+            )
             drop.button("🗑️", key=f"chat_preset_del_{p.id}", on_click=store.delete_preset, args=(p.id,), help=f"Delete '{p.name}'")
         st.text_input("Preset name", key="chat_preset_name", max_chars=80)
         st.button("💾 Save current provider, model and parameters", key="chat_preset_save", on_click=_save_preset, args=(store,))
@@ -329,8 +376,14 @@ def personas(store: Store) -> None:
         by_id = {p.id: p for p in store.list_personas()}
         if state.chat_pe_pick not in by_id:
             state.chat_pe_pick = 0
-        st.selectbox("Persona to edit", [0, *by_id], key="chat_pe_pick", on_change=_pick_persona_to_edit, args=(store,),
-                     format_func=lambda i: "➕ New persona" if i == 0 else by_id[i].name)
+        st.selectbox(
+            "Persona to edit",
+            [0, *by_id],
+            key="chat_pe_pick",
+            on_change=_pick_persona_to_edit,
+            args=(store,),
+            format_func=lambda i: "➕ New persona" if i == 0 else by_id[i].name,
+        )
         st.text_input("Name", key="chat_pe_name", max_chars=80)
         st.text_area("System prompt", key="chat_pe_prompt", height=100)
         st.slider("Default temperature", 0.0, 2.0, step=0.05, key="chat_pe_temp")
@@ -341,6 +394,10 @@ def personas(store: Store) -> None:
 
 def import_conversation(store: Store) -> None:
     with st.expander("Import a conversation"):
-        st.file_uploader("JSON export", type=["json"], key=f"chat_import_file_{state.chat_import_nonce}",
-                         max_upload_size=max(1, MAX_IMPORT_BYTES // (1024 * 1024)))
+        st.file_uploader(
+            "JSON export",
+            type=["json"],
+            key=f"chat_import_file_{state.chat_import_nonce}",
+            max_upload_size=max(1, MAX_IMPORT_BYTES // (1024 * 1024)),
+        )
         st.button("📥 Import", key="chat_import", on_click=_import, args=(store,))

@@ -391,8 +391,9 @@ class UsageLog:
             return  # one write at a time; the next refresh schedules the rest
         table = pa.concat_tables(self._chunks) if self._chunks else empty_table()
         table = table.replace_schema_metadata({b"yoake_usage_cache": json.dumps(self._meta()).encode()})
-        self._saver = threading.Thread(target=self._write_cache, args=(table, self._generation, self._offset),
-                                       name="usage-log-cache")
+        self._saver = threading.Thread(
+            target=self._write_cache, args=(table, self._generation, self._offset), name="usage-log-cache"
+        )
         self._saver.start()
 
     def _write_cache(self, table: pa.Table, generation: int, offset: int) -> None:

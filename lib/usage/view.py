@@ -1,7 +1,6 @@
 """What the usage page shows, from the log's table (`lib.usage.reader`): filters, totals, percentiles,
 charts' data and the CSV. Pure pandas/pyarrow, so it is tested without Streamlit."""
 
-
 from __future__ import annotations
 
 import datetime as _dt
@@ -181,8 +180,13 @@ def build_view(
     df["bucket"] = local_ts.dt.floor("h") if bucket == "hour" else local_ts.dt.normalize()
     over_time = (
         df.groupby(["bucket", "model"], observed=True)
-        .agg(tokens=("tokens", "sum"), input_tokens=("input_tokens", "sum"), output_tokens=("output_tokens", "sum"),
-             cost=("cost", "sum"), calls=("tokens", "size"))
+        .agg(
+            tokens=("tokens", "sum"),
+            input_tokens=("input_tokens", "sum"),
+            output_tokens=("output_tokens", "sum"),
+            cost=("cost", "sum"),
+            calls=("tokens", "size"),
+        )
         .reset_index()
     )
     over_time["model"] = over_time["model"].astype("str")
@@ -207,8 +211,9 @@ def build_view(
     if sel.num_rows:
         # Equal timestamps keep log order (select_k is unstable): the line position breaks ties.
         ranked = sel.append_column("_pos", pa.array(np.arange(sel.num_rows)))
-        idx = pc.select_k_unstable(ranked, k=min(recent_rows, sel.num_rows),
-                                   sort_keys=[("ts", "descending"), ("_pos", "ascending")])
+        idx = pc.select_k_unstable(
+            ranked, k=min(recent_rows, sel.num_rows), sort_keys=[("ts", "descending"), ("_pos", "ascending")]
+        )
         recent_tbl = sel.take(idx)
     else:
         recent_tbl = sel
@@ -229,8 +234,10 @@ def build_view(
     in_use["input"] = [p.input if p else None for p in found]
     in_use["output"] = [p.output if p else None for p in found]
     unknown = sorted(m for m, p, b in zip(in_use["model"], found, in_use["billed"], strict=True) if p is None and b)
-    in_use["note"] = ["local: free" if loc else ("no price: cost unknown" if m in unknown else "")
-                      for m, loc in zip(in_use["model"], in_use["local"], strict=True)]
+    in_use["note"] = [
+        "local: free" if loc else ("no price: cost unknown" if m in unknown else "")
+        for m, loc in zip(in_use["model"], in_use["local"], strict=True)
+    ]
     in_use = in_use.drop(columns=["local", "billed"]).sort_values("calls", ascending=False).reset_index(drop=True)
     return UsageView(
         rows=len(df),
