@@ -205,7 +205,9 @@ class LocalServer:
                     if not chunk:  # the child closed stdout: it is exiting
                         proc.wait(timeout=10)
                         self.process = None
-                        raise LocalServerError(f"The model server {_describe_exit(proc.returncode)} while starting.\n{self.log_tail()}")
+                        raise LocalServerError(
+                            f"The model server {_describe_exit(proc.returncode)} while starting.\n{self.log_tail()}"
+                        )
                     buf += chunk
                     *lines, buf = buf.split(b"\n")
                     for line in lines:  # anything else a native library prints is skipped

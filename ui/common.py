@@ -94,7 +94,9 @@ def open_store() -> Store:
 
 
 @st.cache_resource
-def _cached_client(provider_id: str, base_url: str, timeout: float, retries: int, _api_key: str, key_fingerprint: str) -> openai.OpenAI:
+def _cached_client(
+    provider_id: str, base_url: str, timeout: float, retries: int, _api_key: str, key_fingerprint: str
+) -> openai.OpenAI:
     # The key is excluded from the cache's hash (leading underscore) and never stored in it;
     # its fingerprint tells clients apart when the user changes keys.
     return client_for(PROVIDERS[provider_id], settings(), base_url=base_url, api_key=_api_key)
@@ -135,22 +137,27 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
     cfg = settings()
     ids = list(PROVIDERS)
     st.session_state.setdefault(f"{prefix}_provider", default_provider_id(cfg))
-    provider_id = st.sidebar.selectbox(
-        "Provider", ids, key=f"{prefix}_provider", format_func=lambda i: PROVIDERS[i].label
-    )
+    provider_id = st.sidebar.selectbox("Provider", ids, key=f"{prefix}_provider", format_func=lambda i: PROVIDERS[i].label)
     provider = PROVIDERS[provider_id]
     base_url = provider.resolve_base_url(cfg)
     api_key = provider.api_key(cfg)
     if provider.id == "custom":
-        base_url = st.sidebar.text_input("Base URL", value=base_url or "", key=f"{prefix}_custom_url",
-                                         placeholder="http://host:port/v1").strip() or None
-        typed = st.sidebar.text_input("API key", type="password", key=f"{prefix}_custom_key",
-                                      help="Kept in this browser session only; never logged.")
+        base_url = (
+            st.sidebar.text_input(
+                "Base URL", value=base_url or "", key=f"{prefix}_custom_url", placeholder="http://host:port/v1"
+            ).strip()
+            or None
+        )
+        typed = st.sidebar.text_input(
+            "API key", type="password", key=f"{prefix}_custom_key", help="Kept in this browser session only; never logged."
+        )
         api_key = typed or api_key
         if typed:
             cfg = cfg.with_secret(typed)  # redacted from every message like a configured key
     if api_key is None:
-        st.sidebar.warning(f"{provider.label} needs an API key: set `{provider.key_env}` in the environment, `.env` or `.streamlit/secrets.toml`.")
+        st.sidebar.warning(
+            f"{provider.label} needs an API key: set `{provider.key_env}` in the environment, `.env` or `.streamlit/secrets.toml`."
+        )
         return None
     if provider.id == LOCAL_ID:
         try:
@@ -168,10 +175,15 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
     options = ([AUTO_MODEL] if allow_auto and provider.small_model != provider.large_model else []) + models.models
     model_key = f"{prefix}_model"
     if st.session_state.get(model_key) not in options:
-        st.session_state[model_key] = models.models[0] if provider.id == LOCAL_ID else (
-            provider.small_model if provider.small_model in options else options[0])
+        st.session_state[model_key] = (
+            models.models[0]
+            if provider.id == LOCAL_ID
+            else (provider.small_model if provider.small_model in options else options[0])
+        )
     model = st.sidebar.selectbox(
-        "Model", options, key=model_key,
+        "Model",
+        options,
+        key=model_key,
         format_func=lambda m: f"auto ({provider.small_model} / {provider.large_model})" if m == AUTO_MODEL else m,
         help=AUTO_RULE if allow_auto else None,
     )
