@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the app and its test tools (incl. Debian's Chromium), lint, then run every test.
+# Install the app and its test tools (incl. Debian's Chromium), lint and check formatting, then run every test.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install.sh dev
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest "$@"

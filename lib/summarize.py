@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -448,3 +449,15 @@ def summarize(
     for _ in stream:
         pass
     return stream.result.text
+
+
+SESSION_CACHE_ITEMS = 8  # documents (and summaries) a session keeps: a long session must not grow without bound
+
+
+def remember(cache: dict[Any, Any], key: Any, value: Any, limit: int = SESSION_CACHE_ITEMS) -> Any:
+    """Put `key` in `cache` as its newest entry and drop the oldest beyond `limit`; returns `value`."""
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > limit:
+        del cache[next(iter(cache))]
+    return value

@@ -7,7 +7,7 @@ import hashlib
 import streamlit as st
 
 from lib.fetch import EXTRACTION_MODES, Document, FetchError, FetchLimits, from_text, load_upload, load_url
-from lib.summarize import LANGUAGES, STYLES, SummaryOptions, final_stream, map_reduce, plan, token_counter
+from lib.summarize import LANGUAGES, STYLES, SummaryOptions, final_stream, map_reduce, plan, remember, token_counter
 from ui.common import enter_page, error_message, model_picker, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -90,12 +90,12 @@ def _load_document(bypass_cache: bool) -> tuple[str, Document]:
         raw = state.get("sum_url", "")
         key = f"url|{mode}|{raw.strip()}"
         if bypass_cache or key not in state.sum_docs:
-            state.sum_docs[key] = load_url(raw, _limits(), mode)
+            remember(state.sum_docs, key, load_url(raw, _limits(), mode))
     elif source == "Paste text or HTML":
         text = state.get("sum_text", "")
         key = f"paste|{mode}|{_digest(text)}"
         if bypass_cache or key not in state.sum_docs:
-            state.sum_docs[key] = from_text(text, source="paste", mode=mode)
+            remember(state.sum_docs, key, from_text(text, source="paste", mode=mode))
     else:
         upload = state.get("sum_file")
         if upload is None:
@@ -103,7 +103,7 @@ def _load_document(bypass_cache: bool) -> tuple[str, Document]:
         data = upload.getvalue()
         key = f"upload|{mode}|{upload.name}|{_digest(data)}"
         if bypass_cache or key not in state.sum_docs:
-            state.sum_docs[key] = load_upload(data, upload.name, _limits(), mode)
+            remember(state.sum_docs, key, load_upload(data, upload.name, _limits(), mode))
     return key, state.sum_docs[key]
 
 
@@ -197,7 +197,7 @@ def _run(bypass_cache: bool) -> None:
     ])  # fmt: skip
     entry = {"text": res.text, "caption": caption, "incomplete": not res.complete}
     if res.error is None:
-        state.sum_summaries[summary_key] = entry
+        remember(state.sum_summaries, summary_key, entry)
         state.sum_last = (doc_key, summary_key)
     if not res.complete:
         st.caption("⚠️ The summary was cut off (max tokens reached or the stream broke).")

@@ -169,3 +169,15 @@ def test_a_long_pdf_is_summarised_with_its_chunks_pages(local_server: LocalServe
         label = f"(page {first})" if first == last else f"(pages {first}–{last})"
         assert f"Part {i + 1} {label}:" in final
     assert len(_usage(data_dir)) == len(the_plan.chunks)
+
+
+def test_the_session_cache_keeps_only_the_newest_entries() -> None:
+    from lib.summarize import SESSION_CACHE_ITEMS, remember
+
+    cache: dict[str, int] = {}
+    for i in range(SESSION_CACHE_ITEMS + 5):
+        assert remember(cache, f"doc{i}", i) == i
+    assert list(cache) == [f"doc{i}" for i in range(5, SESSION_CACHE_ITEMS + 5)]
+    remember(cache, "doc5", 55)  # used again: now the newest, so the next eviction spares it
+    remember(cache, "new", 0)
+    assert "doc5" in cache and "doc6" not in cache and len(cache) == SESSION_CACHE_ITEMS
