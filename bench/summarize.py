@@ -48,13 +48,41 @@ EXTRACT_ROUNDS = 6
 # temperature 0 so both sides generate the same text.
 OPTS = replace(SummaryOptions(), temperature=0.0, final_max_tokens=48)
 
-_SUBJECTS = ["The harbour master", "A fishing crew", "The town council", "The lighthouse keeper", "Local merchants",
-             "The school teacher", "A visiting engineer", "The ferry company", "Volunteers", "The museum curator"]
+_SUBJECTS = [
+    "The harbour master",
+    "A fishing crew",
+    "The town council",
+    "The lighthouse keeper",
+    "Local merchants",
+    "The school teacher",
+    "A visiting engineer",
+    "The ferry company",
+    "Volunteers",
+    "The museum curator",
+]
 _VERBS = ["recorded", "rebuilt", "debated", "inspected", "celebrated", "repaired", "measured", "funded", "mapped", "sold"]
-_OBJECTS = ["the old sea wall", "the winter catch", "a new pier", "the tide tables", "the market square",
-            "the storm damage", "the shipping lanes", "the coastal path", "the harbour lights", "the grain store"]
-_TAILS = ["after the spring floods", "in front of a large crowd", "with money from the county", "over three long weeks",
-          "despite the bad weather", "for the first time in decades", "before the summer festival", "at dawn"]
+_OBJECTS = [
+    "the old sea wall",
+    "the winter catch",
+    "a new pier",
+    "the tide tables",
+    "the market square",
+    "the storm damage",
+    "the shipping lanes",
+    "the coastal path",
+    "the harbour lights",
+    "the grain store",
+]
+_TAILS = [
+    "after the spring floods",
+    "in front of a large crowd",
+    "with money from the county",
+    "over three long weeks",
+    "despite the bad weather",
+    "for the first time in decades",
+    "before the summer festival",
+    "at dawn",
+]
 
 
 def make_page(min_chars: int = 105_000, seed: int = 7) -> str:
@@ -95,18 +123,21 @@ def bench_extraction(html: str) -> float:
 
     def bare() -> float:
         start = time.perf_counter()
-        trafilatura.extract(html, url=URL, output_format="markdown", with_metadata=True, include_tables=True,
-                            include_comments=False)
+        trafilatura.extract(
+            html, url=URL, output_format="markdown", with_metadata=True, include_tables=True, include_comments=False
+        )
         return time.perf_counter() - start
 
     ours(), bare()  # warm-up (imports, lxml caches)
     times: dict[str, list[float]] = {"ours": [], "bare": []}
     for i in range(EXTRACT_ROUNDS):
-        for who in (("ours", "bare") if i % 2 == 0 else ("bare", "ours")):
+        for who in ("ours", "bare") if i % 2 == 0 else ("bare", "ours"):
             times[who].append(ours() if who == "ours" else bare())
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"extraction, median of {EXTRACT_ROUNDS}: app path {med['ours'] * 1000:.1f} ms, "
-          f"bare trafilatura.extract {med['bare'] * 1000:.1f} ms")
+    print(
+        f"extraction, median of {EXTRACT_ROUNDS}: app path {med['ours'] * 1000:.1f} ms, "
+        f"bare trafilatura.extract {med['bare'] * 1000:.1f} ms"
+    )
     ratio = med["ours"] / med["bare"]
     print(f"extraction ratio (app / bare): {ratio:.3f} (target <= 1.1)")
     return ratio
@@ -125,8 +156,10 @@ def main() -> None:
         counter = LlamaServerCounter(server.base_url)
         the_plan = plan(doc, OPTS, counter, model=LOCAL_MODEL_ALIAS, local=True)
         n = len(the_plan.chunks)
-        print(f"document: {the_plan.text_tokens:,} tokens (model tokenizer) -> {n} chunks of <= {OPTS.chunk_tokens} tokens, "
-              f"{OPTS.chunk_max_tokens} output tokens each")
+        print(
+            f"document: {the_plan.text_tokens:,} tokens (model tokenizer) -> {n} chunks of <= {OPTS.chunk_tokens} tokens, "
+            f"{OPTS.chunk_max_tokens} output tokens each"
+        )
         summarize(client, replace(doc, text="Warm-up. " * 50, title="warm-up"), OPTS, LOCAL_MODEL_ALIAS, ctx, counter)
         # The chunk calls go in groups of one pool's width, each group run both ways in alternating
         # order: other load on the machine drifts over minutes and must not favour either side.
@@ -135,18 +168,22 @@ def main() -> None:
         width = OPTS.concurrency
         for g, first in enumerate(range(0, n, width)):
             group = list(range(first, min(n, first + width)))
-            for who in (("concurrent", "sequential") if g % 2 == 0 else ("sequential", "concurrent")):
+            for who in ("concurrent", "sequential") if g % 2 == 0 else ("sequential", "concurrent"):
                 titled = replace(doc, title=f"A History of Wexmoor Harbour ({who} {g})")  # defeats the prompt cache
                 requests = [chunk_messages(the_plan.chunks[i], i, n, titled, OPTS) for i in group]
                 start = time.perf_counter()
                 run_parallel(client, requests, params, ctx, concurrency=width if who == "concurrent" else 1)
                 totals[who] += time.perf_counter() - start
-            print(f"chunks {group[0] + 1}-{group[-1] + 1}: concurrent {totals['concurrent']:7.1f} s, "
-                  f"sequential {totals['sequential']:7.1f} s (running totals)", flush=True)
+            print(
+                f"chunks {group[0] + 1}-{group[-1] + 1}: concurrent {totals['concurrent']:7.1f} s, "
+                f"sequential {totals['sequential']:7.1f} s (running totals)",
+                flush=True,
+            )
         ratio = totals["concurrent"] / totals["sequential"]
         print(f"map stage over {n} chunks: concurrent {totals['concurrent']:.1f} s, sequential {totals['sequential']:.1f} s")
         print(f"map-reduce ratio (concurrent / sequential): {ratio:.3f} (target <= 0.6)")
         print(f"summarize: {ratio:.3f}")
+
 
 if __name__ == "__main__":
     main()
