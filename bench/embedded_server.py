@@ -7,14 +7,15 @@ turn costs the new tokens' prompt processing plus up to 128 generated tokens, at
 grows to about 3,000 tokens. The earlier assistant turns are fixed texts so both sides see the
 same prompts. Calls go one at a time, alternating which server goes first.
 
-The only difference today is flash attention: llama.cpp's default (auto, i.e. on for the CPU)
-against ours (off), which generates faster once a conversation has history.
+Besides ours and llama.cpp's defaults, the variants tried for the shipped default run in the same
+rounds (information).
 
 Last line: `embedded_server: <ours / reference, total time of all turns>`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -65,43 +66,52 @@ def call(client, messages: list[dict]) -> tuple[float, float, int]:
     return (first if first is not None else total), total, tokens
 
 
+# name -> extra server arguments on top of what LocalServer ships. "ours" and "reference" make the last
+# line; the others are information (variants tried for the shipped default).
+SERVERS: dict[str, list[str]] = {
+    "ours": [],
+    # llama.cpp's defaults for everything our command line sets: flash attention back to auto
+    "reference": ["--flash-attn", "auto"],
+    "fa off": ["--flash-attn", "off"],
+    "fa auto, ubatch 128": ["--flash-attn", "auto", "--ubatch-size", "128"],
+}
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        ours_server = LocalServer(log_path=Path(tmp) / "ours.log")
-        # llama.cpp's defaults for everything our command line leaves to them: flash attention back to auto
-        reference = LocalServer(log_path=Path(tmp) / "reference.log", extra_args=["--flash-attn", "auto"])
-        with ours_server, reference:
-            clients = {
-                "ours": make_client(ours_server.base_url, "x", timeout=600),
-                "reference": make_client(reference.base_url, "x", timeout=600),
-            }
-            for client in clients.values():
-                call(client, [{"role": "user", "content": "Hello"}])  # warm-up
-            results: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
-            for r in range(ROUNDS):
-                turns = conversation(r)
-                system = {"role": "system", "content": "You are a helpful assistant who knows the harbour's history."}
-                for t in range(TURNS):
-                    messages: list[dict] = [system]
-                    for question, answer in turns[:t]:
-                        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-                    messages.append({"role": "user", "content": turns[t][0]})
-                    for who in ("ours", "reference") if (r + t) % 2 == 0 else ("reference", "ours"):
-                        results.setdefault((who, t // 5), []).append(call(clients[who], messages))
-            totals = {"ours": 0.0, "reference": 0.0}
-            print(f"{'turns':>8} | {'ours: TTFT, tok/s':>20} | {'reference: TTFT, tok/s':>24}")
-            for group in range(TURNS // 5):
-                row = []
-                for who in ("ours", "reference"):
-                    runs = results[(who, group)]
-                    ttft = statistics.median(t for t, _, _ in runs)
-                    rate = statistics.median(n / (total - t) for t, total, n in runs if total > t and n > 1)
-                    totals[who] += sum(total for _, total, _ in runs)
-                    row.append(f"{ttft * 1000:7.0f} ms, {rate:5.1f}")
-                print(f"{f'{group * 5 + 1}-{group * 5 + 5}':>8} | {row[0]:>20} | {row[1]:>24}")
-            ratio = totals["ours"] / totals["reference"]
-            print(f"all calls: ours {totals['ours']:.1f} s, reference {totals['reference']:.1f} s")
-            print(f"embedded_server: {ratio:.3f}")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        clients = {}
+        for name, extra in SERVERS.items():
+            log = Path(tmp) / f"{len(clients)}.log"
+            server = stack.enter_context(LocalServer(log_path=log, extra_args=extra))
+            clients[name] = make_client(server.base_url, "x", timeout=600)
+        names = list(SERVERS)
+        for client in clients.values():
+            call(client, [{"role": "user", "content": "Hello"}])  # warm-up
+        results: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
+        for r in range(ROUNDS):
+            turns = conversation(r)
+            system = {"role": "system", "content": "You are a helpful assistant who knows the harbour's history."}
+            for t in range(TURNS):
+                messages: list[dict] = [system]
+                for question, answer in turns[:t]:
+                    messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+                messages.append({"role": "user", "content": turns[t][0]})
+                shift = (r * TURNS + t) % len(names)  # rotate who goes first
+                for who in names[shift:] + names[:shift]:
+                    results.setdefault((who, t // 5), []).append(call(clients[who], messages))
+        totals = dict.fromkeys(names, 0.0)
+        print(f"{'turns':>8} | " + " | ".join(f"{n + ': TTFT, tok/s':>28}" for n in names))
+        for group in range(TURNS // 5):
+            row = []
+            for who in names:
+                runs = results[(who, group)]
+                ttft = statistics.median(t for t, _, _ in runs)
+                rate = statistics.median(n / (total - t) for t, total, n in runs if total > t and n > 1)
+                totals[who] += sum(total for _, total, _ in runs)
+                row.append(f"{ttft * 1000:7.0f} ms, {rate:5.1f}")
+            print(f"{f'{group * 5 + 1}-{group * 5 + 5}':>8} | " + " | ".join(f"{c:>28}" for c in row))
+        print("all calls: " + ", ".join(f"{n} {totals[n]:.1f} s" for n in names))
+        print(f"embedded_server: {totals['ours'] / totals['reference']:.3f}")
 
 
 if __name__ == "__main__":

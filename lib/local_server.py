@@ -54,6 +54,15 @@ def default_model_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
 
 
+def _exiting(pid: int) -> bool:
+    """True when the process is already dead but not yet reaped (Linux; elsewhere we rely on poll)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")  # the state follows the command name
+
+
 def free_port() -> int:
     import socket
 
@@ -226,7 +235,18 @@ class LocalServer:
         return "Last lines of the server log:\n" + "\n".join(tail)
 
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return False
+        if _exiting(proc.pid):
+            # Killed, but waitpid reports a multi-threaded process only once every thread has unwound
+            # (its leader shows as a zombie meanwhile): wait for that rather than call a dead port.
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                return True
+            return False
+        return True
 
     def stop(self) -> None:
         proc, self.process = self.process, None
