@@ -24,8 +24,9 @@ from lib.local_server import LocalServer  # noqa: E402
 
 ROUNDS = 4
 SETTINGS: dict[str, list[str]] = {
-    "ours (shipped)": [],  # flash attention off, llama.cpp's threads and batch sizes
+    "ours (shipped)": [],  # flash attention auto, llama.cpp's threads and batch sizes
     "llama.cpp defaults (fa auto)": ["--flash-attn", "auto"],
+    "fa off (shipped before)": ["--flash-attn", "off"],
     "threads 1": ["--threads", "1"],
     "ubatch 256": ["--ubatch-size", "256"],
     "batch/ubatch 1024": ["--batch-size", "1024", "--ubatch-size", "1024"],

@@ -294,8 +294,9 @@ def _engine_params(args: argparse.Namespace, port: int):  # -> xllamacpp.CommonP
     params.n_parallel = args.parallel
     params.hostnames = ["127.0.0.1"]
     params.port = port
-    # On the CPU, llama.cpp's flash attention generates 1.35-2.6x slower once a chat has 256-3,000
-    # tokens of context, for ~17 % faster prompts (bench/embedded_server.py).
+    # Flash attention: llama.cpp's default (auto, i.e. on). On this wheel it processes prompts ~18 %
+    # faster and answers sooner, and a 20-turn chat costs the same as with it off (the native build
+    # we used before generated much slower with it on): bench/engine_settings.py, embedded_server.py.
     params.flash_attn_type = {"off": 0, "on": 1, "auto": -1}[args.flash_attn]
     if args.threads:
         params.cpuparams.n_threads = args.threads
@@ -337,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--ctx-size", type=int, default=DEFAULT_CTX, help="context per slot")
     parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, help="slots")
-    parser.add_argument("--flash-attn", choices=["off", "on", "auto"], default="off")
+    parser.add_argument("--flash-attn", choices=["off", "on", "auto"], default="auto")
     parser.add_argument("--threads", type=int, default=0, help="0: llama.cpp's default (all cores)")
     parser.add_argument("--batch-size", type=int, default=0)
     parser.add_argument("--ubatch-size", type=int, default=0)

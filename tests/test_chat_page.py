@@ -28,8 +28,8 @@ def test_chat_round_trip_renders_reply_and_logs_usage(data_dir: Path) -> None:
     reply = history[1].content
     assert reply.strip()
     # The reply is rendered in an assistant chat message, with its usage caption under it.
-    rendered = [md.value for md in at.chat_message[1].markdown]
-    assert reply in rendered
+    rendered = [md.value.strip() for md in at.chat_message[1].markdown]  # markdown drops a trailing newline
+    assert reply.strip() in rendered
     captions = " ".join(c.value for c in at.chat_message[1].caption)
     assert "smollm2-135m-instruct" in captions and "free (local)" in captions
 
