@@ -16,6 +16,7 @@ from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from lib.errors import describe_error
+from lib.identity import LOCAL_OWNER, owner_hash
 from lib.pricing import Price, estimate_cost
 from lib.usage import log as usage_log
 
@@ -156,13 +157,14 @@ class ChatResult:
 
 @dataclass(frozen=True)
 class CallContext:
-    """Who is calling, for the usage log."""
+    """Who is calling, for the usage log (`owner` is logged as its hash only)."""
 
     page: str
     provider_id: str
     local: bool
     log_path: Path | None
     prices: dict[str, Price] | None = None
+    owner: str = LOCAL_OWNER
 
 
 def finalize_and_log(
@@ -216,6 +218,7 @@ def finalize_and_log(
             request_id=res.request_id,
             usage_estimated=res.usage_estimated,
             cache_hit=cache_hit,
+            owner=owner_hash(ctx.owner),
         ),
     )
 

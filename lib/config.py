@@ -137,6 +137,18 @@ class Settings:
         (on by default; off on a shared demo, where visitors would read the server's files)."""
         return (self.get("YOAKE_DOCS_ALLOW_PATHS", "1") or "1").strip().lower() not in ("0", "false", "no", "off")
 
+    @property
+    def admins(self) -> tuple[str, ...]:
+        """YOAKE_ADMINS: comma-separated e-mails of signed-in users who see every user's usage."""
+        raw = self.get("YOAKE_ADMINS", "") or ""
+        return tuple(dict.fromkeys(a.strip().lower() for a in raw.split(",") if a.strip()))
+
+    @property
+    def shared_answer_cache(self) -> bool:
+        """YOAKE_SHARED_ANSWER_CACHE: replay one signed-in user's cached answer to another (off: each
+        owner's cache is their own, so nobody learns what someone else asked)."""
+        return (self.get("YOAKE_SHARED_ANSWER_CACHE", "") or "").strip().lower() in ("1", "true", "yes", "on")
+
     def secret_values(self) -> list[str]:
         # Short values ("1", "true") would redact ordinary text; real keys are long.
         named = [v for k, v in self.values.items() if _SECRET_NAME.search(k) and len(v) >= 8]

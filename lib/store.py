@@ -8,10 +8,15 @@ Durability: a committed write survives the app process being killed (WAL + synch
 only risks the last transactions on an OS crash or power loss, not on a process kill).
 Schema: `PRAGMA user_version` counts the migrations applied; `Store()` applies the missing ones
 in order, each in its own transaction, so an older database is upgraded in place without loss.
+Owners: a `Store` acts for one owner (`lib.identity`: a signed-in identity, or `local` without
+sign-in) and every statement it runs is scoped to that owner in SQL. Another owner's id behaves
+exactly like a missing one (None, False, "no longer exists"), so nothing tells a visitor that it
+exists. Migration 5 gave everything stored before owners to `local`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 import time
@@ -26,8 +31,10 @@ from openai.types import CompletionUsage
 
 from lib.chat import ChatResult
 from lib.errors import YoakeError
+from lib.identity import LOCAL_OWNER
 
 DB_FILE = "yoake.db"
+_CONVERSATION_GONE = "That conversation no longer exists."
 BUSY_TIMEOUT_S = 30.0
 TITLE_MAX = 80
 
@@ -114,6 +121,66 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, idx)
     );
     CREATE INDEX compare_runs_by_time ON compare_runs(created_at DESC);
+    """,
+    # 5: owners (issue 17). Everything stored so far belongs to `local`. Messages and compare cells
+    # belong to their conversation / run. Names and cache keys become unique per owner, which
+    # needs new tables for personas, presets and the answer cache (ids are kept).
+    """
+    ALTER TABLE conversations ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
+    DROP INDEX conversations_by_activity;
+    CREATE INDEX conversations_by_owner ON conversations(owner, updated_at DESC);
+    ALTER TABLE compare_runs ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
+    DROP INDEX compare_runs_by_time;
+    CREATE INDEX compare_runs_by_owner ON compare_runs(owner, created_at DESC);
+    CREATE TABLE personas_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL DEFAULT 'local',
+        name TEXT NOT NULL,
+        system_prompt TEXT NOT NULL,
+        temperature REAL NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (owner, name)
+    );
+    INSERT INTO personas_v5 (id, owner, name, system_prompt, temperature, created_at, updated_at)
+        SELECT id, 'local', name, system_prompt, temperature, created_at, updated_at FROM personas;
+    DROP TABLE personas;
+    ALTER TABLE personas_v5 RENAME TO personas;
+    CREATE TABLE presets_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL DEFAULT 'local',
+        name TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        UNIQUE (owner, name)
+    );
+    INSERT INTO presets_v5 (id, owner, name, provider, model, params, created_at)
+        SELECT id, 'local', name, provider, model, params, created_at FROM presets;
+    DROP TABLE presets;
+    ALTER TABLE presets_v5 RENAME TO presets;
+    CREATE TABLE answer_cache_v5 (
+        owner TEXT NOT NULL DEFAULT 'local',
+        key TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        text TEXT NOT NULL,
+        resolved_model TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        finish_reason TEXT,
+        created_at REAL NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (owner, key)
+    );
+    INSERT INTO answer_cache_v5 (owner, key, provider, model, text, resolved_model, prompt_tokens,
+            completion_tokens, finish_reason, created_at, hits)
+        SELECT 'local', key, provider, model, text, resolved_model, prompt_tokens,
+            completion_tokens, finish_reason, created_at, hits FROM answer_cache;
+    DROP TABLE answer_cache;
+    ALTER TABLE answer_cache_v5 RENAME TO answer_cache;
+    CREATE INDEX answer_cache_by_key ON answer_cache(key)
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -229,17 +296,36 @@ def _loads_dict(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-class Store:
-    """Thread-safe by construction: no connection is shared between calls."""
+def _check_owner(owner: str) -> str:
+    if not isinstance(owner, str) or not owner.strip():
+        raise ValueError("a store needs a non-empty owner")
+    return owner
 
-    def __init__(self, path: Path) -> None:
+
+class Store:
+    """Thread-safe by construction: no connection is shared between calls.
+
+    `owner`: whose things this store reads and writes (see the module's docstring).
+    `shared_answer_cache`: `cache_get` may replay any owner's answer (Settings.shared_answer_cache);
+    off, an owner only ever gets their own cached answers back.
+    """
+
+    def __init__(self, path: Path, owner: str = LOCAL_OWNER, *, shared_answer_cache: bool = False) -> None:
         self.path = Path(path)
+        self.owner = _check_owner(owner)
+        self.shared_answer_cache = bool(shared_answer_cache)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
     @classmethod
-    def in_dir(cls, data_dir: Path) -> Store:
-        return cls(Path(data_dir) / DB_FILE)
+    def in_dir(cls, data_dir: Path, owner: str = LOCAL_OWNER, *, shared_answer_cache: bool = False) -> Store:
+        return cls(Path(data_dir) / DB_FILE, owner, shared_answer_cache=shared_answer_cache)
+
+    def for_owner(self, owner: str) -> Store:
+        """The same database acting for another owner (no migration check: cheap per session)."""
+        other = copy.copy(self)
+        other.owner = _check_owner(owner)
+        return other
 
     # --- connections and schema -----------------------------------------------------------------
 
@@ -314,10 +400,11 @@ class Store:
         now = time.time()
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cid,
+                    self.owner,
                     title_from(title),
                     created_at or now,
                     now,
@@ -343,8 +430,9 @@ class Store:
         """The sidebar settings a conversation reopens with (does not reorder the list)."""
         with self._write() as conn:
             conn.execute(
-                "UPDATE conversations SET persona = ?, system_prompt = ?, provider = ?, model = ?, params = ? WHERE id = ?",
-                (persona, system_prompt, provider, model, _dumps(dict(params)), conversation_id),
+                "UPDATE conversations SET persona = ?, system_prompt = ?, provider = ?, model = ?, params = ?"
+                " WHERE id = ? AND owner = ?",
+                (persona, system_prompt, provider, model, _dumps(dict(params)), conversation_id, self.owner),
             )
 
     def rename_conversation(self, conversation_id: str, title: str) -> str:
@@ -352,14 +440,17 @@ class Store:
         if not clean:
             raise StoreError("A conversation title cannot be empty.")
         with self._write() as conn:
-            cur = conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (clean, conversation_id))
+            cur = conn.execute(
+                "UPDATE conversations SET title = ? WHERE id = ? AND owner = ?", (clean, conversation_id, self.owner)
+            )
             if cur.rowcount == 0:
-                raise StoreError("That conversation no longer exists.")
+                raise StoreError(_CONVERSATION_GONE)
         return clean
 
     def delete_conversation(self, conversation_id: str) -> bool:
         with self._write() as conn:
-            return conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
+            cur = conn.execute("DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, self.owner))
+            return cur.rowcount > 0
 
     def list_conversations(self, limit: int = 500) -> list[ConversationSummary]:
         """Most recently active first."""
@@ -367,20 +458,22 @@ class Store:
             rows = conn.execute(
                 "SELECT c.id, c.title, c.created_at, c.updated_at,"
                 " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS n"
-                " FROM conversations c ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
-                (limit,),
+                " FROM conversations c WHERE c.owner = ? ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+                (self.owner, limit),
             ).fetchall()
         return [ConversationSummary(r["id"], r["title"] or "Untitled", r["created_at"], r["updated_at"], r["n"]) for r in rows]
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         with self._read() as conn:
             conn.execute("BEGIN")  # one snapshot for the row and its messages
-            row = conn.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            row = conn.execute("SELECT * FROM conversations WHERE id = ? AND owner = ?", (conversation_id, self.owner)).fetchone()
             if row is None:
                 return None
             msgs = conn.execute(
-                "SELECT id, role, content, incomplete, meta FROM messages WHERE conversation_id = ? ORDER BY id",
-                (conversation_id,),
+                "SELECT m.id, m.role, m.content, m.incomplete, m.meta FROM messages m"
+                " JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE m.conversation_id = ? AND c.owner = ? ORDER BY m.id",
+                (conversation_id, self.owner),
             ).fetchall()
             conn.execute("COMMIT")
         return Conversation(
@@ -410,23 +503,30 @@ class Store:
         incomplete: bool = False,
         meta: Mapping[str, Any] | None = None,
     ) -> int:
-        """Append a message; the first user message titles an untitled conversation."""
+        """Append a message; the first user message titles an untitled conversation. A conversation
+        that is gone (or another owner's) raises StoreError."""
         if role not in ("user", "assistant"):
             raise StoreError(f"Unsupported message role {role!r}.")
         now = time.time()
         with self._write() as conn:
+            # INSERT ... SELECT: the owner check and the insert are one statement.
             cur = conn.execute(
                 "INSERT INTO messages (conversation_id, role, content, incomplete, meta, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, int(incomplete), _dumps(dict(meta)) if meta else None, now, now),
+                " SELECT id, ?, ?, ?, ?, ?, ? FROM conversations WHERE id = ? AND owner = ?",
+                (role, content, int(incomplete), _dumps(dict(meta)) if meta else None, now, now, conversation_id, self.owner),
             )
+            if cur.rowcount == 0:
+                raise StoreError(_CONVERSATION_GONE)
             if role == "user":
                 conn.execute(
-                    "UPDATE conversations SET updated_at = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
-                    (now, title_from(content), conversation_id),
+                    "UPDATE conversations SET updated_at = ?, title = CASE WHEN title = '' THEN ? ELSE title END"
+                    " WHERE id = ? AND owner = ?",
+                    (now, title_from(content), conversation_id, self.owner),
                 )
             else:
-                conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+                conn.execute(
+                    "UPDATE conversations SET updated_at = ? WHERE id = ? AND owner = ?", (now, conversation_id, self.owner)
+                )
             return int(cur.lastrowid or 0)
 
     def update_message(
@@ -448,8 +548,12 @@ class Store:
         if meta is not None:
             sets.append("meta = ?")
             args.append(_dumps(dict(meta)))
-        with self._write() as conn:
-            conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*args, message_id))
+        with self._write() as conn:  # a message that is gone (or another owner's) is left alone
+            conn.execute(
+                f"UPDATE messages SET {', '.join(sets)} WHERE id = ?"
+                " AND conversation_id IN (SELECT id FROM conversations WHERE owner = ?)",
+                (*args, message_id, self.owner),
+            )
 
     def import_conversation(self, conv: Conversation) -> str:
         """Insert a whole (validated) conversation in one transaction: all of it or nothing."""
@@ -457,10 +561,11 @@ class Store:
         now = time.time()
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cid,
+                    self.owner,
                     title_from(conv.title) or "Imported conversation",
                     conv.created_at or now,
                     now,
@@ -473,9 +578,9 @@ class Store:
             )
             conn.executemany(
                 "INSERT INTO messages (conversation_id, role, content, incomplete, meta, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " SELECT id, ?, ?, ?, ?, ?, ? FROM conversations WHERE id = ? AND owner = ?",
                 [
-                    (cid, m.role, m.content, int(m.incomplete), _dumps(m.meta) if m.meta else None, now, now)
+                    (m.role, m.content, int(m.incomplete), _dumps(m.meta) if m.meta else None, now, now, cid, self.owner)
                     for m in conv.messages
                 ],
             )
@@ -486,7 +591,8 @@ class Store:
     def list_personas(self) -> list[UserPersona]:
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT id, name, system_prompt, temperature FROM personas ORDER BY name COLLATE NOCASE"
+                "SELECT id, name, system_prompt, temperature FROM personas WHERE owner = ? ORDER BY name COLLATE NOCASE",
+                (self.owner,),
             ).fetchall()
         return [UserPersona(r["id"], r["name"], r["system_prompt"], r["temperature"]) for r in rows]
 
@@ -507,18 +613,21 @@ class Store:
             raise StoreError("A persona's temperature must be between 0 and 2.")
         now = time.time()
         with self._write() as conn:
-            clash = conn.execute("SELECT id FROM personas WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
+            clash = conn.execute(
+                "SELECT id FROM personas WHERE owner = ? AND name = ? COLLATE NOCASE", (self.owner, name)
+            ).fetchone()
             if clash and clash["id"] != persona_id:
                 raise StoreError(f"A persona named '{name}' already exists.")
             if persona_id is None:
                 cur = conn.execute(
-                    "INSERT INTO personas (name, system_prompt, temperature, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                    (name, system_prompt, float(temperature), now, now),
+                    "INSERT INTO personas (owner, name, system_prompt, temperature, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.owner, name, system_prompt, float(temperature), now, now),
                 )
                 return int(cur.lastrowid or 0)
             cur = conn.execute(
-                "UPDATE personas SET name = ?, system_prompt = ?, temperature = ?, updated_at = ? WHERE id = ?",
-                (name, system_prompt, float(temperature), now, persona_id),
+                "UPDATE personas SET name = ?, system_prompt = ?, temperature = ?, updated_at = ? WHERE id = ? AND owner = ?",
+                (name, system_prompt, float(temperature), now, persona_id, self.owner),
             )
             if cur.rowcount == 0:
                 raise StoreError("That persona no longer exists.")
@@ -526,13 +635,16 @@ class Store:
 
     def delete_persona(self, persona_id: int) -> bool:
         with self._write() as conn:
-            return conn.execute("DELETE FROM personas WHERE id = ?", (persona_id,)).rowcount > 0
+            return conn.execute("DELETE FROM personas WHERE id = ? AND owner = ?", (persona_id, self.owner)).rowcount > 0
 
     # --- parameter presets ------------------------------------------------------------------------
 
     def list_presets(self) -> list[Preset]:
         with self._read() as conn:
-            rows = conn.execute("SELECT id, name, provider, model, params FROM presets ORDER BY name COLLATE NOCASE").fetchall()
+            rows = conn.execute(
+                "SELECT id, name, provider, model, params FROM presets WHERE owner = ? ORDER BY name COLLATE NOCASE",
+                (self.owner,),
+            ).fetchall()
         return [Preset(r["id"], r["name"], r["provider"], r["model"], _loads_dict(r["params"])) for r in rows]
 
     def save_preset(self, name: str, provider: str, model: str, params: Mapping[str, Any]) -> int:
@@ -544,25 +656,34 @@ class Store:
             raise StoreError(f"A preset name can be at most {TITLE_MAX} characters.")
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO presets (name, provider, model, params, created_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET provider = excluded.provider, model = excluded.model, params = excluded.params",
-                (name, provider, model, _dumps(dict(params)), time.time()),
+                "INSERT INTO presets (owner, name, provider, model, params, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(owner, name) DO UPDATE SET provider = excluded.provider, model = excluded.model,"
+                " params = excluded.params",
+                (self.owner, name, provider, model, _dumps(dict(params)), time.time()),
             )
-            return int(conn.execute("SELECT id FROM presets WHERE name = ?", (name,)).fetchone()["id"])
+            row = conn.execute("SELECT id FROM presets WHERE owner = ? AND name = ?", (self.owner, name)).fetchone()
+            return int(row["id"])
 
     def delete_preset(self, preset_id: int) -> bool:
         with self._write() as conn:
-            return conn.execute("DELETE FROM presets WHERE id = ?", (preset_id,)).rowcount > 0
+            return conn.execute("DELETE FROM presets WHERE id = ? AND owner = ?", (preset_id, self.owner)).rowcount > 0
 
     # --- answer cache -----------------------------------------------------------------------------
 
     def cache_get(self, key: str) -> ChatResult | None:
+        """This owner's cached answer for `key`; with a shared cache, anyone's (this owner's first)."""
         with self._read() as conn:
-            row = conn.execute("SELECT * FROM answer_cache WHERE key = ?", (key,)).fetchone()
+            if self.shared_answer_cache:
+                row = conn.execute(
+                    "SELECT * FROM answer_cache WHERE key = ? ORDER BY owner = ? DESC, created_at DESC LIMIT 1",
+                    (key, self.owner),
+                ).fetchone()
+            else:
+                row = conn.execute("SELECT * FROM answer_cache WHERE owner = ? AND key = ?", (self.owner, key)).fetchone()
         if row is None:
             return None
         with self._write() as conn:
-            conn.execute("UPDATE answer_cache SET hits = hits + 1 WHERE key = ?", (key,))
+            conn.execute("UPDATE answer_cache SET hits = hits + 1 WHERE owner = ? AND key = ?", (row["owner"], key))
         usage = None
         if row["prompt_tokens"] is not None and row["completion_tokens"] is not None:
             usage = CompletionUsage(
@@ -578,9 +699,10 @@ class Store:
         usage = result.usage
         with self._write() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO answer_cache (key, provider, model, text, resolved_model, prompt_tokens,"
-                " completion_tokens, finish_reason, created_at, hits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                "INSERT OR REPLACE INTO answer_cache (owner, key, provider, model, text, resolved_model, prompt_tokens,"
+                " completion_tokens, finish_reason, created_at, hits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
                 (
+                    self.owner,
                     key,
                     provider,
                     model,
@@ -594,8 +716,9 @@ class Store:
             )
 
     def cache_clear(self) -> int:
+        """Forget this owner's cached answers (never another owner's, shared cache or not)."""
         with self._write() as conn:
-            return conn.execute("DELETE FROM answer_cache").rowcount
+            return conn.execute("DELETE FROM answer_cache WHERE owner = ?", (self.owner,)).rowcount
 
     # --- compare runs -----------------------------------------------------------------------------
 
@@ -614,20 +737,30 @@ class Store:
         rid = uuid.uuid4().hex
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO compare_runs (id, title, created_at, status, spec, summary) VALUES (?, ?, ?, ?, ?, ?)",
-                (rid, title_from(title), created_at or time.time(), status, _dumps(dict(spec)), _dumps(dict(summary))),
+                "INSERT INTO compare_runs (id, owner, title, created_at, status, spec, summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rid,
+                    self.owner,
+                    title_from(title),
+                    created_at or time.time(),
+                    status,
+                    _dumps(dict(spec)),
+                    _dumps(dict(summary)),
+                ),
             )
             conn.executemany(
-                "INSERT INTO compare_cells (run_id, idx, cell, text, status, metrics, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO compare_cells (run_id, idx, cell, text, status, metrics, error)"
+                " SELECT id, ?, ?, ?, ?, ?, ? FROM compare_runs WHERE id = ? AND owner = ?",
                 [
                     (
-                        rid,
                         int(c["index"]),
                         _dumps(dict(c.get("cell") or {})),
                         c.get("text") or "",
                         c["status"],
                         _dumps(dict(c.get("metrics") or {})),
                         c.get("error"),
+                        rid,
+                        self.owner,
                     )
                     for c in cells
                 ],
@@ -640,19 +773,21 @@ class Store:
             rows = conn.execute(
                 "SELECT r.id, r.title, r.created_at, r.status,"
                 " (SELECT COUNT(*) FROM compare_cells c WHERE c.run_id = r.id) AS n"
-                " FROM compare_runs r ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?",
-                (limit,),
+                " FROM compare_runs r WHERE r.owner = ? ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?",
+                (self.owner, limit),
             ).fetchall()
         return [CompareRunSummary(r["id"], r["title"] or "Untitled", r["created_at"], r["status"], r["n"]) for r in rows]
 
     def get_compare_run(self, run_id: str) -> StoredCompareRun | None:
         with self._read() as conn:
             conn.execute("BEGIN")  # one snapshot for the run and its cells
-            row = conn.execute("SELECT * FROM compare_runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute("SELECT * FROM compare_runs WHERE id = ? AND owner = ?", (run_id, self.owner)).fetchone()
             if row is None:
                 return None
             cells = conn.execute(
-                "SELECT idx, cell, text, status, metrics, error FROM compare_cells WHERE run_id = ? ORDER BY idx", (run_id,)
+                "SELECT c.idx, c.cell, c.text, c.status, c.metrics, c.error FROM compare_cells c"
+                " JOIN compare_runs r ON r.id = c.run_id WHERE c.run_id = ? AND r.owner = ? ORDER BY c.idx",
+                (run_id, self.owner),
             ).fetchall()
             conn.execute("COMMIT")
         return StoredCompareRun(
@@ -664,7 +799,7 @@ class Store:
 
     def delete_compare_run(self, run_id: str) -> bool:
         with self._write() as conn:
-            return conn.execute("DELETE FROM compare_runs WHERE id = ?", (run_id,)).rowcount > 0
+            return conn.execute("DELETE FROM compare_runs WHERE id = ? AND owner = ?", (run_id, self.owner)).rowcount > 0
 
 
 def _split_sql(script: str) -> list[str]:

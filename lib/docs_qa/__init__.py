@@ -16,6 +16,7 @@ from lib.docs_qa.index import (
     Hit,
     SearchIndex,
     create_collection,
+    delete_collection,
     list_collections,
     open_collection,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Hit",
     "SearchIndex",
     "create_collection",
+    "delete_collection",
     "list_collections",
     "open_collection",
     "tokenize",

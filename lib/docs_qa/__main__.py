@@ -1,4 +1,6 @@
 """Docs Q&A from the shell; collections live under $YOAKE_DATA_DIR/docs/ (as for the app).
+Every command acts on the `local` owner's collections unless given `--owner ISSUER|SUBJECT`
+(a signed-in user's, as `lib.identity.Identity.owner` spells it).
 
 python -m lib.docs_qa index --collection NAME PATH...      add files and folders (changed files only)
 python -m lib.docs_qa search --collection NAME [--k K] [--json] "query"
@@ -14,6 +16,7 @@ from collections import Counter
 
 from lib.config import load_settings
 from lib.docs_qa.index import DocsError, FileOutcome, create_collection, list_collections, open_collection
+from lib.identity import LOCAL_OWNER
 
 
 def _report(outcomes: list[FileOutcome]) -> None:
@@ -29,27 +32,32 @@ def _report(outcomes: list[FileOutcome]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.docs_qa", description="Docs Q&A collections and search.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("index", help="add files and folders to a collection (created if needed)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--owner", default=LOCAL_OWNER, help="whose collections: ISSUER|SUBJECT of a signed-in user (default: local)"
+    )
+    p = sub.add_parser("index", parents=[common], help="add files and folders to a collection (created if needed)")
     p.add_argument("--collection", required=True)
     p.add_argument("paths", nargs="+")
-    p = sub.add_parser("search", help="the best chunks for a query")
+    p = sub.add_parser("search", parents=[common], help="the best chunks for a query")
     p.add_argument("--collection", required=True)
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print a JSON list, best first")
     p.add_argument("query")
-    sub.add_parser("list", help="the collections")
+    sub.add_parser("list", parents=[common], help="the collections")
     for name, text in (
         ("files", "a collection's files"),
         ("rebuild", "re-read and re-chunk every file"),
         ("delete", "delete a collection"),
     ):
-        sub.add_parser(name, help=text).add_argument("--collection", required=True)
+        sub.add_parser(name, parents=[common], help=text).add_argument("--collection", required=True)
     args = parser.parse_args(argv)
     settings = load_settings()
     data = settings.data_dir
+    owner = args.owner.strip() or LOCAL_OWNER
     try:
         if args.command == "index":
-            coll = create_collection(data, args.collection, exist_ok=True)
+            coll = create_collection(data, args.collection, exist_ok=True, owner=owner)
             coll.redact = settings.redact
             outcomes = coll.add_paths(args.paths)
             index = coll.load_index()  # built and saved now, so the first search is quick
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"collection '{coll.name}': {len(coll.files())} files, {len(index)} chunks")
             return 0 if any(o.status != "skipped" for o in outcomes) else 1
         if args.command == "search":
-            hits = open_collection(data, args.collection).search(args.query, max(1, args.k))
+            hits = open_collection(data, args.collection, owner).search(args.query, max(1, args.k))
             if args.json:
                 print(json.dumps([h.to_json() for h in hits], ensure_ascii=False, indent=1))
             else:
@@ -68,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                     print("no chunk matches")
             return 0
         if args.command == "list":
-            for name in list_collections(data):
+            for name in list_collections(data, owner):
                 print(name)
             return 0
-        coll = open_collection(data, args.collection)
+        coll = open_collection(data, args.collection, owner)
         coll.redact = settings.redact
         if args.command == "files":
             for f in coll.files():

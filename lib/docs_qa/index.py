@@ -1,4 +1,5 @@
-"""Collections of documents under `$YOAKE_DATA_DIR/docs/<name>/`: the files (a content hash each, so
+"""Collections of documents under `$YOAKE_DATA_DIR/docs/<name>/` (the `local` owner's, as before
+owners existed) or `docs/.owners/<owner hash>/<name>/` (a signed-in user's): the files (a content hash each, so
 a changed file is re-chunked and re-tokenized alone), their chunks with their tokens, in SQLite
 (`collection.db`), and the BM25 index over all chunks (bm25s), saved as `index-v<version>/`.
 
@@ -34,8 +35,12 @@ from lib.docs_qa.chunking import Chunk, chunk_document
 from lib.docs_qa.extract import MAX_FILE_BYTES, Skipped, extract, too_large
 from lib.docs_qa.tokenize import tokenize
 from lib.errors import YoakeError
+from lib.identity import LOCAL_OWNER, owner_hash
 
 DOCS_DIR = "docs"
+# Other owners' collections live under docs/.owners/<owner hash>/. A collection name starts with a
+# letter or digit (_NAME), so no collection can be named like this folder or be listed from it.
+OWNERS_DIR = ".owners"
 DB_FILE = "collection.db"
 UPLOADS_DIR = "uploads"
 INDEX_PREFIX = "index-v"
@@ -134,8 +139,13 @@ def _same(text: str) -> str:
     return text
 
 
-def collections_root(data_dir: Path) -> Path:
-    return Path(data_dir) / DOCS_DIR
+def collections_root(data_dir: Path, owner: str = LOCAL_OWNER) -> Path:
+    """The folder holding an owner's collections: `local` keeps the place collections had before
+    owners existed (so nothing moves), anyone else gets a folder named by their owner's hash."""
+    if not isinstance(owner, str) or not owner.strip():
+        raise ValueError("collections need a non-empty owner")
+    root = Path(data_dir) / DOCS_DIR
+    return root if owner == LOCAL_OWNER else root / OWNERS_DIR / owner_hash(owner)
 
 
 def check_name(name: str) -> str:
@@ -147,16 +157,22 @@ def check_name(name: str) -> str:
     return name
 
 
-def list_collections(data_dir: Path) -> list[str]:
-    root = collections_root(data_dir)
+def collection_path(data_dir: Path, name: str, owner: str = LOCAL_OWNER) -> Path:
+    """Where an owner's collection of that name lives (whether or not it exists)."""
+    return collections_root(data_dir, owner) / check_name(name)
+
+
+def list_collections(data_dir: Path, owner: str = LOCAL_OWNER) -> list[str]:
+    """An owner's collections, by name (never another owner's)."""
+    root = collections_root(data_dir, owner)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / DB_FILE).is_file())
+    return sorted(p.name for p in root.iterdir() if _NAME.match(p.name) and (p / DB_FILE).is_file())
 
 
-def create_collection(data_dir: Path, name: str, *, exist_ok: bool = False) -> Collection:
+def create_collection(data_dir: Path, name: str, *, exist_ok: bool = False, owner: str = LOCAL_OWNER) -> Collection:
     name = check_name(name)
-    path = collections_root(data_dir) / name
+    path = collections_root(data_dir, owner) / name
     if (path / DB_FILE).is_file():
         if exist_ok:
             return Collection(path)
@@ -165,13 +181,23 @@ def create_collection(data_dir: Path, name: str, *, exist_ok: bool = False) -> C
     return Collection(path)
 
 
-def open_collection(data_dir: Path, name: str) -> Collection:
+def open_collection(data_dir: Path, name: str, owner: str = LOCAL_OWNER) -> Collection:
+    """An owner's collection; another owner's of the same name is "no such collection"."""
     name = check_name(name)
-    path = collections_root(data_dir) / name
+    path = collections_root(data_dir, owner) / name
     if not (path / DB_FILE).is_file():
-        known = ", ".join(list_collections(data_dir)) or "none yet"
+        known = ", ".join(list_collections(data_dir, owner)) or "none yet"
         raise DocsError(f"There is no collection named '{name}' (collections: {known}).", title="No such collection.")
     return Collection(path)
+
+
+def delete_collection(data_dir: Path, name: str, owner: str = LOCAL_OWNER) -> bool:
+    """Delete an owner's collection, even a damaged one that cannot be opened. False: none by that name."""
+    path = collection_path(data_dir, name, owner)
+    if not path.is_dir():
+        return False
+    shutil.rmtree(path)
+    return True
 
 
 @contextmanager

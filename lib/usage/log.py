@@ -1,6 +1,7 @@
 """The usage log's record and writer: one JSON object per API call, appended to `$YOAKE_DATA_DIR/usage.jsonl`.
 
-No message text and no keys are ever written. Each record is one `os.write` of one line on an
+No message text and no keys are ever written, and no identity either: `owner` is
+`lib.identity.owner_hash` of whoever made the call (a line without it is the `local` owner's). Each record is one `os.write` of one line on an
 O_APPEND descriptor under an exclusive `flock`, so concurrent sessions and processes never
 tear or interleave lines.
 """
@@ -44,6 +45,7 @@ class UsageRecord:
     request_id: str | None = None
     usage_estimated: bool = False
     cache_hit: bool = False
+    owner: str | None = None  # owner_hash(owner), never the raw subject or e-mail
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ts: str = field(default_factory=_now_iso)
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from lib.identity import LOCAL_OWNER, owner_hash
 from lib.usage.log import UsageRecord
 
 # One column per `UsageRecord` field, in the order the writer emits them.
@@ -60,15 +61,17 @@ SCHEMA = pa.schema(
         ("request_id", pa.string()),
         ("usage_estimated", pa.bool_()),
         ("cache_hit", pa.bool_()),
+        ("owner", pa.string()),
     ]
 )
+LOCAL_OWNER_HASH = owner_hash(LOCAL_OWNER)  # lines written before owners existed are the laptop's
 assert set(SCHEMA.names) == {f.name for f in fields(UsageRecord)}, "SCHEMA must follow UsageRecord"
 
 _PARSE = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
 BLOCK_BYTES = 4 << 20  # measured fastest of 1-16 MB here; small enough that re-parsing around a bad line is cheap
 _LINE_BY_LINE = 16  # below this many lines, a failing block is parsed one line at a time
 FINGERPRINT_BYTES = 4096
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"  # 2: the owner column
 CACHE_SAVE_BYTES = 8 << 20  # re-save the cache once this much of the log is parsed but not cached
 
 
@@ -177,6 +180,15 @@ def _valid_rows(table: pa.Table) -> tuple[pa.Table, int]:
     return kept, table.num_rows - kept.num_rows
 
 
+def _owned(table: pa.Table) -> pa.Table:
+    """A line without an owner (written before owners existed, or by hand) is the local owner's."""
+    column = table["owner"]
+    if column.null_count == 0:
+        return table  # the usual case: no copy
+    i = table.schema.get_field_index("owner")
+    return table.set_column(i, SCHEMA.field("owner"), pc.fill_null(column, LOCAL_OWNER_HASH))
+
+
 def _parse_block(buf: memoryview) -> tuple[list[pa.Table], int]:
     tables, bad = _parse_isolating(buf)
     kept = []
@@ -184,7 +196,7 @@ def _parse_block(buf: memoryview) -> tuple[list[pa.Table], int]:
         valid, foreign = _valid_rows(table)
         bad += foreign
         if valid.num_rows:
-            kept.append(valid)
+            kept.append(_owned(valid))
     return kept, bad
 
 

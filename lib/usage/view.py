@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ class Filters:
     models: tuple[str, ...] = ()
     pages: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()  # "ok" / "error"
+    # owner hashes (lib.identity.owner_hash) whose calls count; None: everyone's (an admin, or the
+    # laptop). An empty set selects nothing.
+    owners: frozenset[str] | None = None
 
 
 def _day_start_utc(day: _dt.date, tz: str) -> pa.Scalar:
@@ -54,11 +57,19 @@ def filter_table(table: pa.Table, f: Filters, tz: str = "UTC") -> pa.Table:
             mask = pc.and_(mask, pc.fill_null(pc.is_in(table[column], pa.array(list(wanted), pa.string())), False))
     if f.statuses:
         mask = pc.and_(mask, pc.is_in(_status(table), pa.array(list(f.statuses), pa.string())))
+    if f.owners is not None:
+        mask = pc.and_(mask, pc.fill_null(pc.is_in(table["owner"], pa.array(sorted(f.owners), pa.string())), False))
     return table.filter(mask)
 
 
-def options(table: pa.Table) -> dict[str, list[str]]:
-    """Distinct providers, models and pages in the log, for the filter widgets."""
+def scope(table: pa.Table, owners: frozenset[str] | None) -> pa.Table:
+    """Only the calls of these owner hashes (None: all of them)."""
+    return table if owners is None else filter_table(table, Filters(owners=owners))
+
+
+def options(table: pa.Table, owners: frozenset[str] | None = None) -> dict[str, list[str]]:
+    """Distinct providers, models and pages in the log (of these owners' calls), for the filter widgets."""
+    table = scope(table, owners)
     return {c: distinct(pc.unique(table[c]).to_pylist()) for c in ("provider", "model", "page")}
 
 
@@ -168,11 +179,12 @@ def build_view(
 ) -> UsageView:
     local_providers = tuple(local_providers)
     today = today or pd.Timestamp.now(tz).date()
+    table = scope(table, f.owners)  # nothing below (today's total, the bucket) sees other owners' calls
     day_rows = filter_table(table, Filters(start=today, end=today), tz)
     today_tokens = int(pc.sum(_tokens(day_rows)).as_py() or 0) if day_rows.num_rows else 0
     if bucket == "auto":
         bucket = pick_bucket(f, table, tz)
-    sel = filter_table(table, f, tz)
+    sel = filter_table(table, replace(f, owners=None), tz)  # already scoped above
     df = to_frame(sel, prices, local_providers)
     is_ok = (df["status"] == "ok").to_numpy(dtype=bool)
     errors = int((~is_ok).sum())
