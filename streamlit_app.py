@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.common import password_required, sign_in_page
+from ui.common import oidc_sign_in_page, oidc_sign_in_required, password_required, sign_in_page, signed_in_sidebar
 
 st.set_page_config(page_title="Yoake", page_icon="🌅", layout="wide")
 
@@ -19,9 +19,13 @@ PAGES = [
     ("usage.py", "Usage", "📊"),
 ]
 
-if password_required():
+if oidc_sign_in_required():
+    # With [auth] configured (OpenID Connect), signing in is the only page until the visitor has:
+    # every page's URL lands on it, and afterwards each visitor sees only their own work.
+    pages = [st.Page(oidc_sign_in_page, title="Sign in", icon="🔒")]
+elif password_required():
     # While YOAKE_PASSWORD is set and not yet given, sign-in is the only page that exists:
-    # any page's URL lands on it.
+    # any page's URL lands on it. Everyone with the password shares one workspace.
     pages = [st.Page(sign_in_page, title="Sign in", icon="🔒")]
 else:
     pages = [
@@ -29,4 +33,5 @@ else:
         for file, title, icon in PAGES
         if (PAGES_DIR / file).is_file()
     ]
+    signed_in_sidebar()
 st.navigation(pages).run()

@@ -17,7 +17,7 @@ from lib.docs_qa.extract import SUPPORTED
 from lib.docs_qa.index import check_name, collections_root
 from lib.streams import ChatStream
 from lib.summarize import token_counter
-from ui.common import enter_page, error_message, model_picker, settings, show_error
+from ui.common import current_owner, enter_page, error_message, model_picker, settings, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -32,6 +32,7 @@ state.setdefault("qa_error", None)  # the last collection error's page text
 
 cfg = settings()
 DATA = cfg.data_dir
+OWNER = current_owner()  # collections are per signed-in visitor (one owner, `local`, on a laptop)
 
 with st.sidebar:
     selection = model_picker("qa")
@@ -52,7 +53,7 @@ with st.sidebar:
 
 def _create() -> None:
     try:
-        coll = create_collection(DATA, state.get("qa_new_name", ""))
+        coll = create_collection(DATA, state.get("qa_new_name", ""), owner=OWNER)
     except DocsError as exc:
         state.qa_error = error_message(exc, None, cfg)
         return
@@ -63,7 +64,7 @@ def _create() -> None:
 
 def _delete(name: str) -> None:
     try:
-        open_collection(DATA, name).delete()
+        open_collection(DATA, name, OWNER).delete()
     except (DocsError, OSError) as exc:
         state.qa_error = (
             error_message(exc, None, cfg) if isinstance(exc, DocsError) else cfg.redact(f"**It could not be deleted.** {exc}")
@@ -77,13 +78,13 @@ def _delete(name: str) -> None:
 
 def _delete_dir(name: str) -> None:
     """Delete a collection that cannot even be opened (its folder, whatever is in it)."""
-    shutil.rmtree(collections_root(DATA) / check_name(name), ignore_errors=True)
+    shutil.rmtree(collections_root(DATA, OWNER) / check_name(name), ignore_errors=True)
     state.qa_turns.pop(name, None)
     state.qa_outcomes = None
     state.pop("qa_collection", None)
 
 
-names = list_collections(DATA)
+names = list_collections(DATA, OWNER)
 if state.get("qa_collection") not in names:
     state.pop("qa_collection", None)
 if names:
@@ -100,7 +101,7 @@ if not name:
     st.stop()
 
 try:
-    coll = open_collection(DATA, name)
+    coll = open_collection(DATA, name, OWNER)
 except DocsError as exc:
     show_error(exc, None, cfg)
     sure = st.checkbox("Yes, delete it", key="qa_delete_broken_confirm")
@@ -175,13 +176,14 @@ with st.expander(f"Files in '{name}' ({len(files)})"):
 
 
 @st.cache_resource(show_spinner="Loading the index…", max_entries=8)
-def _search_index(data_dir: str, collection: str, version: int) -> SearchIndex:
-    """One loaded index per collection version, shared by sessions; a change makes a new version."""
-    return open_collection(Path(data_dir), collection).load_index()
+def _search_index(data_dir: str, owner: str, collection: str, version: int) -> SearchIndex:
+    """One loaded index per owner's collection version, shared by that owner's sessions; a change
+    makes a new version."""
+    return open_collection(Path(data_dir), collection, owner).load_index()
 
 
 try:
-    index = _search_index(str(DATA), name, coll.version())
+    index = _search_index(str(DATA), OWNER, name, coll.version())
 except (sqlite3.Error, OSError, ValueError) as exc:  # a damaged database or index files
     st.error(cfg.redact(f"**The collection '{name}' cannot be read.** {exc}. Try *Rebuild*, or delete it and add the files again."),
              icon="⚠️")  # fmt: skip

@@ -10,12 +10,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from lib.identity import owner_hash
 from lib.pricing import PRICES_FILE, Price, load_price_table
 from lib.providers import PROVIDERS
 from lib.usage import log as usage_log
 from lib.usage.reader import UsageLog, cache_path_for
 from lib.usage.view import Filters, UsageView, build_view, filter_table, options, to_csv_bytes
-from ui.common import enter_page, settings
+from ui.common import current_owner, enter_page, sees_everyones_usage, settings
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -33,8 +34,8 @@ def _reader(path: str) -> UsageLog:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _options(path: str, version: tuple, _table) -> dict[str, list[str]]:
-    return options(_table)
+def _options(path: str, version: tuple, owners_key: str, _table, _owners: frozenset[str] | None) -> dict[str, list[str]]:
+    return options(_table, _owners)
 
 
 @st.cache_data(show_spinner="Summarising the usage log…", max_entries=16)
@@ -69,7 +70,9 @@ with st.spinner("Reading the usage log…"):
 table = snap.table
 tz = _timezone()
 today = pd.Timestamp.now(tz).date()
-opts = _options(str(log_path), snap.version, table)
+# Signed in, a visitor sees their own calls (by their owner's hash); admins and a laptop see all.
+owners = None if sees_everyones_usage() else frozenset({owner_hash(current_owner())})
+opts = _options(str(log_path), snap.version, repr(sorted(owners or [])) if owners else "all", table, owners)
 price_table = load_price_table(cfg.data_dir)
 
 state = st.session_state
@@ -106,7 +109,13 @@ if period == "Custom range":
 elif PERIODS[period] is not None:
     start, end = today - dt.timedelta(days=PERIODS[period]), today
 filters = Filters(
-    start=start, end=end, providers=tuple(providers), models=tuple(models), pages=tuple(pages), statuses=tuple(statuses)
+    start=start,
+    end=end,
+    providers=tuple(providers),
+    models=tuple(models),
+    pages=tuple(pages),
+    statuses=tuple(statuses),
+    owners=owners,
 )
 prices_key = repr(sorted(price_table.prices.items()))
 view = _view(str(log_path), snap.version, repr(filters), tz, today, bucket, prices_key, table, filters, price_table.prices)

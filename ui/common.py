@@ -15,6 +15,7 @@ from lib.auth import AttemptThrottle
 from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
 from lib.config import Settings, load_settings
 from lib.errors import describe_error
+from lib.identity import LOCAL_OWNER, Identity, is_admin
 from lib.local_server import LocalServer, LocalServerError
 from lib.providers import LOCAL_ID, PROVIDERS, ModelList, Provider, client_for, default_provider_id, list_models
 from lib.store import Store, StoreError
@@ -78,17 +79,19 @@ def _show_engine_notice() -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def _store(data_dir: str) -> Store:
-    return Store.in_dir(Path(data_dir))
+def _store(data_dir: str, shared_answer_cache: bool) -> Store:
+    return Store.in_dir(Path(data_dir), shared_answer_cache=shared_answer_cache)
 
 
 def open_store() -> Store:
-    """The one store of this data dir, shared by every session and page; stops the page with a
-    specific message when it cannot be opened."""
+    """The store of this data dir, acting for whoever uses this session (`current_owner`): the
+    database is opened once per process, and each run gets a view scoped to its owner. Stops the
+    page with a specific message when it cannot be opened."""
+    cfg = settings()
     try:
-        return _store(str(settings().data_dir))
+        return _store(str(cfg.data_dir), cfg.shared_answer_cache).for_owner(current_owner())
     except (StoreError, sqlite3.Error, OSError) as exc:
-        st.error(f"**Your work cannot be saved.** {settings().redact(str(exc))}", icon="⚠️")
+        st.error(f"**Your work cannot be saved.** {cfg.redact(str(exc))}", icon="⚠️")
         st.stop()
         raise  # not reached: st.stop() ends the run
 
@@ -123,6 +126,7 @@ class Selection:
             local=self.provider.local,
             log_path=usage_log.usage_path(data_dir),
             prices=pricing.load_prices(data_dir),
+            owner=current_owner(),
         )
 
 
@@ -212,6 +216,63 @@ def _throttle() -> AttemptThrottle:
     return AttemptThrottle()
 
 
+def sign_in_configured() -> bool:
+    """True when `.streamlit/secrets.toml` (or the host's secrets) has an `[auth]` section: visitors
+    sign in with OpenID Connect and each sees only their own work."""
+    return bool(_secrets().get("auth"))
+
+
+def current_identity() -> Identity | None:
+    """The signed-in visitor, or None (a laptop, or a shared-password workspace)."""
+    if not sign_in_configured():
+        return None
+    user = st.user.to_dict()
+    if user.get("is_logged_in") is not True or not user.get("sub"):
+        return None
+    return Identity(issuer=str(user.get("iss") or ""), subject=str(user["sub"]), email=user.get("email"), name=user.get("name"))
+
+
+def current_owner() -> str:
+    """Whose work this session reads and writes: the signed-in identity, else the one owner `local`."""
+    identity = current_identity()
+    return identity.owner if identity else LOCAL_OWNER
+
+
+def sees_everyones_usage() -> bool:
+    """Without sign-in there is one owner; signed in, only YOAKE_ADMINS see every user's calls."""
+    identity = current_identity()
+    return identity is None or is_admin(identity.email, settings().admins)
+
+
+def oidc_sign_in_required() -> bool:
+    return sign_in_configured() and current_identity() is None
+
+
+def oidc_sign_in_page() -> None:
+    """The only page registered while `[auth]` is configured and the visitor has not signed in."""
+    st.title("🌅 Yoake")
+    st.write(
+        "Sign in to use this demo. Your conversations, personas, compare runs and document collections are yours alone: other visitors cannot see them."
+    )
+    auth = _secrets().get("auth") or {}
+    # Named providers ([auth.google], [auth.okta] …) each get a button; a bare [auth] section has one.
+    named = [k for k, v in auth.items() if isinstance(v, dict)]
+    if named and not auth.get("client_id"):
+        for provider in named:
+            st.button(f"Sign in with {provider.capitalize()}", key=f"auth_login_{provider}", on_click=st.login, args=(provider,))
+    else:
+        st.button("Sign in", key="auth_login", type="primary", on_click=st.login)
+
+
+def signed_in_sidebar() -> None:
+    """Who is signed in, and a way out."""
+    identity = current_identity()
+    if identity is None:
+        return
+    st.sidebar.caption(f"Signed in as **{identity.display}**")
+    st.sidebar.button("Sign out", key="auth_logout", on_click=st.logout)
+
+
 def password_required() -> bool:
     """True while YOAKE_PASSWORD is set and this session has not given it."""
     return bool(settings().password) and not st.session_state.get("auth_ok")
@@ -220,6 +281,10 @@ def password_required() -> bool:
 def sign_in_page() -> None:
     """The only page registered while YOAKE_PASSWORD is set and not yet given."""
     st.title("🌅 Yoake")
+    st.caption(
+        "This demo has one shared workspace: everyone who has the password sees the same conversations, "
+        "personas and collections. For a workspace per visitor, the host can set up sign-in instead (see the README)."
+    )
     given = st.text_input("Password", type="password", key="auth_password")
     if st.button("Enter", key="auth_submit", type="primary"):
         if _throttle().check(given, settings().password or ""):
