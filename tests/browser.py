@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,13 +46,15 @@ def alive(pid: int) -> bool:
 
 
 @contextmanager
-def streamlit_app(env: dict[str, str], timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = free_port()
+def streamlit_app(
+    env: dict[str, str], timeout: float = 120, *, port: int | None = None, extra_args: Sequence[str] = ()
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = port or free_port()
     log = open(Path(env["YOAKE_DATA_DIR"]) / "streamlit.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
+         "--browser.gatherUsageStats", "false", *extra_args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -89,5 +91,18 @@ def chromium_page() -> Iterator:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             yield page
+        finally:
+            browser.close()
+
+
+@contextmanager
+def chromium_browser() -> Iterator:
+    """The browser itself, for tests that need several contexts (separate cookies: separate visitors)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
         finally:
             browser.close()

@@ -259,9 +259,10 @@ def oidc_sign_in_page() -> None:
     named = [k for k, v in auth.items() if isinstance(v, dict)]
     if named and not auth.get("client_id"):
         for provider in named:
-            st.button(f"Sign in with {provider.capitalize()}", key=f"auth_login_{provider}", on_click=st.login, args=(provider,))
-    else:
-        st.button("Sign in", key="auth_login", type="primary", on_click=st.login)
+            if st.button(f"Sign in with {provider.capitalize()}", key=f"auth_login_{provider}"):
+                st.login(provider)
+    elif st.button("Sign in", key="auth_login", type="primary"):
+        st.login()
 
 
 def signed_in_sidebar() -> None:
@@ -270,7 +271,8 @@ def signed_in_sidebar() -> None:
     if identity is None:
         return
     st.sidebar.caption(f"Signed in as **{identity.display}**")
-    st.sidebar.button("Sign out", key="auth_logout", on_click=st.logout)
+    if st.sidebar.button("Sign out", key="auth_logout"):
+        st.logout()
 
 
 def password_required() -> bool:
