@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import altair as alt
 import pandas as pd
+import pyarrow.compute as pc
 import streamlit as st
 
 from lib.identity import owner_hash
@@ -16,7 +17,7 @@ from lib.providers import PROVIDERS
 from lib.usage import log as usage_log
 from lib.usage.reader import UsageLog, cache_path_for
 from lib.usage.view import Filters, UsageView, build_view, filter_table, options, to_csv_bytes
-from ui.common import current_owner, enter_page, sees_everyones_usage, settings
+from ui.common import current_identity, current_owner, enter_page, sees_everyones_usage, settings
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -36,6 +37,11 @@ def _reader(path: str) -> UsageLog:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _options(path: str, version: tuple, owners_key: str, _table, _owners: frozenset[str] | None) -> dict[str, list[str]]:
     return options(_table, _owners)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _owner_hashes(path: str, version: tuple, _table) -> list[str]:
+    return sorted(h for h in pc.unique(_table["owner"]).to_pylist() if h)
 
 
 @st.cache_data(show_spinner="Summarising the usage log…", max_entries=16)
@@ -71,7 +77,9 @@ table = snap.table
 tz = _timezone()
 today = pd.Timestamp.now(tz).date()
 # Signed in, a visitor sees their own calls (by their owner's hash); admins and a laptop see all.
-owners = None if sees_everyones_usage() else frozenset({owner_hash(current_owner())})
+mine = owner_hash(current_owner())
+owners = None if sees_everyones_usage() else frozenset({mine})
+admin_view = owners is None and current_identity() is not None  # signed in as one of YOAKE_ADMINS
 opts = _options(str(log_path), snap.version, repr(sorted(owners or [])) if owners else "all", table, owners)
 price_table = load_price_table(cfg.data_dir)
 
@@ -90,6 +98,16 @@ with st.sidebar:
     models = st.multiselect("Model", opts["model"], key="usage_model", placeholder="All models")
     pages = st.multiselect("Page", opts["page"], key="usage_page", placeholder="All pages")
     statuses = st.multiselect("Status", ["ok", "error"], key="usage_status", placeholder="Any status")
+    if admin_view:
+        picked_owners = st.multiselect(
+            "Owner",
+            _owner_hashes(str(log_path), snap.version, table),
+            key="usage_owner",
+            placeholder="Everyone",
+            format_func=lambda h: f"{h} (you)" if h == mine else h,
+            help="A short hash of each signed-in identity (issuer and subject); the log holds no e-mails.",
+        )
+        owners = frozenset(picked_owners) or None
     bucket = st.segmented_control("Chart buckets", ["auto", "hour", "day"], default="auto", key="usage_bucket") or "auto"
     threshold = st.number_input(
         "Daily token alert",
@@ -245,7 +263,8 @@ if view.rows:
 st.subheader("Recent calls")
 if view.rows:
     st.dataframe(
-        view.recent,
+        # The owner hash says whose call it was: only an admin, who sees everyone's, needs it.
+        view.recent if admin_view else view.recent.drop(columns=["owner"], errors="ignore"),
         key="usage_table",
         hide_index=True,
         width="stretch",

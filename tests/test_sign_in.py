@@ -112,6 +112,11 @@ def _log(data_dir: Path, owner: str, n: int) -> None:
         )  # fmt: skip
 
 
+def recent_calls(at: AppTest):
+    """The recent-calls table (AppTest's dataframes carry no key: it is the one with request_id)."""
+    return next(d.value for d in at.dataframe if "request_id" in d.value.columns)
+
+
 @pytest.mark.parametrize(("who", "admins", "calls"), [(ALICE, "", 2), (BOB, "", 3), (BOB, "Bob@Example.test", 6)])
 def test_usage_shows_your_own_calls_and_everyones_to_admins(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, who: Identity, admins: str, calls: int
@@ -122,6 +127,37 @@ def test_usage_shows_your_own_calls_and_everyones_to_admins(
     _log(data_dir, LOCAL_OWNER, 1)
     at = app("pages/usage.py", who)
     assert {m.label: m.value for m in at.metric}["Calls"] == str(calls)
+    shown = recent_calls(at)
+    assert len(shown) == calls
+    if admins:  # whose call each one was: the owner's hash, never an e-mail or subject
+        assert set(shown["owner"]) == {owner_hash(o) for o in (ALICE.owner, BOB.owner, LOCAL_OWNER)}
+        assert not shown.astype(str).apply(lambda col: col.str.contains("example.test|alice-sub")).any().any()
+    else:
+        assert "owner" not in shown.columns
+
+
+def test_an_admin_can_narrow_usage_to_one_owner(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YOAKE_ADMINS", "someone@example.test, alice@example.test")
+    _log(data_dir, ALICE.owner, 2)
+    _log(data_dir, BOB.owner, 3)
+    at = app("pages/usage.py", ALICE)
+    picker = at.sidebar.multiselect(key="usage_owner")
+    assert sorted(picker.options) == sorted([f"{owner_hash(ALICE.owner)} (you)", owner_hash(BOB.owner)])
+    picker.select(owner_hash(BOB.owner)).run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Calls"] == "3"
+    assert set(recent_calls(at)["owner"]) == {owner_hash(BOB.owner)}
+
+
+def test_laptop_usage_shows_every_call_without_an_owner_picker(data_dir: Path) -> None:
+    _log(data_dir, LOCAL_OWNER, 2)
+    _log(data_dir, ALICE.owner, 1)  # e.g. from a time when sign-in was configured
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("pages/usage.py").run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Calls"] == "3"
+    assert not [m for m in at.sidebar.multiselect if m.key == "usage_owner"]
+    assert not [b for b in at.sidebar.button if b.label == "Sign out"]
 
 
 def test_the_shared_password_page_says_it_is_one_workspace(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
