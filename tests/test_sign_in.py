@@ -95,6 +95,35 @@ def test_each_visitor_sees_only_their_own_conversations_even_by_link(data_dir: P
     assert "Bob's draft" in sidebar_buttons(at)
 
 
+def test_personas_presets_and_compare_runs_are_per_visitor(data_dir: Path) -> None:
+    alices = Store.in_dir(data_dir).for_owner(ALICE.owner)
+    alices.save_persona("ACME voice", "Speak like ACME's brand book.", 0.3)
+    alices.save_preset("ACME preset", "local", "m", {"temperature": 0.2})
+    alices.save_compare_run(title="ACME run", status="done", spec={}, summary={}, cells=[])
+
+    at = app("pages/chat.py", BOB)
+    assert "ACME voice" not in at.sidebar.selectbox(key="chat_persona").options
+    assert not [b for b in at.sidebar.button if "ACME" in b.label]
+    # what Bob saves through the page is his
+    at.sidebar.text_input(key="chat_pe_name").input("Bob's tone")
+    at.sidebar.text_area(key="chat_pe_prompt").input("Be brief.")
+    at.sidebar.button(key="chat_pe_save").click().run()
+    assert not at.exception, at.exception
+    base = Store.in_dir(data_dir)
+    assert [p.name for p in base.for_owner(BOB.owner).list_personas()] == ["Bob's tone"]
+    assert [p.name for p in base.for_owner(ALICE.owner).list_personas()] == ["ACME voice"]
+    assert base.list_personas() == []  # nothing went to the laptop owner
+
+    at = app("pages/compare.py", BOB)
+    assert not [b for b in at.sidebar.button if "ACME" in b.label]
+    assert any("Nothing saved yet" in c.value for c in at.sidebar.caption)
+    at = app("pages/compare.py", ALICE)
+    assert any(b.label.startswith("ACME run") for b in at.sidebar.button)
+    at = app("pages/chat.py", ALICE)
+    assert "ACME voice" in at.sidebar.selectbox(key="chat_persona").options
+    assert any(b.label == "ACME preset" for b in at.sidebar.button)
+
+
 def test_docs_collections_are_per_visitor(data_dir: Path) -> None:
     create_collection(data_dir, "alice-handbook", owner=ALICE.owner)
     at = app("pages/docs_qa.py", BOB)
