@@ -63,6 +63,17 @@ def _exiting(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")  # the state follows the command name
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
     import socket
 
@@ -172,6 +183,30 @@ class LocalServer:
                 raise
             self.failure = None
             return f"The embedded model {self.last_exit} and was restarted." if died else None
+
+    def switch_model(self, model_path: str | Path, alias: str | None = None, timeout: float = 120.0) -> None:
+        """Serve another GGUF on the same port (cached clients keep working). If it cannot be loaded,
+        the previous model is started again and LocalServerError carries llama.cpp's own log lines."""
+        model_path = Path(model_path)
+        with self._lock:
+            previous = (self.model_path, self.alias)
+            self.stop()
+            self.model_path, self.alias = model_path, alias or model_path.stem
+            self.failure = None
+            try:
+                self._spawn(timeout)
+                return
+            except LocalServerError as exc:
+                failed = exc
+            self.model_path, self.alias = previous
+            try:
+                self._spawn(timeout)
+            except LocalServerError as exc:
+                self.failure = exc
+                raise LocalServerError(
+                    f"{model_path.name} could not be loaded, and {previous[1]} did not start again either.\n{exc.detail}"
+                ) from failed
+        raise LocalServerError(f"{model_path.name} could not be loaded; {previous[1]} is running again.\n{failed.detail}")
 
     def _spawn(self, timeout: float) -> None:
         if not self.model_path.is_file():
@@ -314,11 +349,15 @@ def _serve(args: argparse.Namespace) -> int:
     # The parent stops us with SIGTERM (and SIGKILL via PDEATHSIG): nothing to flush, exit at once.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     try:
-        server = xllamacpp.Server(_engine_params(args, args.port))
-    except RuntimeError:
-        if not args.port:
-            raise
-        server = xllamacpp.Server(_engine_params(args, 0))  # the old port was taken meanwhile
+        try:
+            server = xllamacpp.Server(_engine_params(args, args.port))
+        except RuntimeError:
+            if not args.port or _port_free(args.port):
+                raise  # not the port: the model (llama.cpp logged why just above)
+            server = xllamacpp.Server(_engine_params(args, 0))  # the old port was taken meanwhile
+    except RuntimeError as exc:  # no traceback: the log's tail should end with llama.cpp's own reason
+        print(f"llama.cpp could not start its server: {exc}", file=sys.stderr)
+        return 1
     url = server.listening_address.rstrip("/")
     while not _healthy(url):  # the constructor returns once loaded; /health confirms it answers
         time.sleep(0.05)
@@ -347,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         from lib.config import load_settings
 
         args.model = load_settings().local_model
+    if args.model:
+        try:
+            args.model = _resolve_cli_model(args.model)  # a URL is downloaded once into the models folder
+        except YoakeError as exc:
+            print(f"{exc.title} {exc.detail}".strip(), file=sys.stderr)
+            return 2
     if args.alias is None:
         args.alias = Path(args.model).stem if args.model else LOCAL_MODEL_ALIAS
     args.model = Path(args.model) if args.model else default_model_path()
@@ -354,6 +399,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Model file not found: {args.model}", file=sys.stderr)
         return 2
     return _serve(args)
+
+
+def _resolve_cli_model(value: str) -> Path:
+    from lib.local_models import is_url, resolve_local_model
+
+    if not is_url(value):
+        return Path(value)
+
+    def show(p) -> None:  # progress on stderr: stdout carries only the JSON line
+        total = f" of {p.total / 1e6:,.1f}" if p.total else ""
+        print(f"downloading: {p.done / 1e6:,.1f}{total} MB, {p.mb_per_s:.1f} MB/s", file=sys.stderr, flush=True)
+
+    return resolve_local_model(value, progress=show)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from lib import pricing
 from lib.auth import AttemptThrottle
 from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
 from lib.config import Settings, load_settings
-from lib.errors import describe_error
+from lib.errors import YoakeError, describe_error
 from lib.identity import LOCAL_OWNER, Identity, is_admin
+from lib.local_models import display_url, is_url, models_folder, resolve_local_model
 from lib.local_server import LocalServer, LocalServerError
 from lib.providers import LOCAL_ID, PROVIDERS, ModelList, Provider, client_for, default_provider_id, list_models
 from lib.store import Store, StoreError
@@ -45,10 +46,19 @@ def settings() -> Settings:
     return load_settings(_secrets())
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Getting the local model…")
 def _embedded_server(model: str | None) -> LocalServer:
-    """One manager per app process and model; its child is stopped when the process exits."""
-    return LocalServer(model, log_path=settings().data_dir / "logs" / "llama-server.log")
+    """One manager per app process and YOAKE_LOCAL_MODEL (a path, or a link downloaded once into the
+    models folder); its child is stopped when the process exits."""
+    cfg = settings()
+    path = None
+    if model:
+        try:
+            path = resolve_local_model(model, folder=models_folder(cfg))
+        except YoakeError as exc:  # not cached: the next run tries again (e.g. once back online)
+            shown = display_url(model) if is_url(model) else model  # a signed link's token never shows
+            raise LocalServerError(f"YOAKE_LOCAL_MODEL ({shown}): {exc.title} {exc.detail}") from exc
+    return LocalServer(path, log_path=cfg.data_dir / "logs" / "llama-server.log")
 
 
 def managed_server() -> LocalServer | None:
@@ -106,7 +116,8 @@ def _cached_client(
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def _cached_models(provider_id: str, base_url: str, _client: openai.OpenAI) -> ModelList:
+def _cached_models(provider_id: str, base_url: str, _client: openai.OpenAI, running_alias: str) -> ModelList:
+    # running_alias: the embedded server's model, so a switch lists the new one at once
     return list_models(_client, PROVIDERS[provider_id])
 
 
@@ -171,11 +182,18 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
             st.button("Try to start it again", key=f"{prefix}_engine_retry")
             return None
         _show_engine_notice()
+        if (server := managed_server()) is not None:
+            from ui.local_models import local_model_panel
+
+            identity = current_identity()  # signed-in visitors change the shared engine only as admins
+            can_manage = identity is None or is_admin(identity.email, cfg.admins)
+            local_model_panel(prefix, server, cfg, can_manage=can_manage)
     if not base_url:
         st.sidebar.info("Enter the server's base URL, e.g. `http://localhost:8000/v1`.")
         return None
     client = _cached_client(provider.id, base_url, cfg.timeout, cfg.max_retries, api_key, _fingerprint(api_key))
-    models = _cached_models(provider.id, base_url, client)
+    server = managed_server() if provider.id == LOCAL_ID else None
+    models = _cached_models(provider.id, base_url, client, server.alias if server else "")
     options = ([AUTO_MODEL] if allow_auto and provider.small_model != provider.large_model else []) + models.models
     model_key = f"{prefix}_model"
     if st.session_state.get(model_key) not in options:
