@@ -64,6 +64,47 @@ def test_with_auth_configured_a_visitor_must_sign_in_first(data_dir: Path) -> No
     assert "yours alone" in " ".join(m.value for m in at.markdown)
 
 
+def test_named_providers_each_get_a_button(data_dir: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["auth"] = {
+        "redirect_uri": AUTH["redirect_uri"],
+        "cookie_secret": AUTH["cookie_secret"],
+        "client_kwargs": {"prompt": "login"},  # a table that is not a provider
+        "google": {"client_id": "g", "client_secret": "google-secret-123", "server_metadata_url": "https://g.test/x"},
+        "okta": {"client_id": "o", "client_secret": "okta-secret-456", "server_metadata_url": "https://o.test/x"},
+    }
+    at.run()
+    assert not at.exception, at.exception
+    assert [b.label for b in at.button] == ["Sign in with Google", "Sign in with Okta"]
+
+
+def test_sign_in_set_up_wrong_says_so_without_a_stack_trace(data_dir: Path) -> None:
+    at = app(signed_out=True)
+    # st.login checks the [auth] it reads itself (here: none at all) before it redirects anywhere
+    at.button(key="auth_login").click().run()
+    assert not at.exception, at.exception
+    assert any("Sign-in is not set up correctly" in e.value for e in at.error)
+    assert AUTH["cookie_secret"] not in " ".join(e.value for e in at.error)
+
+
+def _show_redacted() -> None:
+    import streamlit as st
+
+    from ui.common import settings
+
+    st.code(settings().redact("client=not-a-real-secret cookie=a-test-cookie-secret-of-enough-length g=google-secret-123"))
+
+
+def test_the_auth_secrets_are_redacted_like_keys() -> None:
+    at = AppTest.from_function(_show_redacted)
+    at.secrets["auth"] = {**AUTH, "google": {"client_id": "g", "client_secret": "google-secret-123"}}
+    at.run()
+    assert not at.exception, at.exception
+    shown = at.code[0].value
+    assert "client=" in shown and "cookie=" in shown
+    assert not any(s in shown for s in ("not-a-real-secret", AUTH["cookie_secret"], "google-secret-123"))
+
+
 def test_the_sidebar_says_who_is_signed_in_with_a_way_out(data_dir: Path) -> None:
     at = app("pages/chat.py", ALICE)
     assert any("Signed in as **Alice**" in c.value for c in at.sidebar.caption)

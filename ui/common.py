@@ -9,6 +9,7 @@ from pathlib import Path
 
 import openai
 import streamlit as st
+from streamlit.errors import StreamlitAuthError
 
 from lib import pricing
 from lib.auth import AttemptThrottle
@@ -43,7 +44,19 @@ def _secrets() -> dict:
 
 
 def settings() -> Settings:
-    return load_settings(_secrets())
+    secrets = _secrets()
+    cfg = load_settings(secrets)
+    # [auth] is a table, which Settings does not read: its client and cookie secrets are redacted too
+    for value in _auth_secret_values(secrets.get("auth")):
+        cfg = cfg.with_secret(value)
+    return cfg
+
+
+def _auth_secret_values(section: object) -> list[str]:
+    if not isinstance(section, dict):
+        return []
+    found = [str(v) for k, v in section.items() if k in ("client_secret", "cookie_secret") and v]
+    return found + [v for sub in section.values() for v in _auth_secret_values(sub)]
 
 
 @st.cache_resource(show_spinner="Getting the local model…")
@@ -273,14 +286,24 @@ def oidc_sign_in_page() -> None:
         "Sign in to use this demo. Your conversations, personas, compare runs and document collections are yours alone: other visitors cannot see them."
     )
     auth = _secrets().get("auth") or {}
-    # Named providers ([auth.google], [auth.okta] …) each get a button; a bare [auth] section has one.
-    named = [k for k, v in auth.items() if isinstance(v, dict)]
-    if named and not auth.get("client_id"):
-        for provider in named:
-            if st.button(f"Sign in with {provider.capitalize()}", key=f"auth_login_{provider}"):
+    # A client in [auth] itself is the default provider; named ones ([auth.google], [auth.okta] …)
+    # each get a button too.
+    named = [k for k, v in auth.items() if isinstance(v, dict) and "client_id" in v]
+    providers: list[str | None] = [None] if auth.get("client_id") or not named else []
+    try:
+        for provider in providers + named:
+            if provider is None:
+                clicked = st.button("Sign in", key="auth_login", type="primary")
+            else:
+                clicked = st.button(f"Sign in with {provider.capitalize()}", key=f"auth_login_{provider}")
+            if clicked:
                 st.login(provider)
-    elif st.button("Sign in", key="auth_login", type="primary"):
-        st.login()
+    except StreamlitAuthError as exc:  # e.g. [auth] without cookie_secret, or Authlib missing
+        st.error(
+            f"**Sign-in is not set up correctly.** {' '.join(str(exc).split())} The host needs to fix "
+            "the `[auth]` section of the app's secrets (see the README's *Deploy* section).",
+            icon="⚠️",
+        )
 
 
 def signed_in_sidebar() -> None:
