@@ -69,17 +69,23 @@ def test_two_visitors_each_see_only_their_own_conversations(
         alice = sign_in(browser, url, "alice")
         alice.get_by_text("Signed in as").wait_for(timeout=30_000)
         assert "Alice" in alice.get_by_test_id("stSidebar").inner_text()
+        # a short reply: the sidebar lists the conversation once the reply has ended
+        sidebar = alice.get_by_test_id("stSidebar")
+        sidebar.get_by_text("More parameters").click()
+        sidebar.get_by_label("Max tokens").fill("16")
+        sidebar.get_by_label("Max tokens").press("Enter")
         alice.get_by_test_id("stChatInputTextArea").fill("Notes for the ACME pitch")
         alice.get_by_test_id("stChatInputTextArea").press("Enter")
         alice.get_by_test_id("stChatMessage").nth(1).wait_for(timeout=120_000)
         sidebar_button = alice.get_by_test_id("stSidebar").get_by_role("button", name="Notes for the ACME pitch")
-        sidebar_button.wait_for(timeout=60_000)
+        sidebar_button.wait_for(timeout=180_000)
         alice.wait_for_url("**?c=*", timeout=30_000)
         alices_link = alice.url
 
         bob = sign_in(browser, url, "bob")
         assert "Bob" in bob.get_by_test_id("stSidebar").inner_text()
-        assert "ACME" not in bob.content()  # not in his sidebar
+        bob.get_by_test_id("stSidebar").get_by_text("Nothing saved yet").wait_for(timeout=30_000)  # his list: empty
+        assert "ACME" not in bob.content()
         bob.goto(alices_link)
         bob.get_by_test_id("stChatInput").wait_for(timeout=60_000)
         bob.get_by_text("no longer exists").wait_for(timeout=30_000)
