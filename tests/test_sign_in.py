@@ -206,6 +206,22 @@ def test_usage_shows_your_own_calls_and_everyones_to_admins(
         assert "owner" not in shown.columns
 
 
+def test_an_unverified_admin_email_is_not_an_admin(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YOAKE_ADMINS", "alice@example.test")
+    _log(data_dir, ALICE.owner, 2)
+    _log(data_dir, BOB.owner, 3)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["auth"] = AUTH
+    at.user = {**user(BOB), "email": "alice@example.test", "email_verified": False}  # claims Alice's e-mail
+    at.run()
+    at.switch_page("pages/usage.py").run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Calls"] == "3"
+    at.user = {**user(ALICE), "email_verified": True}
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Calls"] == "5"
+
+
 def test_an_admin_can_narrow_usage_to_one_owner(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YOAKE_ADMINS", "someone@example.test, alice@example.test")
     _log(data_dir, ALICE.owner, 2)
