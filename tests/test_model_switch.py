@@ -158,3 +158,27 @@ def test_the_chat_page_downloads_a_model_switches_to_it_and_gets_a_reply(
         for pid in _engines(but=local_server.process.pid):
             os.kill(pid, signal.SIGTERM)
         st.cache_resource.clear()
+
+
+def test_a_signed_in_visitor_who_is_not_an_admin_cannot_change_the_shared_engine(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer
+) -> None:
+    import streamlit as st
+    from test_sign_in import AUTH, BOB, user
+
+    monkeypatch.delenv("YOAKE_LOCAL_BASE_URL")
+    monkeypatch.setenv("YOAKE_ADMINS", "alice@example.test")
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(PAGE, default_timeout=180)
+        at.secrets["auth"] = AUTH
+        at.user = user(BOB)
+        at.run()
+        assert not at.exception, at.exception
+        assert at.sidebar.selectbox(key="chat_local_gguf").disabled
+        assert not [e for e in at.sidebar.expander if e.label == "Get more models"]
+        assert not [b for b in at.sidebar.button if b.key in ("chat_dl_go", "chat_del_go")]
+    finally:
+        for pid in _engines(but=local_server.process.pid):
+            os.kill(pid, signal.SIGTERM)
+        st.cache_resource.clear()

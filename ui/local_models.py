@@ -46,7 +46,10 @@ def local_model_panel(prefix: str, server: LocalServer, cfg: Settings, *, can_ma
         format_func=lambda p: by_path[p].label,
         on_change=_switch,
         args=(server, key),
-        help="GGUF models in the models folder and the built-in SmolLM2. Choosing one restarts the embedded server with it, for every page.",
+        # The engine is shared by everyone using this app: with sign-in, only admins change it.
+        disabled=not can_manage,
+        help="GGUF models in the models folder and the built-in SmolLM2. Choosing one restarts the embedded server with it, for every page."
+        + ("" if can_manage else " Only an admin (YOAKE_ADMINS) can change it here."),
     )
     current = by_path[running]
     facts = [f"{current.parameters:,} parameters" if current.parameters else None,
