@@ -17,7 +17,7 @@ from lib.providers import PROVIDERS
 from lib.usage import log as usage_log
 from lib.usage.reader import UsageLog, cache_path_for
 from lib.usage.view import Filters, UsageView, build_view, filter_table, options, to_csv_bytes
-from ui.common import current_identity, current_owner, enter_page, sees_everyones_usage, settings
+from ui.common import current_identity, current_owner, enter_page, is_admin_here, settings
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -78,7 +78,7 @@ tz = _timezone()
 today = pd.Timestamp.now(tz).date()
 # Signed in, a visitor sees their own calls (by their owner's hash); admins and a laptop see all.
 mine = owner_hash(current_owner())
-owners = None if sees_everyones_usage() else frozenset({mine})
+owners = None if is_admin_here() else frozenset({mine})
 admin_view = owners is None and current_identity() is not None  # signed in as one of YOAKE_ADMINS
 opts = _options(str(log_path), snap.version, repr(sorted(owners or [])) if owners else "all", table, owners)
 price_table = load_price_table(cfg.data_dir)

@@ -187,6 +187,7 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
             f"{provider.label} needs an API key: set `{provider.key_env}` in the environment, `.env` or `.streamlit/secrets.toml`."
         )
         return None
+    server = None  # our embedded server, when the local provider runs one
     if provider.id == LOCAL_ID:
         try:
             base_url = local_server_base_url(retry=st.session_state.get(f"{prefix}_engine_retry", False))
@@ -198,14 +199,12 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
         if (server := managed_server()) is not None:
             from ui.local_models import local_model_panel
 
-            identity = current_identity()  # signed-in visitors change the shared engine only as admins
-            can_manage = identity is None or is_admin(identity.email, cfg.admins)
-            local_model_panel(prefix, server, cfg, can_manage=can_manage)
+            # The engine is shared: signed-in visitors change it only as admins.
+            local_model_panel(prefix, server, cfg, can_manage=is_admin_here())
     if not base_url:
         st.sidebar.info("Enter the server's base URL, e.g. `http://localhost:8000/v1`.")
         return None
     client = _cached_client(provider.id, base_url, cfg.timeout, cfg.max_retries, api_key, _fingerprint(api_key))
-    server = managed_server() if provider.id == LOCAL_ID else None
     models = _cached_models(provider.id, base_url, client, server.alias if server else "")
     options = ([AUTO_MODEL] if allow_auto and provider.small_model != provider.large_model else []) + models.models
     model_key = f"{prefix}_model"
@@ -271,8 +270,9 @@ def current_owner() -> str:
     return identity.owner if identity else LOCAL_OWNER
 
 
-def sees_everyones_usage() -> bool:
-    """Without sign-in there is one owner; signed in, only YOAKE_ADMINS see every user's calls."""
+def is_admin_here() -> bool:
+    """Without sign-in there is one owner, who may do everything; signed in, only YOAKE_ADMINS see
+    every user's calls and change what all users share (the embedded model)."""
     identity = current_identity()
     return identity is None or is_admin(identity.email, settings().admins)
 
