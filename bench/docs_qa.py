@@ -35,6 +35,7 @@ from lib.docs_qa.chunking import chunk_document  # noqa: E402
 from lib.docs_qa.extract import Skipped, extract  # noqa: E402
 from lib.docs_qa.index import Collection, SearchIndex, create_collection  # noqa: E402
 from lib.docs_qa.tokenize import tokenize  # noqa: E402
+from lib.host_paths import ANY_PATH  # noqa: E402
 
 FILES, SECTIONS, QUERIES, K = 500, 20, 200, 5
 KANA = "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん"
@@ -158,7 +159,7 @@ def speed(tmp: Path) -> float:
     make_corpus(corpus, rng)
     t0 = time.perf_counter()
     coll = create_collection(tmp / "data", "bench")
-    outcomes = coll.add_paths([corpus])
+    outcomes = coll.add_paths([corpus], ANY_PATH)
     t1 = time.perf_counter()
     index = coll.load_index()
     t2 = time.perf_counter()
@@ -254,7 +255,7 @@ def title_of(path: Path) -> str | None:
 def quality(tmp: Path) -> None:
     docs = site_docs(tmp / "site-docs")
     coll = create_collection(tmp / "data", "site")
-    coll.add_paths([tmp / "site-docs"])
+    coll.add_paths([tmp / "site-docs"], ANY_PATH)
     index = coll.load_index()
     with sqlite3.connect(coll.db_path) as conn:
         rows = conn.execute("SELECT c.id, f.source, c.heading, c.text FROM chunks c JOIN files f ON f.id = c.file_id").fetchall()

@@ -8,7 +8,7 @@ trafilatura's extractor.
 
 Every connection goes to an address lib/netguard.py checked (public only, unless
 YOAKE_FETCH_ALLOW_PRIVATE opens loopback and private networks), at every redirect: the host is
-resolved once and the socket connects to that very address (`_PinnedHTTPConnection`), while the
+resolved once and the socket connects to that very address (`netguard.GuardedPools`), while the
 Host header, TLS SNI and the certificate check still use the host name. A PDF (by its type or its
 bytes) is downloaded under the same size limit and read by lib/pdf.py.
 """
@@ -25,8 +25,6 @@ import trafilatura
 import urllib3
 from trafilatura.utils import decode_file
 from trafilatura.xml import xmltotxt
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from lib import netguard
 from lib.config import Settings
@@ -187,7 +185,7 @@ def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
     seen = {current}
     redirects: list[str] = []
     deadline = time.monotonic() + limits.timeout
-    pools = _Pools(limits)
+    pools = netguard.GuardedPools(limits.allow_private, USER_AGENT)
     came_from: str | None = None  # the page that redirected here
     try:
         while True:
@@ -265,80 +263,9 @@ def _decode(data: bytes, content_type: str) -> str:
     return decode_file(data)
 
 
-# --- connecting only to checked addresses -------------------------------------------------------
-
-
-class _PinnedConnectionMixin:
-    """A urllib3 connection whose socket goes to addresses checked beforehand, without asking DNS
-    again; everything else (Host header, TLS SNI and certificate check) uses the host name."""
-
-    targets: list[netguard.Target]
-
-    def __init__(self, *args: object, targets: list[netguard.Target], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
-        self.targets = targets
-
-    def _new_conn(self) -> socket.socket:
-        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None  # type: ignore[attr-defined]
-        error: OSError | None = None
-        for target in self.targets:  # like socket.create_connection, over the checked addresses only
-            sock = socket.socket(target.family, socket.SOCK_STREAM)
-            try:
-                for option in self.socket_options or ():  # type: ignore[attr-defined]
-                    sock.setsockopt(*option)
-                sock.settimeout(timeout)
-                sock.connect(target.sockaddr)
-                return sock
-            except TimeoutError as exc:
-                sock.close()
-                raise urllib3.exceptions.ConnectTimeoutError(self, f"Connection to {target.ip} timed out.") from exc
-            except OSError as exc:
-                sock.close()
-                error = exc
-        raise urllib3.exceptions.NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
-
-
-class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class _PinnedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _PinnedHTTPConnection
-
-
-class _PinnedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PinnedHTTPSConnection
-
-
-class _Pools:
-    """One fetch's connection pools, keyed by origin and the addresses checked for it: a redirect
-    to the same origin reuses the connection; nothing outlives the fetch (no stale pinned address)."""
-
-    def __init__(self, limits: FetchLimits) -> None:
-        self.limits = limits
-        self.pools: dict[tuple, HTTPConnectionPool] = {}
-
-    def get(self, scheme: str, host: str, port: int, targets: list[netguard.Target]) -> HTTPConnectionPool:
-        key = (scheme, host, port, tuple(t.sockaddr for t in targets))
-        if key not in self.pools:
-            cls = _PinnedHTTPSPool if scheme == "https" else _PinnedHTTPPool
-            self.pools[key] = cls(host, port, maxsize=1, headers={"User-Agent": USER_AGENT}, targets=targets)
-        return self.pools[key]
-
-    def close(self) -> None:
-        for pool in self.pools.values():
-            pool.close()
-        self.pools.clear()
-
-
 def _refused(refusal: netguard.Refusal, url: str, redirected_from: str | None) -> FetchError:
-    where = f"{refusal.ip} is" if refusal.literal else f"'{refusal.host}' resolves to {refusal.ip},"
     detail = (
-        f"{where} {netguard.LABELS[refusal.category]}. The summariser only fetches public web pages, so that "
+        f"{netguard.describe(refusal)}. The summariser only fetches public web pages, so that "
         "nobody can use it to reach the machine it runs on, its private network or its cloud credentials."
     )
     if refusal.opens_with_setting:
@@ -357,18 +284,22 @@ def _refused(refusal: netguard.Refusal, url: str, redirected_from: str | None) -
     return FetchError("blocked_address", "This address is not allowed.", detail)
 
 
-def _checked_targets(url: str, limits: FetchLimits, redirected_from: str | None) -> tuple[str, str, int, list[netguard.Target]]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = parts.hostname or ""
-    port = parts.port or (443 if scheme == "https" else 80)
-    if not host.isascii():  # an international name: its DNS form, for the lookup and the Host header alike
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise FetchError("malformed_url", "That web address is malformed.", f"'{host}' is not a valid host name.") from None
+def _request(
+    pools: netguard.GuardedPools, url: str, limits: FetchLimits, deadline: float, redirected_from: str | None = None
+) -> urllib3.BaseHTTPResponse:
+    host = urlsplit(url).hostname or ""
+    remaining = max(0.1, deadline - time.monotonic())
     try:
-        verdict = netguard.check(host, port, limits.allow_private)
+        return pools.urlopen(
+            url,
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.5",
+            },
+            timeout=urllib3.Timeout(connect=min(remaining, limits.timeout), read=remaining),
+        )
+    except netguard.AddressRefused as exc:
+        raise _refused(exc.refusal, url, redirected_from) from None
     except ValueError as exc:
         raise FetchError("malformed_url", "That web address is malformed.", f"{exc}.") from None
     except (socket.gaierror, UnicodeError):
@@ -377,25 +308,6 @@ def _checked_targets(url: str, limits: FetchLimits, redirected_from: str | None)
             f"The host '{host}' could not be found.",
             "Check the spelling of the address, or your network connection.",
         ) from None
-    if isinstance(verdict, netguard.Refusal):
-        raise _refused(verdict, url, redirected_from)
-    return scheme, host, port, verdict
-
-
-def _request(
-    pools: _Pools, url: str, limits: FetchLimits, deadline: float, redirected_from: str | None = None
-) -> urllib3.BaseHTTPResponse:
-    scheme, host, port, targets = _checked_targets(url, limits, redirected_from)
-    parts = urlsplit(url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    remaining = max(0.1, deadline - time.monotonic())
-    try:
-        return pools.get(scheme, host, port, targets).urlopen(
-            "GET", path,
-            headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.5"},
-            redirect=False, retries=False, preload_content=False, assert_same_host=False,
-            timeout=urllib3.Timeout(connect=min(remaining, limits.timeout), read=remaining),
-        )  # fmt: skip
     except urllib3.exceptions.NewConnectionError as exc:  # before timeouts: it subclasses ConnectTimeoutError
         if isinstance(exc.__cause__, ConnectionRefusedError) or "refused" in str(exc).lower():
             raise FetchError(

@@ -16,9 +16,7 @@ only once complete and readable.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import http.client
 import importlib.util
 import json
 import math
@@ -28,16 +26,16 @@ import shutil
 import struct
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
+import urllib3
 from gguf.constants import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
+from lib import netguard
 from lib.config import Settings, load_settings
 from lib.errors import YoakeError
 
@@ -51,6 +49,7 @@ SHIPPED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_MAGIC = b"GGUF"
 PART_SUFFIX = ".part"  # <name>.gguf.part while downloading, plus <name>.gguf.part.json
 USER_AGENT = "Yoake/0.1 (model download)"
+MAX_REDIRECTS = 10  # Hugging Face sends a file through one or two (the CDN)
 DISK_RESERVE = 50_000_000  # bytes left free after a download, so the chat store and usage log can still write
 MB = 1_000_000
 
@@ -112,6 +111,11 @@ class DownloadConnectionError(ModelError):
     kind = "model_download_connection"
     title = "Could not reach the download server."
     retryable = True
+
+
+class DownloadRefused(BadModelURL):
+    kind = "blocked_address"
+    title = "This address is not allowed."
 
 
 class DownloadInterrupted(ModelError):
@@ -815,20 +819,6 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-class _RedirectHandler(urllib.request.HTTPRedirectHandler):
-    """Follows redirects (Hugging Face sends the file from a CDN) but only to http/https."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
-            raise BadModelURL(f"The server redirected to a non-http link ({display_url(newurl)}).")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    # Environment proxies (HTTPS_PROXY / NO_PROXY) apply, as for any download tool.
-    return urllib.request.build_opener(_RedirectHandler)
-
-
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)", re.IGNORECASE)
 
@@ -853,8 +843,10 @@ class _Restart(Exception):
 
 class _Download:
     def __init__(self, url: str, dest: Path, part: Path, fd: int, progress: ProgressCallback | None,
-                 cancel: threading.Event | None, timeout: float, progress_interval: float, chunk_size: int) -> None:  # fmt: skip
+                 cancel: threading.Event | None, timeout: float, progress_interval: float, chunk_size: int,
+                 pools: netguard.GuardedPools) -> None:  # fmt: skip
         self.url, self.dest, self.part, self.fd = url, dest, part, fd
+        self.pools = pools  # every connection goes to an address netguard checked, redirects included
         self.meta_path = _meta_path(part)
         self.progress, self.cancel = progress, cancel
         self.timeout, self.progress_interval, self.chunk_size = timeout, progress_interval, chunk_size
@@ -906,7 +898,7 @@ class _Download:
                 return step
             offset, meta = step, _read_meta(self.meta_path)  # a 206 that ended before the file did: ask for the rest
 
-    def _request(self, offset: int, meta: dict[str, Any]) -> urllib.request.Request:
+    def _headers(self, offset: int, meta: dict[str, Any]) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -916,30 +908,61 @@ class _Download:
                 headers["If-Range"] = etag
             elif isinstance(modified, str) and modified:
                 headers["If-Range"] = modified
-        return urllib.request.Request(self.url, headers=headers)
+        return headers
 
-    def _open(self, offset: int, meta: dict[str, Any]) -> http.client.HTTPResponse | None:
-        """The response, or None when a 416 says the .part already holds the whole file."""
+    def _get(self, url: str, headers: dict[str, str], came_from: str | None) -> urllib3.BaseHTTPResponse:
+        """One GET through the address guard, or the error a page can show."""
         try:
-            return _opener().open(self._request(offset, meta), timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            with contextlib.closing(exc):
-                if exc.code == 416 and offset:
-                    m = _UNSATISFIED_RANGE.search(exc.headers.get("Content-Range") or "")
-                    total = int(m.group(1)) if m else None
-                    if total == offset and meta.get("total") in (None, total):
-                        self.total = total
-                        return None
-                    raise _Restart from None
-                raise _http_error(exc.code, exc.reason, self.shown) from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, BadModelURL):
-                raise exc.reason from None
-            raise DownloadConnectionError(
-                f"Could not connect to {self.shown}: {exc.reason}. Check the link and the network."
+            return self.pools.urlopen(url, headers=headers, timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
+        except netguard.AddressRefused as exc:
+            hop = f"{self.shown} redirects to {display_url(url)}: " if came_from else ""
+            opens = (" On your own computer, YOAKE_FETCH_ALLOW_PRIVATE=1 allows loopback and private-network links."
+                     if exc.refusal.opens_with_setting else "")  # fmt: skip
+            raise DownloadRefused(
+                f"{hop}{netguard.describe(exc.refusal)}. Models are downloaded only from public servers, so that nobody "
+                f"can use a download to reach the machine the app runs on, its private network or its cloud credentials.{opens} "
+                "Nothing was downloaded."
             ) from None
-        except (TimeoutError, OSError, http.client.HTTPException) as exc:
-            raise DownloadConnectionError(f"Could not connect to {self.shown}: {exc or type(exc).__name__}.") from None
+        except ValueError as exc:
+            raise BadModelURL(f"That is not a valid link ({exc}).") from None
+        except (OSError, UnicodeError):  # socket.gaierror: the name is unknown
+            raise DownloadConnectionError(
+                f"Could not connect to {display_url(url)}: the host could not be found. Check the link and the network."
+            ) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise DownloadConnectionError(
+                f"Could not connect to {display_url(url)}: {_connect_problem(exc)}. Check the link and the network."
+            ) from None
+
+    def _open(self, offset: int, meta: dict[str, Any]) -> urllib3.BaseHTTPResponse | None:
+        """The response, following redirects (each hop checked again), or None when a 416 says the .part
+        already holds the whole file."""
+        headers = self._headers(offset, meta)
+        url, came_from = self.url, None
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self._get(url, headers, came_from)
+            location = resp.headers.get("Location")
+            if resp.status in (301, 302, 303, 307, 308) and location:
+                resp.drain_conn()
+                resp.release_conn()
+                target = urljoin(url, location)
+                if urlsplit(target).scheme.lower() not in ("http", "https"):
+                    raise BadModelURL(f"The server redirected to a non-http link ({display_url(target)}).")
+                url, came_from = target, url
+                continue
+            if resp.status < 400:
+                return resp
+            resp.drain_conn()
+            resp.release_conn()
+            if resp.status == 416 and offset:
+                m = _UNSATISFIED_RANGE.search(resp.headers.get("Content-Range") or "")
+                total = int(m.group(1)) if m else None
+                if total == offset and meta.get("total") in (None, total):
+                    self.total = total
+                    return None
+                raise _Restart
+            raise _http_error(resp.status, resp.reason, self.shown)
+        raise DownloadConnectionError(f"{self.shown} redirected more than {MAX_REDIRECTS} times; the download was stopped.")
 
     def _attempt(self, offset: int, meta: dict[str, Any]) -> DownloadResult | int:
         """One request: the finished result, or the offset to ask for next (a range that stopped short)."""
@@ -978,7 +1001,7 @@ class _Download:
             )
         return self._finish(offset)
 
-    def _save_meta(self, resp: http.client.HTTPResponse, total: int | None) -> None:
+    def _save_meta(self, resp: urllib3.BaseHTTPResponse, total: int | None) -> None:
         note = {
             "url": self.url,
             "total": total,
@@ -1010,7 +1033,7 @@ class _Download:
         return cls(f"The download stopped after {format_size(done)}{of} ({why}). What arrived is kept: download again to resume.",
                    done=done, total=self.total)  # fmt: skip
 
-    def _stream(self, resp: http.client.HTTPResponse, offset: int) -> int:
+    def _stream(self, resp: urllib3.BaseHTTPResponse, offset: int) -> int:
         """Append the body at `offset`; returns the bytes written. The first 4 bytes of a new file must
         be the GGUF magic: anything else is refused before more is read."""
         os.lseek(self.fd, offset, os.SEEK_SET)
@@ -1022,9 +1045,9 @@ class _Download:
                 raise self._interrupted(offset + got, "cancelled", DownloadCancelled)
             try:
                 chunk = resp.read1(self.chunk_size)
-            except TimeoutError:
+            except (TimeoutError, urllib3.exceptions.ReadTimeoutError):
                 raise self._interrupted(offset + got, f"no data for {self.timeout:.0f} s") from None
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, urllib3.exceptions.HTTPError) as exc:
                 raise self._interrupted(offset + got, f"connection lost: {type(exc).__name__}") from None
             if not chunk:
                 break
@@ -1078,6 +1101,16 @@ class _Download:
         return DownloadResult(self.dest, size, size - self.resumed_from, self.resumed_from, seconds, False, info)
 
 
+def _connect_problem(exc: urllib3.exceptions.HTTPError) -> str:
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # before timeouts: it subclasses ConnectTimeoutError
+        return "the connection was refused" if "refused" in str(exc).lower() else "no connection could be made"
+    if isinstance(exc, (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError)):
+        return "it did not answer in time"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return "the secure connection failed (the certificate could not be verified)"
+    return type(exc).__name__
+
+
 def _http_error(status: int, reason: object, shown: str) -> ModelHTTPError:
     if status == 404:
         return ModelURLNotFound(
@@ -1106,11 +1139,15 @@ def download_model(
     timeout: float = 30.0,
     progress_interval: float = 0.25,
     chunk_size: int = 1 << 20,
+    allow_private: bool | None = None,
 ) -> DownloadResult:
     """Download a .gguf into the models folder (resuming a kept .part), or return the file if it is
     already there. `progress` is called on this thread at most every `progress_interval` seconds and
     once at the end with done == total; setting `cancel` stops at the next chunk (the .part is kept).
-    `timeout` bounds the connection and every read. Raises a ModelError subclass for each failure."""
+    `timeout` bounds the connection and every read. Every connection, redirects included, goes only to
+    public addresses (lib/netguard.py; `allow_private`, by default YOAKE_FETCH_ALLOW_PRIVATE, adds
+    loopback and private networks): a refused link raises DownloadRefused and leaves nothing behind. Raises a
+    ModelError subclass for each failure."""
     url = url.strip()
     check_url(url)
     name = model_filename(url, filename)
@@ -1132,14 +1169,18 @@ def download_model(
                 raise DownloadBusy(
                     f"{name} is being downloaded already (another tab or session). Wait for it to finish."
                 ) from None
-        job = _Download(url, dest, part, fd, progress, cancel, timeout, progress_interval, chunk_size)
+        if allow_private is None:
+            allow_private = load_settings().fetch_allow_private
+        pools = netguard.GuardedPools(allow_private, USER_AGENT)
+        job = _Download(url, dest, part, fd, progress, cancel, timeout, progress_interval, chunk_size, pools)
         if dest.is_file():  # another session finished it while we waited to open the .part
             if os.fstat(fd).st_size == 0:
                 job.discard()
             size = dest.stat().st_size
             return DownloadResult(dest, size, 0, size, 0.0, True)
         try:
-            return job.run()
+            with pools:
+                return job.run()
         except BaseException:
             # Whatever stopped us (an error, a rerun raising through the progress callback), an empty
             # .part is not left behind; a non-empty one is kept for resuming.

@@ -1,5 +1,7 @@
-"""Which addresses the fetcher may connect to (server-side request forgery guard, after OWASP's SSRF
-cheat sheet).
+"""Which addresses the app may connect to, and the one way out that connects only to those (server-side
+request forgery guard, after OWASP's SSRF cheat sheet). Every outbound request a visitor can cause goes
+through `GuardedPools`: the summariser's pages and PDFs (lib/fetch.py) and model downloads
+(lib/local_models.py), each redirect hop checked again.
 
 A deployed demo fetches URLs typed by visitors, so without a guard they could make it read the
 cloud metadata service (credentials), the machine's own admin ports or the private network. The
@@ -17,7 +19,11 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -209,3 +215,118 @@ def check(host: str, port: int, allow_private: bool) -> list[Target] | Refusal:
         if not allowed(cat, allow_private):
             return Refusal(host, ip, cat, literal)
     return [_target(ip, port) for ip in ips]
+
+
+def describe(refusal: Refusal) -> str:
+    """Which address was refused and why, for the page."""
+    where = f"{refusal.ip} is" if refusal.literal else f"'{refusal.host}' resolves to {refusal.ip},"
+    return f"{where} {LABELS[refusal.category]}"
+
+
+class AddressRefused(Exception):
+    """A URL whose host is (or resolves to) an address the app may not connect to; nothing was sent."""
+
+    def __init__(self, refusal: Refusal, url: str) -> None:
+        super().__init__(describe(refusal))
+        self.refusal, self.url = refusal, url
+
+
+def checked_url(url: str, allow_private: bool) -> tuple[str, str, int, list[Target]]:
+    """(scheme, host, port, targets) of an http(s) URL whose every address is allowed. Raises
+    AddressRefused, ValueError (malformed host) or socket.gaierror / UnicodeError (unknown host)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    port = parts.port or (443 if scheme == "https" else 80)
+    if not host.isascii():  # an international name: its DNS form, for the lookup and the Host header alike
+        host = host.encode("idna").decode("ascii")
+    verdict = check(host, port, allow_private)
+    if isinstance(verdict, Refusal):
+        raise AddressRefused(verdict, url)
+    return scheme, host, port, verdict
+
+
+# --- connecting only to checked addresses -------------------------------------------------------
+
+
+class _PinnedConnectionMixin:
+    """A urllib3 connection whose socket goes to addresses checked beforehand, without asking DNS
+    again; everything else (Host header, TLS SNI and certificate check) uses the host name."""
+
+    targets: list[Target]
+
+    def __init__(self, *args: object, targets: list[Target], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.targets = targets
+
+    def _new_conn(self) -> socket.socket:
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None  # type: ignore[attr-defined]
+        error: OSError | None = None
+        for target in self.targets:  # like socket.create_connection, over the checked addresses only
+            sock = socket.socket(target.family, socket.SOCK_STREAM)
+            try:
+                for option in self.socket_options or ():  # type: ignore[attr-defined]
+                    sock.setsockopt(*option)
+                sock.settimeout(timeout)
+                sock.connect(target.sockaddr)
+                return sock
+            except TimeoutError as exc:
+                sock.close()
+                raise urllib3.exceptions.ConnectTimeoutError(self, f"Connection to {target.ip} timed out.") from exc
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise urllib3.exceptions.NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
+
+
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class GuardedPools:
+    """One download's connection pools (use it as a context manager), keyed by origin and the addresses
+    checked for it: a redirect to the same origin reuses the connection; nothing outlives the download
+    (no stale pinned address). `urlopen` checks the URL's addresses first and connects only to them."""
+
+    def __init__(self, allow_private: bool, user_agent: str) -> None:
+        self.allow_private = allow_private
+        self.user_agent = user_agent
+        self.pools: dict[tuple, HTTPConnectionPool] = {}
+
+    def urlopen(self, url: str, *, headers: dict[str, str], timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
+        """GET `url` (no redirect followed: the caller checks each hop by calling again). Raises what
+        `checked_url` raises, and urllib3's errors."""
+        scheme, host, port, targets = checked_url(url, self.allow_private)
+        key = (scheme, host, port, tuple(t.sockaddr for t in targets))
+        if key not in self.pools:
+            cls = _PinnedHTTPSPool if scheme == "https" else _PinnedHTTPPool
+            self.pools[key] = cls(host, port, maxsize=1, headers={"User-Agent": self.user_agent}, targets=targets)
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return self.pools[key].urlopen(
+            "GET", path, headers=headers, redirect=False, retries=False, preload_content=False,
+            assert_same_host=False, timeout=timeout,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+        self.pools.clear()
+
+    def __enter__(self) -> GuardedPools:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -15,9 +15,10 @@ from lib.docs_qa import DocsError, FileOutcome, Hit, SearchIndex, create_collect
 from lib.docs_qa.answer import NOT_FOUND, build_prompt, citations, is_not_found, passage_label
 from lib.docs_qa.extract import SUPPORTED
 from lib.docs_qa.index import check_name, collections_root
+from lib.host_paths import host_path_access
 from lib.streams import ChatStream
 from lib.summarize import token_counter
-from ui.common import current_owner, enter_page, error_message, model_picker, settings, show_error
+from ui.common import current_visitor, enter_page, error_message, model_picker, settings, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -32,7 +33,9 @@ state.setdefault("qa_error", None)  # the last collection error's page text
 
 cfg = settings()
 DATA = cfg.data_dir
-OWNER = current_owner()  # collections are per signed-in visitor (one owner, `local`, on a laptop)
+VISITOR = current_visitor()
+OWNER = VISITOR.owner  # collections are per signed-in visitor (one owner, `local`, on a laptop)
+HOST_PATHS = host_path_access(cfg, VISITOR)  # which of the server's files this visitor may index (lib/host_paths.py)
 
 with st.sidebar:
     selection = model_picker("qa")
@@ -138,19 +141,20 @@ with st.expander("Add documents", expanded=not files):
         with st.spinner("Reading and indexing…"):
             _record("Uploads", coll.add_uploads((u.name, u.getvalue()) for u in uploads or []))
         st.rerun()  # the file list and the index above reflect the new files
-    if cfg.docs_allow_paths:
-        path_text = st.text_input("Or a folder or file on this machine", key="qa_path", placeholder="/home/me/project/docs",
-                                  help="Read from the machine the app runs on; changed files are re-indexed, "
-                                  "files gone from the folder leave the collection.")  # fmt: skip
+    if HOST_PATHS.allowed:
+        roots = ", ".join(str(r) for r in HOST_PATHS.roots)
+        path_text = st.text_input("Or a folder or file on this machine", key="qa_path", placeholder=f"{HOST_PATHS.roots[0]}/docs",
+                                  help=f"Read from the machine the app runs on, below {roots} (YOAKE_DOCS_ROOTS); changed "
+                                  "files are re-indexed, files gone from the folder leave the collection.")  # fmt: skip
         if st.button("Index this path", key="qa_add_path"):
             if not path_text.strip():
                 _record("Path", [FileOutcome("(no path)", "skipped", 0, "enter a folder or file path first")])
             else:
                 with st.spinner("Reading and indexing…"):
-                    _record(f"'{path_text.strip()}'", coll.add_paths([path_text.strip()]))
+                    _record(f"'{path_text.strip()}'", coll.add_paths([path_text.strip()], HOST_PATHS))
                 st.rerun()
     else:
-        st.caption("Indexing folders on the server is switched off here (YOAKE_DOCS_ALLOW_PATHS): upload files instead.")
+        st.caption(f"Upload files to add them. {HOST_PATHS.refusal}")
     _show_outcomes()
 
 with st.expander(f"Files in '{name}' ({len(files)})"):
@@ -169,7 +173,7 @@ with st.expander(f"Files in '{name}' ({len(files)})"):
     col_rebuild, col_confirm, col_delete = st.columns(3)
     if col_rebuild.button("Rebuild", key="qa_rebuild", help="Read every file again and re-chunk it."):
         with st.spinner("Rebuilding…"):
-            _record("Rebuild", coll.rebuild())
+            _record("Rebuild", coll.rebuild(HOST_PATHS))
         st.rerun()
     sure = col_confirm.checkbox("Yes, delete it", key="qa_delete_confirm")
     col_delete.button("Delete collection", key="qa_delete", disabled=not sure, on_click=_delete, args=(name,))

@@ -12,12 +12,13 @@ import pyarrow.compute as pc
 import streamlit as st
 
 from lib.identity import owner_hash
+from lib.policy import usage_owners
 from lib.pricing import PRICES_FILE, Price, load_price_table
 from lib.providers import PROVIDERS
 from lib.usage import log as usage_log
 from lib.usage.reader import UsageLog, cache_path_for
 from lib.usage.view import Filters, UsageView, build_view, filter_table, options, to_csv_bytes
-from ui.common import current_identity, current_owner, enter_page, is_admin_here, settings
+from ui.common import current_visitor, enter_page, settings
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -77,9 +78,10 @@ table = snap.table
 tz = _timezone()
 today = pd.Timestamp.now(tz).date()
 # Signed in, a visitor sees their own calls (by their owner's hash); admins and a laptop see all.
-mine = owner_hash(current_owner())
-owners = None if is_admin_here() else frozenset({mine})
-admin_view = owners is None and current_identity() is not None  # signed in as one of YOAKE_ADMINS
+visitor = current_visitor()
+owners = usage_owners(visitor, cfg)
+mine = owner_hash(visitor.owner)
+admin_view = owners is None and visitor.identity is not None  # signed in as one of YOAKE_ADMINS
 opts = _options(str(log_path), snap.version, repr(sorted(owners or [])) if owners else "all", table, owners)
 price_table = load_price_table(cfg.data_dir)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from docs_qa_corpus import BAD_FILES, write_corpus
 
 from lib.docs_qa import create_collection, open_collection
+from lib.host_paths import ANY_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,7 @@ def test_index_then_search_json(data_dir: Path, tmp_path: Path) -> None:
 def test_collections_made_in_one_process_are_there_in_the_next(data_dir: Path, tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus", bad=True)
     coll = create_collection(data_dir, "handbook")
-    coll.add_paths([corpus])
+    coll.add_paths([corpus], ANY_PATH)
     coll.add_upload("extra-notes.md", b"# Extra\n\nThe office plants are watered on Mondays.\n")
     del coll
 

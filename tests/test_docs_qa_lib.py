@@ -14,6 +14,7 @@ from lib.docs_qa.answer import build_prompt, citations, is_not_found
 from lib.docs_qa.chunking import OVERLAP_TOKENS, TARGET_TOKENS, chunk_document
 from lib.docs_qa.extract import extract
 from lib.docs_qa.index import INDEX_PREFIX, Collection
+from lib.host_paths import ANY_PATH
 
 # --- tokenizer -----------------------------------------------------------------------------------
 
@@ -143,7 +144,7 @@ def corpus(tmp_path: Path) -> Path:
 @pytest.fixture
 def indexed(data_dir: Path, corpus: Path) -> Collection:
     coll = create_collection(data_dir, "manuals")
-    outcomes = coll.add_paths([corpus])
+    outcomes = coll.add_paths([corpus], ANY_PATH)
     assert {o.status for o in outcomes} == {"added"}, outcomes
     return coll
 
@@ -170,7 +171,7 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_is_indexed(data_dir: Pa
     (root / "big.md").write_text("# Big\n\n" + "word " * 400)
     coll = create_collection(data_dir, "mixed")
     coll.max_bytes = 1500
-    outcomes = {Path(o.source).name: o for o in coll.add_paths([root])}
+    outcomes = {Path(o.source).name: o for o in coll.add_paths([root], ANY_PATH)}
     for name, _, reason in BAD_FILES:
         assert outcomes[name].status == "skipped" and reason in (outcomes[name].reason or ""), (name, outcomes[name])
     assert outcomes["big.md"].status == "skipped" and "too large" in (outcomes["big.md"].reason or "")
@@ -178,7 +179,7 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_is_indexed(data_dir: Pa
     assert added == sorted(["guide.md", "設定ガイド.md", "server.py", "client.js", "faq.html", "manual.pdf"])
     assert {Path(s).name for s, _ in coll.skipped()} == {n for n, _, _ in BAD_FILES} | {"big.md"}
     assert coll.search("replace the battery", 1)[0].name == "manual.pdf"
-    missing = coll.add_paths([tmp_path / "nowhere"])
+    missing = coll.add_paths([tmp_path / "nowhere"], ANY_PATH)
     assert missing[0].status == "skipped" and missing[0].reason == "no such file or folder"
 
 
@@ -187,17 +188,17 @@ def test_special_files_and_huge_folders_are_refused_without_reading(data_dir: Pa
 
     os.mkfifo(corpus / "pipe.md")  # reading it would block forever
     coll = create_collection(data_dir, "guarded")
-    outcomes = {Path(o.source).name: o for o in coll.add_paths([corpus])}
+    outcomes = {Path(o.source).name: o for o in coll.add_paths([corpus], ANY_PATH)}
     assert outcomes["pipe.md"].status == "skipped" and outcomes["pipe.md"].reason == "not a regular file"
     assert outcomes["guide.md"].status == "added"
     (corpus / "pipe.md").unlink()
     capped = create_collection(data_dir, "capped")
     capped.max_files = 3
-    got = capped.add_paths([corpus])
+    got = capped.add_paths([corpus], ANY_PATH)
     assert got[0].status == "skipped" and "more than 3 files" in (got[0].reason or "")
     assert [o.status for o in got[1:]] == ["added"] * 3
-    create_collection(data_dir, "capped", exist_ok=True).add_paths([corpus / "src" / "server.py"])
-    capped.add_paths([corpus])  # an incomplete walk removes nothing it did not see
+    create_collection(data_dir, "capped", exist_ok=True).add_paths([corpus / "src" / "server.py"], ANY_PATH)
+    capped.add_paths([corpus], ANY_PATH)  # an incomplete walk removes nothing it did not see
     assert len(capped.files()) == 4
 
 
@@ -215,7 +216,7 @@ def test_a_changed_file_is_the_only_one_reindexed(indexed: Collection, corpus: P
     version = indexed.version()
     guide = corpus / "guide.md"
     guide.write_text(GUIDE_MD.replace("YOAKE_TIMEOUT is the read timeout", "YOAKE_TIMEOUT is the kumquat timeout"))
-    outcomes = {Path(o.source).name: o.status for o in indexed.add_paths([corpus])}
+    outcomes = {Path(o.source).name: o.status for o in indexed.add_paths([corpus], ANY_PATH)}
     assert outcomes.pop("guide.md") == "updated"
     assert set(outcomes.values()) == {"unchanged"}
     after = _chunk_ids(indexed)
@@ -225,13 +226,13 @@ def test_a_changed_file_is_the_only_one_reindexed(indexed: Collection, corpus: P
     assert indexed.search("kumquat", 1)[0].heading == "Yoake Guide > Configuration > Timeouts"
     # The same bytes again (even with a new modification time): nothing is re-chunked.
     guide.touch()
-    assert {o.status for o in indexed.add_paths([corpus])} == {"unchanged"}
+    assert {o.status for o in indexed.add_paths([corpus], ANY_PATH)} == {"unchanged"}
     assert indexed.version() == version + 1
 
 
 def test_files_gone_from_a_folder_leave_the_collection(indexed: Collection, corpus: Path) -> None:
     (corpus / "faq.html").unlink()
-    outcomes = {Path(o.source).name: o for o in indexed.add_paths([corpus])}
+    outcomes = {Path(o.source).name: o for o in indexed.add_paths([corpus], ANY_PATH)}
     assert outcomes["faq.html"].status == "removed"
     assert indexed.search("reset my password", 5) == [] or all(
         h.name != "faq.html" for h in indexed.search("reset my password", 5)
@@ -246,7 +247,7 @@ def test_uploads_are_replaced_by_name_and_rebuilt_from_their_stored_copy(data_di
     assert coll.add_upload("C:\\Users\\me\\notes.md", b"# Notes\n\nThe meeting moved to Friday.\n").status == "updated"
     assert [f.source for f in coll.files()] == ["notes.md"]
     assert coll.search("friday meeting", 1)[0].source == "notes.md" and coll.search("tuesday", 1) == []
-    assert [o.status for o in coll.rebuild()] == ["updated"]
+    assert [o.status for o in coll.rebuild(ANY_PATH)] == ["updated"]
     assert coll.search("friday meeting", 1)[0].text.endswith("Friday.")
     assert len(list((coll.path / "uploads").iterdir())) == 1  # the replaced copy was dropped
 
@@ -259,7 +260,7 @@ def test_the_index_is_saved_per_version_and_reloaded(indexed: Collection, corpus
     query = "How do I move the data directory to another disk?"
     assert [h.chunk_id for h in again.search(query, 5)] == [h.chunk_id for h in first.search(query, 5)]
     (corpus / "extra.md").write_text("# Extra\n\nA brand new zeppelin section.\n")
-    indexed.add_paths([corpus])
+    indexed.add_paths([corpus], ANY_PATH)
     newer = indexed.load_index()
     assert newer.version == indexed.version() and newer.search("zeppelin", 1)[0].name == "extra.md"
     assert not saved.exists() and (indexed.path / f"{INDEX_PREFIX}{newer.version}").is_dir()
@@ -321,12 +322,12 @@ def test_configured_secrets_are_redacted_before_they_are_stored(data_dir: Path, 
     (tmp_path / "ops" / "deploy.md").write_text(f"# Deploy\n\nThe deploy token is {secret} and rotates monthly.\n")
     coll = create_collection(data_dir, "ops")
     coll.redact = Settings(values={"DEPLOY_TOKEN": secret}).redact
-    coll.add_paths([tmp_path / "ops"])
+    coll.add_paths([tmp_path / "ops"], ANY_PATH)
     coll.add_upload("deploy-copy.md", f"# Copy\n\nAn uploaded copy: {secret}.\n".encode())
     hit = coll.search("deploy token rotates monthly", 1)[0]
     assert "***" in hit.text and secret not in hit.text
     assert coll.search("uploaded copy", 1)[0].text.endswith("An uploaded copy: ***.")
-    rebuilt = {o.source: o for o in coll.rebuild()}
+    rebuilt = {o.source: o for o in coll.rebuild(ANY_PATH)}
     assert rebuilt["deploy-copy.md"].status == "unchanged" and "no stored copy" in (rebuilt["deploy-copy.md"].reason or "")
     assert coll.search("uploaded copy", 1)[0].source == "deploy-copy.md"
     stored = b"".join(p.read_bytes() for p in coll.path.rglob("*") if p.is_file())

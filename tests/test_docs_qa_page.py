@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from lib.chat import estimate_tokens
 from lib.docs_qa import create_collection, list_collections, open_collection
 from lib.docs_qa.answer import NOT_FOUND, SYSTEM_PROMPT, citations, passage_label
+from lib.host_paths import ANY_PATH
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "docs_qa.py")
 
@@ -47,14 +48,16 @@ def _passage_labels(block) -> list[str]:  # noqa: ANN001 - an AppTest block
 def manuals(data_dir: Path, tmp_path: Path) -> Path:
     """A collection 'manuals' holding the test corpus; returns the corpus folder."""
     corpus = write_corpus(tmp_path / "corpus")
-    create_collection(data_dir, "manuals").add_paths([corpus])
+    create_collection(data_dir, "manuals").add_paths([corpus], ANY_PATH)
     return corpus
 
 
 # --- no model needed --------------------------------------------------------------------------------
 
 
-def test_create_a_collection_index_a_folder_and_see_the_skipped_files(data_dir: Path, tmp_path: Path) -> None:
+def test_create_a_collection_index_a_folder_and_see_the_skipped_files(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     corpus = write_corpus(tmp_path / "corpus", bad=True)
     at = _page()
     assert "Create a collection" in " ".join(i.value for i in at.info)
@@ -68,6 +71,7 @@ def test_create_a_collection_index_a_folder_and_see_the_skipped_files(data_dir: 
     assert not at.exception and not at.error
     assert at.selectbox(key="qa_collection").value == "manuals" and list_collections(data_dir) == ["manuals"]
 
+    monkeypatch.setenv("YOAKE_DOCS_ROOTS", str(tmp_path))  # a laptop reads below the home folder by default
     at.text_input(key="qa_path").set_value(str(corpus))
     at.button(key="qa_add_path").click().run()
     assert not at.exception
@@ -154,6 +158,7 @@ def test_configured_secrets_in_indexed_files_never_reach_the_page(data_dir: Path
     folder = tmp_path / "ops"
     folder.mkdir()
     (folder / "deploy.md").write_text(f"# Deploy\n\nThe intranet token is {secret} and rotates monthly.\n")
+    monkeypatch.setenv("YOAKE_DOCS_ROOTS", str(tmp_path))
     create_collection(data_dir, "ops")
     at = _page()
     at.text_input(key="qa_path").set_value(str(folder))
@@ -174,7 +179,7 @@ def test_indexing_server_paths_can_be_switched_off(data_dir: Path, monkeypatch: 
     at = _page()
     assert not at.exception
     assert not [t for t in at.text_input if t.key == "qa_path"] and not [b for b in at.button if b.key == "qa_add_path"]
-    assert "switched off here (YOAKE_DOCS_ALLOW_PATHS)" in " ".join(c.value for c in at.caption)
+    assert "switched off here (YOAKE_DOCS_ALLOW_PATHS=0)" in " ".join(c.value for c in at.caption)
     assert [b for b in at.button if b.key == "qa_add_files"]  # uploads still work
 
 

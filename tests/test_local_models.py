@@ -158,7 +158,9 @@ class _Server(ThreadingHTTPServer):
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch: pytest.MonkeyPatch):
+    # The served model is on loopback, which downloads reach only with the laptop's setting on.
+    monkeypatch.setenv("YOAKE_FETCH_ALLOW_PRIVATE", "1")
     srv = _Server()
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()

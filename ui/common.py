@@ -16,9 +16,10 @@ from lib.auth import AttemptThrottle
 from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
 from lib.config import Settings, load_settings
 from lib.errors import YoakeError, describe_error
-from lib.identity import LOCAL_OWNER, Identity, is_admin
+from lib.identity import LOCAL_OWNER, Identity
 from lib.local_models import display_url, is_url, models_folder, resolve_local_model
 from lib.local_server import LocalServer, LocalServerError
+from lib.policy import Action, Decision, Visitor, decide, visitor
 from lib.providers import LOCAL_ID, PROVIDERS, ModelList, Provider, client_for, default_provider_id, list_models
 from lib.store import Store, StoreError
 from lib.usage import log as usage_log
@@ -197,10 +198,10 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
             return None
         _show_engine_notice()
         if (server := managed_server()) is not None:
+            from lib.shared_models import SharedModels
             from ui.local_models import local_model_panel
 
-            # The engine is shared: signed-in visitors change it only as admins.
-            local_model_panel(prefix, server, cfg, can_manage=is_admin_here())
+            local_model_panel(prefix, SharedModels(server, cfg, current_visitor()))
     if not base_url:
         st.sidebar.info("Enter the server's base URL, e.g. `http://localhost:8000/v1`.")
         return None
@@ -270,11 +271,14 @@ def current_owner() -> str:
     return identity.owner if identity else LOCAL_OWNER
 
 
-def is_admin_here() -> bool:
-    """Without sign-in there is one owner, who may do everything; signed in, only YOAKE_ADMINS see
-    every user's calls and change what all users share (the embedded model)."""
-    identity = current_identity()
-    return identity is None or is_admin(identity.email, settings().admins)
+def current_visitor() -> Visitor:
+    """Who uses this session, in which mode (laptop, shared password, sign-in): what lib/policy.py judges."""
+    return visitor(settings(), sign_in_configured=sign_in_configured(), identity=current_identity())
+
+
+def allowed(action: Action) -> Decision:
+    """May this session's visitor do `action`? (lib/policy.py: the one statement of the rules)"""
+    return decide(current_visitor(), action, settings())
 
 
 def oidc_sign_in_required() -> bool:

@@ -1,6 +1,6 @@
 """The local provider's models in the sidebar: pick a GGUF for the embedded server, download more by
-link (with progress and resume), delete downloaded ones. The work is in lib/local_models.py and
-LocalServer.switch_model; this file only renders."""
+link (with progress and resume), delete downloaded ones. The work, and the check of who may do it, is
+in lib/shared_models.py; this file only renders."""
 
 from __future__ import annotations
 
@@ -9,34 +9,32 @@ from pathlib import Path
 import streamlit as st
 
 from lib import local_models as lm
-from lib.config import Settings
 from lib.errors import YoakeError
-from lib.local_server import LocalServer, default_model_path
-from lib.providers import LOCAL_MODEL_ALIAS
+from lib.shared_models import SharedModels
+from ui.common import error_message, settings
 
 
-def _switch(server: LocalServer, key: str) -> None:
+def _switch(models: SharedModels, key: str) -> None:
     """on_change of the model select box: runs before the rerun, so a failure can put the choice back."""
     chosen = Path(st.session_state[key])
-    if chosen == server.model_path:
+    if chosen == models.server.model_path:
         return
     try:
         with st.spinner(f"Loading {chosen.name}…"):
-            server.switch_model(chosen, LOCAL_MODEL_ALIAS if chosen == default_model_path() else None)
+            models.switch(chosen)
         st.session_state[f"{key}_error"] = None
     except YoakeError as exc:
-        st.session_state[key] = str(server.model_path)  # the model that is running again
-        st.session_state[f"{key}_error"] = f"**{exc.title}** {exc.detail}"
+        st.session_state[key] = str(models.server.model_path)  # the model that is running again
+        st.session_state[f"{key}_error"] = error_message(exc, None, settings())
 
 
-def local_model_panel(prefix: str, server: LocalServer, cfg: Settings, *, can_manage: bool = True) -> None:
-    """Choose the embedded server's model; with `can_manage`, also download and delete models."""
-    folder = lm.models_folder(cfg)
-    models = [m for m in lm.list_models(folder) if m.usable]
-    by_path = {str(m.path): m for m in models}
+def local_model_panel(prefix: str, models: SharedModels) -> None:
+    """Choose the embedded server's model; where the policy allows, also download and delete models."""
+    server = models.server
+    by_path = models.choices()
     key = f"{prefix}_local_gguf"
     running = str(server.model_path)
-    by_path.setdefault(running, lm.describe_model(server.model_path))
+    manageable = models.manageable
     if st.session_state.get(key) not in by_path:
         st.session_state[key] = running
     st.sidebar.selectbox(
@@ -45,11 +43,11 @@ def local_model_panel(prefix: str, server: LocalServer, cfg: Settings, *, can_ma
         key=key,
         format_func=lambda p: by_path[p].label,
         on_change=_switch,
-        args=(server, key),
-        # The engine is shared by everyone using this app: with sign-in, only admins change it.
-        disabled=not can_manage,
+        args=(models, key),
+        # The engine is shared by everyone using this app (lib/policy.py says who may change it).
+        disabled=not manageable,
         help="GGUF models in the models folder and the built-in SmolLM2. Choosing one restarts the embedded server with it, for every page."
-        + ("" if can_manage else " Only an admin (YOAKE_ADMINS) can change it here."),
+        + ("" if manageable else f" {manageable.reason}"),
     )
     current = by_path[running]
     facts = [f"{current.parameters:,} parameters" if current.parameters else None,
@@ -57,13 +55,14 @@ def local_model_panel(prefix: str, server: LocalServer, cfg: Settings, *, can_ma
     st.sidebar.caption(f"Running: `{server.alias}`" + "".join(f" · {f}" for f in facts if f))
     if error := st.session_state.get(f"{key}_error"):
         st.sidebar.error(error, icon="⚠️")
-    if can_manage:
+    if manageable:
         with st.sidebar.expander("Get more models"):
-            _downloads(prefix, folder)
-            _delete(prefix, folder, server)
+            _downloads(prefix, models)
+            _delete(prefix, models)
 
 
-def _downloads(prefix: str, folder: Path) -> None:
+def _downloads(prefix: str, models: SharedModels) -> None:
+    folder = models.folder
     st.caption("Small instruct models that run on a laptop CPU. Download one while online; it then works offline.")
     for rec in lm.RECOMMENDED_MODELS:
         have = " ✅ downloaded" if rec.installed_path(folder) else ""
@@ -82,7 +81,7 @@ def _downloads(prefix: str, folder: Path) -> None:
     resumed = col_resume.button("Resume", key=f"{prefix}_dl_resume", disabled=not resume)
     if start or resumed:
         link = url.strip() if start else next(iter(resume.values())).url or ""
-        _download(link, folder)
+        _download(link, models)
     usage = lm.disk_usage(folder)
     st.caption(
         f"Models folder `{usage.folder}`: {usage.model_count} model(s), {lm.format_size(usage.models_bytes)}"
@@ -91,7 +90,7 @@ def _downloads(prefix: str, folder: Path) -> None:
     )
 
 
-def _download(url: str, folder: Path) -> None:
+def _download(url: str, models: SharedModels) -> None:
     bar = st.progress(0.0, text="Connecting…")
 
     def show(p: lm.DownloadProgress) -> None:
@@ -99,11 +98,11 @@ def _download(url: str, folder: Path) -> None:
         bar.progress(p.fraction or 0.0, text=f"{p.done / lm.MB:,.1f}{total} MB · {p.mb_per_s:.1f} MB/s")
 
     try:
-        result = lm.download_model(url, folder=folder, progress=show)
+        result = models.download(url, progress=show)
     except YoakeError as exc:
         bar.empty()
         hint = " Press *Resume* to continue from where it stopped." if isinstance(exc, lm.DownloadInterrupted) else ""
-        st.error(f"**{exc.title}** {exc.detail}{hint}", icon="⚠️")
+        st.error(error_message(exc, None, settings()) + hint, icon="⚠️")
         return
     bar.empty()
     verb = "was already here" if result.already_present else f"downloaded ({lm.format_size(result.size)})"
@@ -111,9 +110,9 @@ def _download(url: str, folder: Path) -> None:
     st.rerun()  # so the select box lists it
 
 
-def _delete(prefix: str, folder: Path, server: LocalServer) -> None:
+def _delete(prefix: str, models: SharedModels) -> None:
     # The running model is not offered: choose another one first.
-    downloaded = [m for m in lm.list_models(folder, include_shipped=False) if m.path != server.model_path]
+    downloaded = [m for m in lm.list_models(models.folder, include_shipped=False) if m.path != models.server.model_path]
     if not downloaded:
         return
     names = {str(m.path): m.label for m in downloaded}
@@ -121,9 +120,9 @@ def _delete(prefix: str, folder: Path, server: LocalServer) -> None:
     sure = st.checkbox("Yes, delete this file", key=f"{prefix}_del_sure")
     if st.button("Delete", key=f"{prefix}_del_go", disabled=not sure):
         try:
-            freed = lm.delete_model(target, folder)
+            freed = models.delete(target)
         except YoakeError as exc:
-            st.error(f"**{exc.title}** {exc.detail}", icon="⚠️")
+            st.error(error_message(exc, None, settings()), icon="⚠️")
             return
         st.session_state.pop(f"{prefix}_del_sure", None)
         st.success(f"Deleted, {lm.format_size(freed)} freed.")

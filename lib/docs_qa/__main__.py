@@ -5,6 +5,9 @@ Every command acts on the `local` owner's collections unless given `--owner ISSU
 python -m lib.docs_qa index --collection NAME PATH...      add files and folders (changed files only)
 python -m lib.docs_qa search --collection NAME [--k K] [--json] "query"
 python -m lib.docs_qa list | files --collection NAME | rebuild --collection NAME | delete --collection NAME
+
+Whoever runs this owns the machine, so any path can be indexed, unless YOAKE_DOCS_ROOTS is set:
+then only below those folders, and never the app's own files (lib/host_paths.py, as on the page).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import sys
 from collections import Counter
 
 from lib.config import load_settings
-from lib.docs_qa.index import DocsError, FileOutcome, create_collection, list_collections, open_collection
+from lib.docs_qa.index import FileOutcome, create_collection, list_collections, open_collection
+from lib.errors import YoakeError
+from lib.host_paths import command_line_access
 from lib.identity import LOCAL_OWNER
 
 
@@ -59,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "index":
             coll = create_collection(data, args.collection, exist_ok=True, owner=owner)
             coll.redact = settings.redact
-            outcomes = coll.add_paths(args.paths)
+            outcomes = coll.add_paths(args.paths, command_line_access(settings))
             index = coll.load_index()  # built and saved now, so the first search is quick
             _report(outcomes)
             print(f"collection '{coll.name}': {len(coll.files())} files, {len(index)} chunks")
@@ -87,13 +92,13 @@ def main(argv: list[str] | None = None) -> int:
             for source, reason in coll.skipped():
                 print(f"skipped  {source}: {reason}")
         elif args.command == "rebuild":
-            _report(coll.rebuild())
+            _report(coll.rebuild(command_line_access(settings)))
             coll.load_index()
         elif args.command == "delete":
             coll.delete()
             print(f"deleted collection '{coll.name}'")
         return 0
-    except DocsError as exc:
+    except YoakeError as exc:  # DocsError, NotAllowed (an empty YOAKE_DOCS_ROOTS)
         print(f"error: {exc.title} {exc.detail}", file=sys.stderr)
         return 2
 

@@ -35,7 +35,9 @@ from lib.docs_qa.chunking import Chunk, chunk_document
 from lib.docs_qa.extract import MAX_FILE_BYTES, Skipped, extract, too_large
 from lib.docs_qa.tokenize import tokenize
 from lib.errors import YoakeError
+from lib.host_paths import HostPathAccess
 from lib.identity import LOCAL_OWNER, owner_hash
+from lib.policy import NotAllowed
 
 DOCS_DIR = "docs"
 # Other owners' collections live under docs/.owners/<owner hash>/. A collection name starts with a
@@ -361,12 +363,15 @@ class Collection:
         source = PurePath(name.replace("\\", "/")).name.strip() or "upload"
         return self._store(source, "upload", data)
 
-    def add_path(self, path: Path, *, force: bool = False) -> FileOutcome:
-        """One file on disk, known by its absolute path."""
+    def add_path(self, path: Path, access: HostPathAccess, *, force: bool = False) -> FileOutcome:
+        """One file on disk, known by its absolute path; read only if `access` allows where it really is."""
         path = Path(path)
         source = str(path)
+        verdict = access.check(path)
+        if not verdict.allowed:
+            return self._skip(source, verdict.reason or "not allowed")
         try:
-            st = path.stat()
+            st = verdict.path.stat()
             if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
                 return self._skip(source, "not a regular file")
             if st.st_size > self.max_bytes:
@@ -376,22 +381,28 @@ class Collection:
                     row = conn.execute("SELECT size, mtime_ns, chunker, chunks FROM files WHERE source = ?", (source,)).fetchone()
                 if row and row[0] == st.st_size and row[1] == st.st_mtime_ns and row[2] == CHUNKER_VERSION:
                     return FileOutcome(source, "unchanged", row[3])  # same size and time: not even read
-            data = path.read_bytes()
+            data = verdict.path.read_bytes()  # the checked file itself, not the name that led to it
         except OSError as exc:
             return self._skip(source, f"could not be read ({exc.strerror or type(exc).__name__})")
         return self._store(source, "path", data, mtime_ns=st.st_mtime_ns, force=force)
 
-    def add_paths(self, paths: Iterable[str | Path], *, force: bool = False) -> list[FileOutcome]:
-        """Files and folders (read recursively, hidden folders left out). Files indexed from a folder
-        that are gone from it leave the collection."""
+    def add_paths(self, paths: Iterable[str | Path], access: HostPathAccess, *, force: bool = False) -> list[FileOutcome]:
+        """Files and folders (read recursively, hidden folders left out) that `access` allows; each refused
+        one is listed with the reason. Files indexed from a folder that are gone from it leave the collection.
+        NotAllowed when host paths are not for this visitor at all."""
+        if not access.allowed:
+            raise NotAllowed(access.refusal or "Reading files of the server is not allowed here.")
         outcomes: list[FileOutcome] = []
         with self._batch():
             for raw in paths:
                 path = Path(os.path.expanduser(str(raw))).absolute()
-                if path.is_dir():
-                    outcomes.extend(self._add_folder(path, force=force))
+                verdict = access.check(path)
+                if not verdict.allowed:
+                    outcomes.append(FileOutcome(str(path), "skipped", 0, verdict.reason))
+                elif path.is_dir():
+                    outcomes.extend(self._add_folder(path, access, force=force))
                 elif path.exists():
-                    outcomes.append(self.add_path(path, force=force))
+                    outcomes.append(self.add_path(path, access, force=force))
                 else:
                     outcomes.append(FileOutcome(str(path), "skipped", 0, "no such file or folder"))
         return outcomes
@@ -400,21 +411,27 @@ class Collection:
         with self._batch():
             return [self.add_upload(name, data) for name, data in files]
 
-    def _add_folder(self, folder: Path, *, force: bool) -> list[FileOutcome]:
+    def _add_folder(self, folder: Path, access: HostPathAccess, *, force: bool) -> list[FileOutcome]:
         found: list[Path] = []
+        refused: list[FileOutcome] = []  # subfolders the walk may not enter (the data folder inside a root)
         for root, dirs, names in os.walk(folder):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+            for d in list(dirs):
+                verdict = access.check(Path(root) / d)
+                if not verdict.allowed:
+                    dirs.remove(d)
+                    refused.append(FileOutcome(str(Path(root) / d), "skipped", 0, verdict.reason))
             found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
             if len(found) > self.max_files:  # a mistyped "/" must not walk the whole disk
                 break
-        outcomes: list[FileOutcome] = []
+        outcomes: list[FileOutcome] = refused
         complete = len(found) <= self.max_files
         if not complete:
             outcomes.append(FileOutcome(str(folder), "skipped", 0,
                                         f"the folder holds more than {self.max_files:,} files: only the first "
                                         f"{self.max_files:,} were read (index its subfolders instead)"))  # fmt: skip
             found = found[: self.max_files]
-        outcomes.extend(self.add_path(p, force=force) for p in found)
+        outcomes.extend(self.add_path(p, access, force=force) for p in found)
         if not complete:
             return outcomes  # files not seen may still be there: remove nothing
         seen = {str(p) for p in found}
@@ -437,31 +454,33 @@ class Collection:
             self._drop_blob(row[0])
         return FileOutcome(source, "removed", 0, reason)
 
-    def rebuild(self) -> list[FileOutcome]:
+    def rebuild(self, access: HostPathAccess) -> list[FileOutcome]:
         """Read every file again (from disk, or the stored copy of an upload) and re-chunk it with the
-        current rules; files gone from disk leave the collection."""
+        current rules; files gone from disk leave the collection. Files on disk that `access` no longer
+        allows are kept as indexed, not read."""
         with self._connect() as conn:
             rows = conn.execute("SELECT source, origin, sha256 FROM files ORDER BY source").fetchall()
         with self._batch():
-            return [self._reread(source, origin, sha) for source, origin, sha in rows]
+            return [self._reread(source, origin, sha, access) for source, origin, sha in rows]
 
-    def _reread(self, source: str, origin: str, sha: str) -> FileOutcome:
+    def _kept(self, source: str, why: str) -> FileOutcome:
+        with self._connect() as conn:
+            n = conn.execute("SELECT chunks FROM files WHERE source = ?", (source,)).fetchone()
+        return FileOutcome(source, "unchanged", n[0] if n else 0, why)
+
+    def _reread(self, source: str, origin: str, sha: str, access: HostPathAccess) -> FileOutcome:
         if origin == "upload":
             try:
                 data = self._upload_path(sha).read_bytes()
             except OSError:  # not kept (it held a configured key) or removed by hand: keep the chunks as they are
-                with self._connect() as conn:
-                    n = conn.execute("SELECT chunks FROM files WHERE source = ?", (source,)).fetchone()
-                return FileOutcome(
-                    source,
-                    "unchanged",
-                    n[0] if n else 0,
-                    "no stored copy of this upload: kept as indexed (upload it again to re-read it)",
-                )
+                return self._kept(source, "no stored copy of this upload: kept as indexed (upload it again to re-read it)")
             return self._store(source, "upload", data, force=True)
+        verdict = access.check(source)
+        if not verdict.allowed:
+            return self._kept(source, f"kept as indexed, not read again: {verdict.reason}")
         if not Path(source).exists():
             return self.remove(source, reason="the file no longer exists")
-        return self.add_path(Path(source), force=True)
+        return self.add_path(Path(source), access, force=True)
 
     def delete(self) -> None:
         shutil.rmtree(self.path)
