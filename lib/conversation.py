@@ -20,6 +20,7 @@ from lib.chat import AUTO_MODEL, CallContext, ChatParams, ChatResult, route_mode
 from lib.providers import Provider
 from lib.store import Conversation, Store, StoredMessage
 from lib.streams import CachedStream, ChatStream, PersistedReply, ReplyStream
+from lib.text import md_text
 
 Role = Literal["user", "assistant"]
 
@@ -108,9 +109,10 @@ def reply_meta(res: ChatResult, model: str, route: str | None, cache_hit: bool) 
 
 def meta_caption(meta: dict[str, Any]) -> str:
     """The one-line caption under a reply: model, tokens, time, cost."""
-    parts = [str(meta.get("model"))]
+    model = md_text(meta.get("model"))  # a provider's model id is shown as text, never as markdown
+    parts = [model]
     if meta.get("route"):
-        parts[0] = f"auto → {meta['model']} ({meta['route']})"
+        parts[0] = f"auto → {model} ({md_text(meta['route'])})"
     est = " (est.)" if meta.get("estimated") else ""
     parts.append(f"{meta.get('input_tokens', '?')} in / {meta.get('output_tokens', '?')} out tokens{est}")
     if meta.get("duration_ms") is not None:

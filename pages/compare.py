@@ -20,6 +20,7 @@ from lib import compare as cmp
 from lib.chat import ChatResult, parse_seed
 from lib.conversation import ChatSettings, ConversationService, Target, Turn, reply_meta
 from lib.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
+from lib.text import md_text
 from ui.common import Selection, enter_page, error_message, model_picker, open_store
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -398,12 +399,12 @@ def _grid(plan: cmp.GridPlan, results: list[cmp.CellResult], *, actions: cmp.Run
     heads = st.columns(ncols)
     rates = []
     for j, head in enumerate(heads):
-        head.markdown(f"#### {plan.columns[j]}")
+        head.markdown(f"#### {md_text(plan.columns[j])}")  # model ids come from the provider: text, not markdown
         rates.append(head.empty())
     slots: dict[int, tuple] = {}
     for r, row_label in enumerate(plan.rows or [""]):
         if row_label:
-            st.markdown(f"**{row_label}**")
+            st.markdown(f"**{md_text(row_label)}**")
         cols = st.columns(ncols)
         for j, col in enumerate(cols):
             cell = plan.at(r, j)

@@ -12,12 +12,13 @@ import streamlit as st
 
 from lib.chat import ChatParams
 from lib.docs_qa import DocsError, FileOutcome, Hit, SearchIndex, create_collection, list_collections, open_collection, tokenize
-from lib.docs_qa.answer import NOT_FOUND, build_prompt, citations, is_not_found, passage_label
+from lib.docs_qa.answer import NOT_FOUND, build_prompt, citations, is_not_found, passage_title
 from lib.docs_qa.extract import SUPPORTED
 from lib.docs_qa.index import check_name, collections_root
 from lib.host_paths import host_path_access
 from lib.streams import ChatStream
 from lib.summarize import token_counter
+from lib.text import md_text
 from ui.common import current_visitor, enter_page, error_message, model_picker, settings, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -206,7 +207,7 @@ def _redacted(hits: list[Hit]) -> list[Hit]:
 
 
 def _show_passage(hit: Hit) -> None:
-    st.caption(f"{hit.source} · {hit.location or 'whole file'} · score {hit.score:.2f}")
+    st.caption(f"{md_text(hit.source)} · {md_text(hit.location or 'whole file')} · score {hit.score:.2f}")
     if hit.kind in CODE_KINDS:
         st.code(hit.text, language=CODE_KINDS[hit.kind])
     else:
@@ -231,7 +232,7 @@ with tab_inspect:
                 hide_index=True, width="stretch", key="qa_inspect_table",
             )  # fmt: skip
             for h in hits:
-                with st.expander(passage_label(h.rank, h)):
+                with st.expander(passage_title(h.rank, h)):
                     _show_passage(h)
 
 
@@ -245,7 +246,7 @@ def _show_turn_sources(turn: dict) -> None:
         st.caption("The model found no answer in these passages.")
     st.markdown("**Sources**" + (f" (cited: {', '.join(f'[{n}]' for n in cited)})" if cited else ""))
     for n, hit in enumerate(passages, 1):
-        label = passage_label(n, hit) + (" ✓ cited" if n in cited else "")
+        label = passage_title(n, hit) + (" ✓ cited" if n in cited else "")
         with st.expander(label):
             if turn.get("truncated") and n == len(passages):
                 st.caption("Only the beginning of this passage fit in the model's context.")

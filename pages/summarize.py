@@ -8,6 +8,7 @@ import streamlit as st
 
 from lib.fetch import EXTRACTION_MODES, Document, FetchError, FetchLimits, from_text, load_upload, load_url
 from lib.summarize import LANGUAGES, STYLES, SummaryOptions, final_stream, map_reduce, plan, remember, token_counter
+from lib.text import md_text
 from ui.common import enter_page, error_message, model_picker, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -108,21 +109,21 @@ def _load_document(bypass_cache: bool) -> tuple[str, Document]:
 
 
 def _show_document(doc: Document) -> None:
-    st.subheader(doc.title or "(untitled)")
+    st.subheader(md_text(doc.title) if doc.title else "(untitled)")  # the page's own words: text, not markdown
     pages = doc.page_count
     facts = [
-        f"by {doc.author}" if doc.author else None,
-        doc.date,
-        doc.sitename,
+        f"by {md_text(doc.author)}" if doc.author else None,
+        md_text(doc.date) if doc.date else None,
+        md_text(doc.sitename) if doc.sitename else None,
         f"PDF, {pages} page{'s' if pages != 1 else ''}" if pages is not None else None,
         f"{doc.word_count:,} words",
     ]
     st.caption(" · ".join(f for f in facts if f))
     if doc.url:
         if doc.requested_url and doc.requested_url != doc.url:
-            st.caption(f"Final URL after redirects: {doc.url}")
+            st.caption(f"Final URL after redirects: {md_text(doc.url)}")
         else:
-            st.caption(f"URL: {doc.url}")
+            st.caption(f"URL: {md_text(doc.url)}")
     with st.expander("Extracted text"):
         st.text(doc.preview(30_000))  # text, never HTML; a PDF's with its page numbers
 

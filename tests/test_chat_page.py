@@ -8,6 +8,8 @@ import pytest
 from helpers import usage_lines as _usage_lines
 from streamlit.testing.v1 import AppTest
 
+from lib.text import md_text
+
 pytestmark = pytest.mark.model  # talks to the embedded model server
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
@@ -31,7 +33,7 @@ def test_chat_round_trip_renders_reply_and_logs_usage(data_dir: Path) -> None:
     rendered = [md.value.strip() for md in at.chat_message[1].markdown]  # markdown drops a trailing newline
     assert reply.strip() in rendered
     captions = " ".join(c.value for c in at.chat_message[1].caption)
-    assert "smollm2-135m-instruct" in captions and "free (local)" in captions
+    assert md_text("smollm2-135m-instruct") in captions and "free (local)" in captions  # the model id, as text
 
     lines = _usage_lines(data_dir)
     assert len(lines) == 1

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.chat import estimate_tokens
 from lib.docs_qa import create_collection, list_collections, open_collection
-from lib.docs_qa.answer import NOT_FOUND, SYSTEM_PROMPT, citations, passage_label
+from lib.docs_qa.answer import NOT_FOUND, SYSTEM_PROMPT, citations, passage_title
 from lib.host_paths import ANY_PATH
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "docs_qa.py")
@@ -111,7 +111,7 @@ def test_the_inspector_shows_what_lib_retrieves(data_dir: Path, manuals: Path, q
     hits = open_collection(data_dir, "manuals").search(query, 4)
     assert hits
     inspector = at.tabs[1]
-    assert _passage_labels(inspector) == [passage_label(h.rank, h) for h in hits]
+    assert _passage_labels(inspector) == [passage_title(h.rank, h) for h in hits]
     table = inspector.dataframe[0].value
     assert list(table["Heading"]) == [h.heading for h in hits] and list(table["#"]) == [1, 2, 3, 4][: len(hits)]
     first = next(e for e in inspector.expander if e.label.startswith("[1] "))
@@ -194,7 +194,7 @@ def _check_turn(at: AppTest, data_dir: Path, block, turn: dict, query: str) -> N
     """The passages shown are lib's retrieval for the query, and every [n] of the answer names one."""
     hits = open_collection(data_dir, "manuals").search(query, 5)
     assert hits and [h.chunk_id for h in turn["passages"]] == [h.chunk_id for h in hits]  # 8k context: all fit
-    assert _passage_labels(block) == [passage_label(n, h) for n, h in enumerate(hits, 1)]
+    assert _passage_labels(block) == [passage_title(n, h) for n, h in enumerate(hits, 1)]
     answer = turn["answer"]
     assert answer.strip() and answer.strip()[:40] in " ".join(m.value for m in block.markdown)
     valid, invalid = citations(answer, len(hits))

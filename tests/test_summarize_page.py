@@ -14,6 +14,8 @@ from fixtures.pdfs import encrypted, image_only_pdf, paper_pdf
 from net_trap import NetTrap, trap
 from streamlit.testing.v1 import AppTest
 
+from lib.text import md_text
+
 pytestmark = pytest.mark.model  # talks to the embedded model server
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "summarize.py")
@@ -66,7 +68,7 @@ def test_url_is_summarised_with_metadata_and_cached(site: FixtureSite, data_dir:
     shown = _texts(at)
     assert "The Lighthouse Keepers of Kestrel Point" in shown
     assert "by Mara Quill" in shown and "2024-03-15" in shown and "Coastal Chronicle" in shown and "words" in shown
-    assert f"Final URL after redirects: {site.url('/article.html')}" in shown
+    assert f"Final URL after redirects: {md_text(site.url('/article.html'))}" in shown  # a URL is shown as text
     preview = next(e for e in at.main.expander if e.label == "Extracted text")
     assert "Elsie Harrow" in preview.text[0].value  # shown as text, never as HTML
     assert "#### Summary" in shown
@@ -223,7 +225,7 @@ def test_pdf_by_url_is_summarised_with_page_numbers(site: FixtureSite, data_dir:
     at.text_input(key="sum_url").set_value(site.url("/paper.pdf"))
     at.button(key="sum_go").click().run()
     _assert_paper_summarised(at, data_dir)
-    assert f"URL: {site.url('/paper.pdf')}" in _texts(at)
+    assert f"URL: {md_text(site.url('/paper.pdf'))}" in _texts(at)
 
 
 def test_pdf_upload_is_summarised_with_page_numbers(data_dir: Path) -> None:

@@ -11,6 +11,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from lib.chat import estimate_tokens, trim_history
 from lib.docs_qa.index import Hit
+from lib.text import md_text
 
 NOT_FOUND = "Not found in the documents."
 SYSTEM_PROMPT = (
@@ -24,13 +25,23 @@ HISTORY_SHARE = 0.25  # at most this share of the context goes to earlier turns
 # SmolLM2-135M into loops of "[1]" instead of an answer; larger models follow it from the system prompt.
 
 
-def passage_label(n: int, hit: Hit) -> str:
-    """How a passage is named to the model and on the page: [n] file › heading (lines a–b)."""
+def _passage_name(hit: Hit) -> str:
     parts = [hit.name]
     if hit.heading:
         parts.append(hit.heading)
     where = f" ({hit.location})" if hit.location else ""
-    return f"[{n}] " + " › ".join(parts) + where
+    return " › ".join(parts) + where
+
+
+def passage_label(n: int, hit: Hit) -> str:
+    """How a passage is named to the model: [n] file › heading (lines a–b)."""
+    return f"[{n}] {_passage_name(hit)}"
+
+
+def passage_title(n: int, hit: Hit) -> str:
+    """The same name on the page, in markdown (an expander's label): the file name and the document's
+    heading are shown as the characters they are, never as a link or emphasis."""
+    return f"[{n}] {md_text(_passage_name(hit))}"
 
 
 def format_passage(n: int, hit: Hit, text: str | None = None) -> str:

@@ -1,0 +1,20 @@
+"""Text from outside (model ids from a provider's `/v1/models`, file names, page titles, headings of a
+user's documents) shown inside Streamlit's markdown (captions, expander labels, headings) as the
+characters it is: never a link, an image, emphasis, a colour directive or a heading."""
+
+from __future__ import annotations
+
+import re
+
+# CommonMark lets any ASCII punctuation be escaped with a backslash. These start markup anywhere in a
+# line in Streamlit's dialect: links and images ([ ]), emphasis (* _), code (`), HTML and autolinks
+# (< >), strikethrough (~), LaTeX ($), tables (|), bare-URL and `www.` autolinks (: .) and
+# `:red[…]` / `:material/…:` directives (:).
+_INLINE = re.compile(r"([\\`*_\[\]<>~$|:.])")
+# These only at the start of a line: headings, list items, setext underlines.
+_LEADING = re.compile(r"^([#+\-=])")
+
+
+def md_text(value: object) -> str:
+    """`value` as literal text for a markdown context, on one line."""
+    return _LEADING.sub(r"\\\1", _INLINE.sub(r"\\\1", " ".join(str(value).split())))
