@@ -43,8 +43,10 @@ def unloadable_copy(dest: Path) -> Path:
 
 
 @pytest.fixture
-def model_site(tmp_path: Path) -> Iterator[str]:
-    """A loopback web server with the shipped GGUF under another name (and nothing else)."""
+def model_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A loopback web server with the shipped GGUF under another name (and nothing else). Downloads
+    reach loopback only with the laptop's YOAKE_FETCH_ALLOW_PRIVATE on (the shell command inherits it)."""
+    monkeypatch.setenv("YOAKE_FETCH_ALLOW_PRIVATE", "1")
     site = tmp_path / "site"
     site.mkdir()
     shutil.copyfile(default_model_path(), site / NEW_NAME)
