@@ -115,6 +115,13 @@ def require(who: Visitor, action: Action, cfg: Settings) -> None:
         raise NotAllowed(verdict.reason)
 
 
+def may_reach_private_networks(who: Visitor, cfg: Settings) -> bool:
+    """Whether a URL a visitor types (a custom base URL) may be on loopback or a private network: on a
+    laptop the visitor owns the machine (LM Studio on localhost); on a deployment only when the operator
+    set YOAKE_FETCH_ALLOW_PRIVATE. Link-local and cloud metadata addresses stay refused either way."""
+    return who.mode is Mode.LAPTOP or cfg.fetch_allow_private
+
+
 def usage_owners(who: Visitor, cfg: Settings) -> frozenset[str] | None:
     """Whose calls the usage page reads (owner hashes), or None for everyone's."""
     return None if decide(who, Action.SEE_ALL_USAGE, cfg) else frozenset({owner_hash(who.owner)})

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import openai
 
+from lib import netguard
 from lib.config import Settings
+from lib.errors import YoakeError
 
 LOCAL_ID = "local"
 LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
@@ -205,6 +207,29 @@ def client_for(
         timeout=client_timeout(settings),
         max_retries=settings.max_retries,
     )
+
+
+class EndpointRefused(YoakeError):
+    kind = "blocked_address"
+    title = "This base URL is not allowed."
+
+
+def check_typed_base_url(url: str, *, allow_private: bool) -> None:
+    """A base URL typed on the page (the Custom provider) goes through the address guard before any
+    client is built: a visitor must not make the server call its cloud metadata service or, on a
+    deployment, its own private network. (Configured base URLs are the operator's and are not checked.)"""
+    try:
+        netguard.checked_url(url, allow_private)
+    except netguard.AddressRefused as exc:
+        opens = (" On your own computer this works without a setting; on a deployment the operator can allow "
+                 "private networks with YOAKE_FETCH_ALLOW_PRIVATE=1." if exc.refusal.opens_with_setting else "")  # fmt: skip
+        raise EndpointRefused(f"{netguard.describe(exc.refusal)}, which the app does not call for a visitor.{opens}") from None
+    except ValueError as exc:
+        raise EndpointRefused(f"That is not a valid base URL ({exc}).", title="That base URL is malformed.") from None
+    except (OSError, UnicodeError):  # socket.gaierror
+        raise EndpointRefused(
+            "Check the spelling of the host, or the network.", title="The base URL's host could not be found.", retryable=True
+        ) from None
 
 
 @dataclass(frozen=True)

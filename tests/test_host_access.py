@@ -27,7 +27,8 @@ from lib.docs_qa.index import collections_root
 from lib.host_paths import ANY_PATH, HostPathAccess, command_line_access, host_path_access
 from lib.identity import Identity
 from lib.local_server import LocalServer, default_model_path
-from lib.policy import LAPTOP, Action, Mode, NotAllowed, Visitor, decide, usage_owners, visitor
+from lib.policy import LAPTOP, Action, Mode, NotAllowed, Visitor, decide, may_reach_private_networks, usage_owners, visitor
+from lib.providers import EndpointRefused, check_typed_base_url
 from lib.shared_models import SharedModels
 
 DOCS_PAGE = str(PROJECT_ROOT / "pages" / "docs_qa.py")
@@ -445,3 +446,38 @@ def test_pages_never_call_the_host_level_functions_around_the_policy() -> None:
         ):
             assert forbidden not in text, f"{path.name} calls {forbidden} around the policy"
     assert ANY_PATH.unrestricted and os.sep == "/"
+
+
+# --- a base URL typed by a visitor -------------------------------------------------------------------
+
+
+def test_a_typed_base_url_goes_through_the_address_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = trap(monkeypatch, dns={"api.example": ["93.184.216.34"], "lan.example": ["192.168.0.20"], "localhost": ["127.0.0.1"]})
+    check_typed_base_url("https://api.example/v1", allow_private=False)  # public: fine
+    check_typed_base_url("http://localhost:1234/v1", allow_private=True)  # LM Studio on a laptop
+    check_typed_base_url("http://lan.example:8000/v1", allow_private=True)
+    for url, allow in [("http://169.254.169.254/v1", True), ("http://[fd00:ec2::254]/v1", True),
+                       ("http://127.0.0.1:8501/v1", False), ("http://lan.example:8000/v1", False)]:  # fmt: skip
+        with pytest.raises(EndpointRefused):
+            check_typed_base_url(url, allow_private=allow)
+    assert net.connects == []
+
+
+def test_a_signed_in_visitor_cannot_point_the_custom_provider_at_the_metadata_service(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = trap(monkeypatch)
+    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "chat.py"), default_timeout=60)
+    at.secrets["auth"] = AUTH
+    at.user = user(BOB)
+    at.run()
+    at.sidebar.selectbox(key="chat_provider").set_value("custom").run()
+    at.sidebar.text_input(key="chat_custom_url").set_value("http://169.254.169.254/latest/v1").run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.sidebar.error)
+    assert "cloud metadata" in errors and "169.254.169.254" in errors
+    assert at.chat_input(key="chat_input").disabled  # no client, no call
+    assert net.connects == []
+    assert visitor(load_settings(), sign_in_configured=True, identity=BOB).mode is Mode.SIGN_IN
+    assert not may_reach_private_networks(Visitor(Mode.SIGN_IN, BOB), load_settings())
+    assert may_reach_private_networks(LAPTOP, load_settings())

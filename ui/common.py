@@ -19,8 +19,17 @@ from lib.errors import YoakeError, describe_error
 from lib.identity import LOCAL_OWNER, Identity
 from lib.local_models import display_url, is_url, models_folder, resolve_local_model
 from lib.local_server import LocalServer, LocalServerError
-from lib.policy import Action, Decision, Visitor, decide, visitor
-from lib.providers import LOCAL_ID, PROVIDERS, ModelList, Provider, client_for, default_provider_id, list_models
+from lib.policy import Action, Decision, Visitor, decide, may_reach_private_networks, visitor
+from lib.providers import (
+    LOCAL_ID,
+    PROVIDERS,
+    ModelList,
+    Provider,
+    check_typed_base_url,
+    client_for,
+    default_provider_id,
+    list_models,
+)
 from lib.store import Store, StoreError
 from lib.usage import log as usage_log
 
@@ -183,6 +192,12 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
         api_key = typed or api_key
         if typed:
             cfg = cfg.with_secret(typed)  # redacted from every message like a configured key
+        if base_url and base_url != provider.resolve_base_url(cfg):  # typed by the visitor: through the address guard
+            try:
+                check_typed_base_url(base_url, allow_private=may_reach_private_networks(current_visitor(), cfg))
+            except YoakeError as exc:
+                st.sidebar.error(error_message(exc, provider, cfg), icon="⚠️")
+                return None
     if api_key is None:
         st.sidebar.warning(
             f"{provider.label} needs an API key: set `{provider.key_env}` in the environment, `.env` or `.streamlit/secrets.toml`."
