@@ -8,13 +8,15 @@ import re
 
 # CommonMark lets any ASCII punctuation be escaped with a backslash. These start markup anywhere in a
 # line in Streamlit's dialect: links and images ([ ]), emphasis (* _), code (`), HTML and autolinks
-# (< >), strikethrough (~), LaTeX ($), tables (|), bare-URL and `www.` autolinks (: .) and
-# `:red[…]` / `:material/…:` directives (:).
-_INLINE = re.compile(r"([\\`*_\[\]<>~$|:.])")
-# These only at the start of a line: headings, list items, setext underlines.
-_LEADING = re.compile(r"^([#+\-=])")
+# (< >), strikethrough (~), LaTeX ($), tables (|), bare-URL autolinks (:) and `:red[…]` /
+# `:material/…:` directives (:).
+_INLINE = re.compile(r"([\\`*_\[\]<>~$|:])")
+_WWW = re.compile(r"(?i)\b(www)\.")  # GFM links `www.example.com` by itself
+# These only at the start of a line: headings, list items (also "1."), setext underlines.
+_LEADING = re.compile(r"^([#+\-=]|\d+(?=[.)]))")
 
 
 def md_text(value: object) -> str:
     """`value` as literal text for a markdown context, on one line."""
-    return _LEADING.sub(r"\\\1", _INLINE.sub(r"\\\1", " ".join(str(value).split())))
+    text = _WWW.sub(r"\1\\.", _INLINE.sub(r"\\\1", " ".join(str(value).split())))
+    return _LEADING.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1), text)

@@ -190,7 +190,7 @@ def _run(bypass_cache: bool) -> None:
     calls = the_plan.calls
     usage = res.usage
     caption = " · ".join([
-        res.resolved_model or model,
+        md_text(res.resolved_model or model),
         f"{calls} call{'s' if calls > 1 else ''}" + (f" ({len(the_plan.chunks)} chunks)" if calls > 1 else ""),
         f"document {approx}{the_plan.text_tokens:,} tokens",
         f"final pass {usage.prompt_tokens if usage else '?'} in / {usage.completion_tokens if usage else '?'} out",
