@@ -23,6 +23,7 @@ from browser import children_of
 from streamlit.testing.v1 import AppTest
 
 from lib.local_server import PROJECT_ROOT, LocalServer, LocalServerError, default_model_path
+from lib.text import md_text
 
 pytestmark = pytest.mark.model
 PAGE = str(PROJECT_ROOT / "pages" / "chat.py")
@@ -146,7 +147,7 @@ def test_the_chat_page_downloads_a_model_switches_to_it_and_gets_a_reply(
         at.chat_input(key="chat_input").set_value("Hello").run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert at.session_state["chat_history"][-1].role == "assistant"
-        assert "tiny-chat.Q4_1" in " ".join(c.value for c in at.chat_message[1].caption)
+        assert md_text("tiny-chat.Q4_1") in " ".join(c.value for c in at.chat_message[1].caption)  # the id, as text
 
         # A GGUF llama.cpp cannot load: its error is shown and the model that worked stays.
         broken = unloadable_copy(data_dir / "models" / "broken-arch.gguf")
