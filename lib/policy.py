@@ -65,11 +65,6 @@ def visitor(cfg: Settings, *, sign_in_configured: bool, identity: Identity | Non
     return Visitor(mode, identity, admin=identity is not None and is_admin(identity.email, cfg.admins))
 
 
-def password_host_actions(cfg: Settings) -> bool:
-    """YOAKE_PASSWORD_HOST_ACTIONS: the operator lets everyone with the shared password act on the host."""
-    return (cfg.get("YOAKE_PASSWORD_HOST_ACTIONS", "") or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -92,7 +87,7 @@ def decide(who: Visitor, action: Action, cfg: Settings) -> Decision:
     if who.mode is Mode.LAPTOP:
         return Decision(True)
     if who.mode is Mode.PASSWORD:
-        if action not in HOST_ACTIONS or password_host_actions(cfg):
+        if action not in HOST_ACTIONS or cfg.password_host_actions:
             return Decision(True)  # one shared workspace: its usage is everyone's
         return Decision(
             False,

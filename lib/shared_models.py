@@ -13,6 +13,8 @@ from pathlib import Path
 from lib import local_models as lm
 from lib.config import Settings
 from lib.local_server import LocalServer, default_model_path
+from lib.model_download import DownloadResult, ProgressCallback, download_model
+from lib.model_errors import ModelFileMissing
 from lib.policy import Action, Decision, Visitor, decide, require
 from lib.providers import LOCAL_MODEL_ALIAS
 
@@ -36,13 +38,13 @@ class SharedModels:
         require(self.who, Action.MANAGE_MODELS, self.cfg)
         chosen = Path(path)
         if str(chosen) not in self.choices():
-            raise lm.ModelFileMissing(f"{chosen.name} is not one of the models in the models folder.")
+            raise ModelFileMissing(f"{chosen.name} is not one of the models in the models folder.")
         if chosen != self.server.model_path:
             self.server.switch_model(chosen, LOCAL_MODEL_ALIAS if chosen == default_model_path() else None)
 
-    def download(self, url: str, progress: lm.ProgressCallback | None = None) -> lm.DownloadResult:
+    def download(self, url: str, progress: ProgressCallback | None = None) -> DownloadResult:
         require(self.who, Action.MANAGE_MODELS, self.cfg)
-        return lm.download_model(url, folder=self.folder, progress=progress, allow_private=self.cfg.fetch_allow_private)
+        return download_model(url, folder=self.folder, progress=progress, allow_private=self.cfg.fetch_allow_private)
 
     def delete(self, path: str | Path) -> int:
         require(self.who, Action.MANAGE_MODELS, self.cfg)

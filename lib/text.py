@@ -1,4 +1,4 @@
-"""Text from outside (model ids from a provider's `/v1/models`, file names, page titles, headings of a
+"""Text for the page. `md_text`: text from outside (model ids from a provider's `/v1/models`, file names, page titles, headings of a
 user's documents) shown inside Streamlit's markdown (captions, expander labels, headings) as the
 characters it is: never a link, an image, emphasis, a colour directive or a heading."""
 
@@ -20,3 +20,17 @@ def md_text(value: object) -> str:
     """`value` as literal text for a markdown context, on one line."""
     text = _WWW.sub(r"\1\\.", _INLINE.sub(r"\\\1", " ".join(str(value).split())))
     return _LEADING.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1), text)
+
+
+MB = 1_000_000  # sizes are in decimal units, as disks and download pages count them
+
+
+def format_size(n: int | None) -> str:
+    """A byte count as people read it: 98.4 MB, 1.20 GB."""
+    if n is None:
+        return "?"
+    if n >= 1_000_000_000:
+        return f"{n / 1e9:.2f} GB"
+    if n >= MB:
+        return f"{n / MB:.0f} MB" if n >= 10 * MB else f"{n / MB:.1f} MB"
+    return f"{n / 1000:.0f} kB"

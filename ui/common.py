@@ -17,8 +17,9 @@ from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
 from lib.config import Settings, load_settings
 from lib.errors import YoakeError, describe_error
 from lib.identity import LOCAL_OWNER, Identity
-from lib.local_models import display_url, is_url, models_folder, resolve_local_model
+from lib.local_models import models_folder, resolve_local_model
 from lib.local_server import LocalServer, LocalServerError
+from lib.model_download import display_url, is_url
 from lib.policy import Action, Decision, Visitor, decide, may_reach_private_networks, visitor
 from lib.providers import (
     LOCAL_ID,

@@ -10,7 +10,10 @@ import streamlit as st
 
 from lib import local_models as lm
 from lib.errors import YoakeError
+from lib.model_download import DownloadProgress, display_url
+from lib.model_errors import DownloadInterrupted
 from lib.shared_models import SharedModels
+from lib.text import MB, format_size
 from ui.common import error_message, settings
 
 
@@ -74,8 +77,8 @@ def _downloads(prefix: str, models: SharedModels) -> None:
     partials = lm.list_partial_downloads(folder)
     resume = {p.final_name: p for p in partials if p.url}
     for part in resume.values():
-        total = f" of {lm.format_size(part.total)}" if part.total else ""
-        st.caption(f"Unfinished: {part.final_name}, {lm.format_size(part.done)}{total} ({lm.display_url(part.url or '')})")
+        total = f" of {format_size(part.total)}" if part.total else ""
+        st.caption(f"Unfinished: {part.final_name}, {format_size(part.done)}{total} ({display_url(part.url or '')})")
     col_dl, col_resume = st.columns(2)
     start = col_dl.button("Download", key=f"{prefix}_dl_go", disabled=not url.strip())
     resumed = col_resume.button("Resume", key=f"{prefix}_dl_resume", disabled=not resume)
@@ -84,28 +87,28 @@ def _downloads(prefix: str, models: SharedModels) -> None:
         _download(link, models)
     usage = lm.disk_usage(folder)
     st.caption(
-        f"Models folder `{usage.folder}`: {usage.model_count} model(s), {lm.format_size(usage.models_bytes)}"
-        + (f", {lm.format_size(usage.partial_bytes)} unfinished" if usage.partial_bytes else "")
-        + f"; {lm.format_size(usage.free_bytes)} free."
+        f"Models folder `{usage.folder}`: {usage.model_count} model(s), {format_size(usage.models_bytes)}"
+        + (f", {format_size(usage.partial_bytes)} unfinished" if usage.partial_bytes else "")
+        + f"; {format_size(usage.free_bytes)} free."
     )
 
 
 def _download(url: str, models: SharedModels) -> None:
     bar = st.progress(0.0, text="Connecting…")
 
-    def show(p: lm.DownloadProgress) -> None:
-        total = f" of {p.total / lm.MB:,.1f}" if p.total else ""
-        bar.progress(p.fraction or 0.0, text=f"{p.done / lm.MB:,.1f}{total} MB · {p.mb_per_s:.1f} MB/s")
+    def show(p: DownloadProgress) -> None:
+        total = f" of {p.total / MB:,.1f}" if p.total else ""
+        bar.progress(p.fraction or 0.0, text=f"{p.done / MB:,.1f}{total} MB · {p.mb_per_s:.1f} MB/s")
 
     try:
         result = models.download(url, progress=show)
     except YoakeError as exc:
         bar.empty()
-        hint = " Press *Resume* to continue from where it stopped." if isinstance(exc, lm.DownloadInterrupted) else ""
+        hint = " Press *Resume* to continue from where it stopped." if isinstance(exc, DownloadInterrupted) else ""
         st.error(error_message(exc, None, settings()) + hint, icon="⚠️")
         return
     bar.empty()
-    verb = "was already here" if result.already_present else f"downloaded ({lm.format_size(result.size)})"
+    verb = "was already here" if result.already_present else f"downloaded ({format_size(result.size)})"
     st.success(f"{result.path.name} {verb}. Choose it in *Local model file* above.")
     st.rerun()  # so the select box lists it
 
@@ -125,5 +128,5 @@ def _delete(prefix: str, models: SharedModels) -> None:
             st.error(error_message(exc, None, settings()), icon="⚠️")
             return
         st.session_state.pop(f"{prefix}_del_sure", None)
-        st.success(f"Deleted, {lm.format_size(freed)} freed.")
+        st.success(f"Deleted, {format_size(freed)} freed.")
         st.rerun()

@@ -1,0 +1,536 @@
+"""Downloading a GGUF by link into the models folder.
+
+Downloads stream to `<models>/<name>.gguf.part` (with a `.part.json` note of the URL, size and
+validator so an interrupted download resumes with an HTTP Range request), refuse a body that does
+not start with the GGUF magic before taking more than its first bytes, and become `<name>.gguf`
+only once complete and readable. Every connection, redirects included, goes through the address
+guard (lib/netguard.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+import urllib3
+
+from lib import netguard
+from lib.config import load_settings
+
+try:  # an advisory lock so two sessions never write one .part; absent on Windows
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+
+from lib.gguf_header import GGUF_MAGIC, GGUFInfo, describe_start, read_gguf_info
+from lib.model_errors import (
+    BadModelURL,
+    DiskFull,
+    DownloadBusy,
+    DownloadCancelled,
+    DownloadConnectionError,
+    DownloadCorrupt,
+    DownloadInterrupted,
+    DownloadRefused,
+    InvalidModelFile,
+    ModelError,
+    ModelHTTPError,
+    ModelURLNotFound,
+    NotAGGUF,
+    UnsafeModelName,
+)
+from lib.text import MB, format_size
+
+PART_SUFFIX = ".part"  # <name>.gguf.part while downloading, plus <name>.gguf.part.json
+USER_AGENT = "Yoake/0.1 (model download)"
+MAX_REDIRECTS = 10  # Hugging Face sends a file through one or two (the CDN)
+DISK_RESERVE = 50_000_000  # bytes left free after a download, so the chat store and usage log can still write
+
+# --- URLs and names ---------------------------------------------------------------------------------------
+
+
+def is_url(value: str) -> bool:
+    return "://" in value.strip()
+
+
+def display_url(url: str) -> str:
+    """The URL without user info, query or fragment: what a page or an error may show (a signed link
+    or `?token=` never does)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return "(an invalid link)"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def check_url(url: str) -> None:
+    """http/https with a host, or BadModelURL."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise BadModelURL(f"That is not a valid link ({exc}).") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        shown = f"{parts.scheme}:" if parts.scheme else "no scheme"
+        raise BadModelURL(f"Only http:// and https:// links can be downloaded ({shown}). Paste the file's download link.")
+    if not host:
+        raise BadModelURL("The link has no host name.")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise BadModelURL("The link contains spaces or control characters.")
+
+
+_UNSAFE_CHARS = re.compile(r"[^\w.+-]")
+
+
+def model_filename(url: str, filename: str | None = None) -> str:
+    """The file name a download gets in the models folder: `filename`, else the URL path's last segment
+    (percent-decoded). A name that would leave the folder (separators, `..`, a leading dot, NUL) is
+    refused, other odd characters become `_`, and it must end in .gguf."""
+    if filename is None:
+        raw = urlsplit(url.strip()).path.rsplit("/", 1)[-1]
+        name = unquote(raw)
+        if not name:
+            raise BadModelURL("The link does not end in a file name: paste the direct link to the .gguf file.")
+    else:
+        name = filename
+    if "/" in name or "\\" in name or "\x00" in name or name.startswith(".") or ".." in name.split("."):
+        raise UnsafeModelName(f"The file name {name!r} would be written outside the models folder; it was refused.")
+    if any(ord(c) < 32 for c in name):
+        raise UnsafeModelName("The file name contains control characters; it was refused.")
+    name = _UNSAFE_CHARS.sub("_", name)
+    if not name.lower().endswith(".gguf"):
+        raise BadModelURL(
+            f"The link names {name!r}, not a .gguf file. On Hugging Face, copy the download link of the .gguf file "
+            "(…/resolve/main/<file>.gguf)."
+        )
+    if len(name.encode()) > 200:
+        raise UnsafeModelName("The file name is too long.")
+    return name
+
+
+# --- download ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    done: int  # bytes of the file on disk (a resumed download starts at what was kept)
+    total: int | None  # the file's size, when the server said it
+    mb_per_s: float  # this attempt's average speed, MB (10**6 bytes) per second
+    resumed_from: int  # bytes already there when this attempt started
+
+    @property
+    def fraction(self) -> float | None:
+        return min(1.0, self.done / self.total) if self.total else None
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    path: Path  # the complete <models>/<name>.gguf
+    size: int
+    downloaded: int  # bytes transferred by this call
+    resumed_from: int  # bytes kept from an earlier attempt
+    seconds: float
+    already_present: bool  # the file was there: nothing was downloaded
+    info: GGUFInfo | None = None
+
+
+ProgressCallback = Callable[[DownloadProgress], None]
+
+
+def part_note_path(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def read_part_note(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+_UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)", re.IGNORECASE)
+
+
+def _int_header(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class _Restart(Exception):
+    """Start again from byte 0 (the server ignored Range, the file changed, or the .part is too long)."""
+
+
+class _Download:
+    def __init__(self, url: str, dest: Path, part: Path, fd: int, progress: ProgressCallback | None,
+                 cancel: threading.Event | None, timeout: float, progress_interval: float, chunk_size: int,
+                 pools: netguard.GuardedPools) -> None:  # fmt: skip
+        self.url, self.dest, self.part, self.fd = url, dest, part, fd
+        self.pools = pools  # every connection goes to an address netguard checked, redirects included
+        self.meta_path = part_note_path(part)
+        self.progress, self.cancel = progress, cancel
+        self.timeout, self.progress_interval, self.chunk_size = timeout, progress_interval, chunk_size
+        self.shown = display_url(url)
+        self.total: int | None = None
+        self.started = time.monotonic()
+        self.resumed_from = 0  # bytes that were on disk when this call started (0 after a restart)
+
+    # helpers
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def truncate(self) -> None:
+        os.ftruncate(self.fd, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        self.meta_path.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self.part.unlink(missing_ok=True)
+        self.meta_path.unlink(missing_ok=True)
+
+    def report(self, done: int) -> None:
+        if self.progress:
+            elapsed = time.monotonic() - self.started
+            speed = (done - self.resumed_from) / MB / elapsed if elapsed > 0 else 0.0
+            self.progress(DownloadProgress(done, self.total, speed, self.resumed_from))
+
+    def run(self) -> DownloadResult:
+        offset = self.size()
+        meta = read_part_note(self.meta_path) if offset else {}
+        if offset and (meta.get("url") != self.url or os.pread(self.fd, 4, 0) != GGUF_MAGIC):
+            self.truncate()  # a .part of another link, or not a GGUF: nothing to resume
+            offset, meta = 0, {}
+        self.resumed_from = offset
+        restarts = 0
+        while True:
+            try:
+                step = self._attempt(offset, meta)
+            except _Restart:
+                restarts += 1
+                if restarts >= 3:
+                    raise ModelError(
+                        f"{self.shown} kept answering with a different file; the download was stopped.", retryable=True
+                    ) from None
+                self.truncate()
+                offset, meta, self.resumed_from = 0, {}, 0
+                continue
+            if isinstance(step, DownloadResult):
+                return step
+            offset, meta = step, read_part_note(self.meta_path)  # a 206 that ended before the file did: ask for the rest
+
+    def _headers(self, offset: int, meta: dict[str, Any]) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            etag, modified = meta.get("etag"), meta.get("last_modified")
+            # If-Range: the server sends the whole new file (200) if it changed since the first attempt.
+            if isinstance(etag, str) and etag and not etag.startswith("W/"):
+                headers["If-Range"] = etag
+            elif isinstance(modified, str) and modified:
+                headers["If-Range"] = modified
+        return headers
+
+    def _get(self, url: str, headers: dict[str, str], came_from: str | None) -> urllib3.BaseHTTPResponse:
+        """One GET through the address guard, or the error a page can show."""
+        try:
+            return self.pools.urlopen(url, headers=headers, timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
+        except netguard.AddressRefused as exc:
+            hop = f"{self.shown} redirects to {display_url(url)}: " if came_from else ""
+            opens = (" On your own computer, YOAKE_FETCH_ALLOW_PRIVATE=1 allows loopback and private-network links."
+                     if exc.refusal.opens_with_setting else "")  # fmt: skip
+            raise DownloadRefused(
+                f"{hop}{netguard.describe(exc.refusal)}. Models are downloaded only from public servers, so that nobody "
+                f"can use a download to reach the machine the app runs on, its private network or its cloud credentials.{opens} "
+                "Nothing was downloaded."
+            ) from None
+        except ValueError as exc:
+            raise BadModelURL(f"That is not a valid link ({exc}).") from None
+        except (OSError, UnicodeError):  # socket.gaierror: the name is unknown
+            raise DownloadConnectionError(
+                f"Could not connect to {display_url(url)}: the host could not be found. Check the link and the network."
+            ) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise DownloadConnectionError(
+                f"Could not connect to {display_url(url)}: {_connect_problem(exc)}. Check the link and the network."
+            ) from None
+
+    def _open(self, offset: int, meta: dict[str, Any]) -> urllib3.BaseHTTPResponse | None:
+        """The response, following redirects (each hop checked again), or None when a 416 says the .part
+        already holds the whole file."""
+        headers = self._headers(offset, meta)
+        url, came_from = self.url, None
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self._get(url, headers, came_from)
+            location = resp.headers.get("Location")
+            if resp.status in (301, 302, 303, 307, 308) and location:
+                resp.drain_conn()
+                resp.release_conn()
+                target = urljoin(url, location)
+                if urlsplit(target).scheme.lower() not in ("http", "https"):
+                    raise BadModelURL(f"The server redirected to a non-http link ({display_url(target)}).")
+                url, came_from = target, url
+                continue
+            if resp.status < 400:
+                return resp
+            resp.drain_conn()
+            resp.release_conn()
+            if resp.status == 416 and offset:
+                m = _UNSATISFIED_RANGE.search(resp.headers.get("Content-Range") or "")
+                total = int(m.group(1)) if m else None
+                if total == offset and meta.get("total") in (None, total):
+                    self.total = total
+                    return None
+                raise _Restart
+            raise _http_error(resp.status, resp.reason, self.shown)
+        raise DownloadConnectionError(f"{self.shown} redirected more than {MAX_REDIRECTS} times; the download was stopped.")
+
+    def _attempt(self, offset: int, meta: dict[str, Any]) -> DownloadResult | int:
+        """One request: the finished result, or the offset to ask for next (a range that stopped short)."""
+        resp = self._open(offset, meta)
+        if resp is None:
+            return self._finish(offset)
+        with resp:
+            length = _int_header(resp.headers.get("Content-Length"))
+            if resp.status == 206:
+                m = _CONTENT_RANGE.search(resp.headers.get("Content-Range") or "")
+                if not m or int(m.group(1)) != offset:
+                    raise _Restart
+                total = None if m.group(3) == "*" else int(m.group(3))
+                if meta.get("total") is not None and total is not None and total != meta["total"]:
+                    raise _Restart  # the file changed size since the first attempt
+            else:  # 200: a first request, or a server that ignores Range (or If-Range found a new file)
+                if offset:
+                    self.truncate()
+                    offset = self.resumed_from = 0
+                total = length
+            self.total = total
+            self._save_meta(resp, total)
+            self._check_space(None if total is None else total - offset, offset)
+            self.report(offset)
+            got = self._stream(resp, offset)
+            partial = resp.status == 206
+        offset += got
+        if partial and got and got == length and total is not None and offset < total:
+            return offset  # the server sends the file in ranges
+        if (length is not None and got < length) or (total is not None and offset < total):
+            raise self._interrupted(offset, "the server closed the connection early")
+        if total is not None and offset > total:
+            self.discard()
+            raise DownloadCorrupt(
+                f"{self.shown} sent {offset:,} bytes for a {total:,}-byte file; the file was removed. Try again."
+            )
+        return self._finish(offset)
+
+    def _save_meta(self, resp: urllib3.BaseHTTPResponse, total: int | None) -> None:
+        note = {
+            "url": self.url,
+            "total": total,
+            "etag": resp.headers.get("ETag"),
+            "last_modified": resp.headers.get("Last-Modified"),
+        }
+        self.meta_path.write_text(json.dumps(note))
+
+    def _check_space(self, needed: int | None, offset: int) -> None:
+        if needed is None:
+            return
+        free = shutil.disk_usage(self.part.parent).free
+        if needed + DISK_RESERVE > free:
+            if offset == 0:
+                self.discard()
+            raise DiskFull(
+                f"The model needs {format_size(needed)} more but only {format_size(free)} is free in {self.part.parent} "
+                f"(Yoake keeps {format_size(DISK_RESERVE)} free for its own data). Free some space or pick a smaller model.",
+                needed=needed, free=free,
+            )  # fmt: skip
+
+    def _interrupted(self, done: int, why: str, cls: type[DownloadInterrupted] = DownloadInterrupted) -> DownloadInterrupted:
+        if done == 0:
+            self.discard()
+            return cls(
+                f"The download from {self.shown} stopped before any data arrived ({why}). Try again.", done=0, total=self.total
+            )
+        of = f" of {format_size(self.total)}" if self.total else ""
+        return cls(f"The download stopped after {format_size(done)}{of} ({why}). What arrived is kept: download again to resume.",
+                   done=done, total=self.total)  # fmt: skip
+
+    def _stream(self, resp: urllib3.BaseHTTPResponse, offset: int) -> int:
+        """Append the body at `offset`; returns the bytes written. The first 4 bytes of a new file must
+        be the GGUF magic: anything else is refused before more is read."""
+        os.lseek(self.fd, offset, os.SEEK_SET)
+        pending = b"" if offset == 0 else None  # the first bytes, held until the magic is checked
+        got = 0
+        last = time.monotonic()
+        while True:
+            if self.cancel is not None and self.cancel.is_set():
+                raise self._interrupted(offset + got, "cancelled", DownloadCancelled)
+            try:
+                chunk = resp.read1(self.chunk_size)
+            except (TimeoutError, urllib3.exceptions.ReadTimeoutError):
+                raise self._interrupted(offset + got, f"no data for {self.timeout:.0f} s") from None
+            except (OSError, urllib3.exceptions.HTTPError) as exc:
+                raise self._interrupted(offset + got, f"connection lost: {type(exc).__name__}") from None
+            if not chunk:
+                break
+            if pending is not None:
+                pending += chunk
+                if len(pending) < len(GGUF_MAGIC):
+                    continue
+                if pending[:4] != GGUF_MAGIC:
+                    self.discard()
+                    raise NotAGGUF(
+                        f"{self.shown} is not a GGUF model file ({describe_start(pending[:16])}). Nothing was kept. "
+                        "On Hugging Face, use the file's download link (…/resolve/main/<file>.gguf), not its page (…/blob/…)."
+                    )
+                chunk, pending = pending, None
+            try:
+                _write(self.fd, chunk)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    self.discard()  # a disk-filling .part would also stop the app's own writes
+                    free = shutil.disk_usage(self.part.parent).free
+                    needed = None if self.total is None else self.total - (offset + got)
+                    more = f"it needs {format_size(needed)} more and " if needed is not None else ""
+                    raise DiskFull(
+                        f"The disk filled up after {format_size(offset + got)}: {more}{format_size(free)} is free in "
+                        f"{self.part.parent}. The partial file was removed to give the space back.",
+                        needed=needed, free=free,
+                    ) from None  # fmt: skip
+                raise
+            got += len(chunk)
+            now = time.monotonic()
+            if now - last >= self.progress_interval:
+                last = now
+                self.report(offset + got)
+        if pending is not None and pending:
+            self.discard()
+            raise NotAGGUF(f"{self.shown} sent {len(pending)} bytes, which is not a GGUF model file. Nothing was kept.")
+        return got
+
+    def _finish(self, size: int) -> DownloadResult:
+        os.fsync(self.fd)
+        try:
+            info = read_gguf_info(self.part)
+        except InvalidModelFile as exc:
+            self.discard()
+            raise DownloadCorrupt(f"The download from {self.shown} is complete by the server's count but unusable: {exc.detail} "
+                                  "It was removed; try again.") from None  # fmt: skip
+        self.report(size)
+        os.replace(self.part, self.dest)
+        self.meta_path.unlink(missing_ok=True)
+        seconds = time.monotonic() - self.started
+        return DownloadResult(self.dest, size, size - self.resumed_from, self.resumed_from, seconds, False, info)
+
+
+def _connect_problem(exc: urllib3.exceptions.HTTPError) -> str:
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # before timeouts: it subclasses ConnectTimeoutError
+        return "the connection was refused" if "refused" in str(exc).lower() else "no connection could be made"
+    if isinstance(exc, (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError)):
+        return "it did not answer in time"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return "the secure connection failed (the certificate could not be verified)"
+    return type(exc).__name__
+
+
+def _http_error(status: int, reason: object, shown: str) -> ModelHTTPError:
+    if status == 404:
+        return ModelURLNotFound(
+            f"{shown} answered 404 Not Found. Check the link: on Hugging Face, copy the .gguf file's download link "
+            "(…/resolve/main/<file>.gguf).",
+            status=status,
+        )
+    if status in (401, 403):
+        return ModelHTTPError(
+            f"{shown} refused access (HTTP {status}). Gated Hugging Face models need a login, which Yoake does not do: "
+            "choose an ungated GGUF, such as a recommended one.",
+            status=status, title=f"Access denied (HTTP {status}).",
+        )  # fmt: skip
+    retry = status == 429 or status >= 500
+    return ModelHTTPError(f"{shown} answered HTTP {status} {reason}." + (" Try again in a moment." if retry else ""),
+                          status=status, title=f"The server answered HTTP {status}.", retryable=retry)  # fmt: skip
+
+
+def download_model(
+    url: str,
+    *,
+    folder: Path,
+    filename: str | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float = 30.0,
+    progress_interval: float = 0.25,
+    chunk_size: int = 1 << 20,
+    allow_private: bool | None = None,
+) -> DownloadResult:
+    """Download a .gguf into the models folder (resuming a kept .part), or return the file if it is
+    already there. `progress` is called on this thread at most every `progress_interval` seconds and
+    once at the end with done == total; setting `cancel` stops at the next chunk (the .part is kept).
+    `timeout` bounds the connection and every read. Every connection, redirects included, goes only to
+    public addresses (lib/netguard.py; `allow_private`, by default YOAKE_FETCH_ALLOW_PRIVATE, adds
+    loopback and private networks): a refused link raises DownloadRefused and leaves nothing behind. Raises a
+    ModelError subclass for each failure."""
+    url = url.strip()
+    check_url(url)
+    name = model_filename(url, filename)
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / name
+    if dest.is_file():
+        size = dest.stat().st_size
+        if progress:
+            progress(DownloadProgress(size, size, 0.0, size))
+        return DownloadResult(dest, size, 0, size, 0.0, True)
+    part = folder / (name + PART_SUFFIX)
+    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DownloadBusy(
+                    f"{name} is being downloaded already (another tab or session). Wait for it to finish."
+                ) from None
+        if allow_private is None:
+            allow_private = load_settings().fetch_allow_private
+        pools = netguard.GuardedPools(allow_private, USER_AGENT)
+        job = _Download(url, dest, part, fd, progress, cancel, timeout, progress_interval, chunk_size, pools)
+        if dest.is_file():  # another session finished it while we waited to open the .part
+            if os.fstat(fd).st_size == 0:
+                job.discard()
+            size = dest.stat().st_size
+            return DownloadResult(dest, size, 0, size, 0.0, True)
+        try:
+            with pools:
+                return job.run()
+        except BaseException:
+            # Whatever stopped us (an error, a rerun raising through the progress callback), an empty
+            # .part is not left behind; a non-empty one is kept for resuming.
+            if part.exists() and os.fstat(fd).st_size == 0:
+                job.discard()
+            raise
+    finally:
+        os.close(fd)
