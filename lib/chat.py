@@ -18,6 +18,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from lib.errors import describe_error
 from lib.identity import LOCAL_OWNER, owner_hash
 from lib.pricing import Price, estimate_cost
+from lib.text import CJK_CHARS
 from lib.usage import log as usage_log
 
 
@@ -66,7 +67,7 @@ def estimate_tokens(text: str) -> int:
     """A provider-neutral estimate (~4 chars/token for Latin text, ~1 per CJK char)."""
     if not text:
         return 0
-    cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", text))
+    cjk = len(re.findall(f"[{CJK_CHARS}]", text))
     return max(1, math.ceil((len(text) - cjk) / 4) + cjk)
 
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import itertools
 import json
@@ -38,6 +37,7 @@ from lib.pricing import Price, estimate_cost
 from lib.providers import PROVIDERS
 from lib.store import Store
 from lib.streams import ChatStream
+from lib.text import CJK_CHARS
 
 PAGE = "compare"
 MAX_MODELS = 4
@@ -618,7 +618,7 @@ class GridRunner:
 
 # --- how different are a column's answers ----------------------------------------------------------
 
-_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+")
+_WORD = re.compile(rf"[{CJK_CHARS}]|[^\W{CJK_CHARS}]+")
 
 DIVERSITY_NOTE = (
     "distinct-n: unique word n-grams ÷ all n-grams over the column's answers (higher = more varied; "
@@ -641,11 +641,6 @@ def distinct_n(texts: Sequence[str], n: int) -> float | None:
 def jaccard(a: str, b: str) -> float:
     sa, sb = set(words(a)), set(words(b))
     return 1.0 if not sa and not sb else len(sa & sb) / len(sa | sb)
-
-
-def char_similarity(a: str, b: str) -> float:
-    """difflib's ratio on the raw text (an alternative view: order matters)."""
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 @dataclass(frozen=True)

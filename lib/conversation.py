@@ -20,7 +20,7 @@ from lib.chat import AUTO_MODEL, CallContext, ChatParams, ChatResult, route_mode
 from lib.providers import Provider
 from lib.store import Conversation, Store, StoredMessage
 from lib.streams import CachedStream, ChatStream, PersistedReply, ReplyStream
-from lib.text import md_text
+from lib.text import format_cost, md_text
 
 Role = Literal["user", "assistant"]
 
@@ -123,7 +123,7 @@ def meta_caption(meta: dict[str, Any]) -> str:
     if meta.get("cache_hit"):
         parts.append("⚡ from the answer cache, free")
     else:
-        parts.append("cost unknown" if cost is None else ("free (local)" if cost == 0 else f"${cost:.5f}"))
+        parts.append(format_cost(cost))
     return " · ".join(parts)
 
 

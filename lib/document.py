@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 
 from lib.errors import YoakeError
+from lib.text import CJK_CHARS
 
 MIN_WORDS = 5
-_CJK = r"\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
 
 
 class FetchError(YoakeError):
@@ -31,8 +31,8 @@ def clip(text: str, n: int = 80) -> str:
 
 def count_words(text: str) -> int:
     # CJK text has no spaces: count its characters as words, roughly
-    cjk = len(re.findall(f"[{_CJK}]", text))
-    return len(re.findall(rf"[^\s{_CJK}]+", text)) + cjk
+    cjk = len(re.findall(f"[{CJK_CHARS}]", text))
+    return len(re.findall(rf"[^\s{CJK_CHARS}]+", text)) + cjk
 
 
 @dataclass

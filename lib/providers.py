@@ -44,9 +44,6 @@ class Provider:
             return settings.get(self.base_url_env)
         return self.base_url
 
-    def is_configured(self, settings: Settings) -> bool:
-        return self.api_key(settings) is not None and (self.id == LOCAL_ID or bool(self.resolve_base_url(settings)))
-
 
 PROVIDERS: dict[str, Provider] = {
     p.id: p
@@ -162,10 +159,6 @@ PROVIDERS: dict[str, Provider] = {
         ),
     ]
 }
-
-
-def get_provider(provider_id: str) -> Provider:
-    return PROVIDERS[provider_id]
 
 
 def default_provider_id(settings: Settings) -> str:

@@ -10,6 +10,10 @@ import re
 # line in Streamlit's dialect: links and images ([ ]), emphasis (* _), code (`), HTML and autolinks
 # (< >), strikethrough (~), LaTeX ($), tables (|), bare-URL autolinks (:) and `:red[…]` /
 # `:material/…:` directives (:).
+# Hiragana, katakana (with ー), CJK ideographs (+ extension A, compatibility), 々〆, Hangul: the one
+# definition of "a CJK character" (token estimates, word counts, the docs tokenizer, compare's words).
+CJK_CHARS = "\u3005\u3006\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+
 _INLINE = re.compile(r"([\\`*_\[\]<>~$|:])")
 _WWW = re.compile(r"(?i)\b(www)\.")  # GFM links `www.example.com` by itself
 # These only at the start of a line: headings, list items (also "1."), setext underlines.
@@ -34,3 +38,13 @@ def format_size(n: int | None) -> str:
     if n >= MB:
         return f"{n / MB:.0f} MB" if n >= 10 * MB else f"{n / MB:.1f} MB"
     return f"{n / 1000:.0f} kB"
+
+
+def format_cost(cost_usd: float | None, qualifier: str = "") -> str:
+    """The one way a cost is worded: "free (local)", "cost unknown", or "$0.00042" after an optional
+    qualifier ("about", "at most") for estimates."""
+    if cost_usd is None:
+        return "cost unknown"
+    if cost_usd == 0:
+        return "free (local)"
+    return f"{qualifier} ${cost_usd:.5f}".lstrip()

@@ -20,7 +20,7 @@ from lib import compare as cmp
 from lib.chat import ChatResult, parse_seed
 from lib.conversation import ChatSettings, ConversationService, Target, Turn, reply_meta
 from lib.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
-from lib.text import md_text
+from lib.text import format_cost, md_text
 from ui.common import Selection, enter_page, error_message, model_picker, open_store
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -247,11 +247,7 @@ PLURALS = {
     "sample": "samples",
 }
 factors = " × ".join(f"{counts[a]} {PLURALS[a]}" for a in spec.varying()) or "1 combination"
-cost = (
-    ("free (local)" if est.cost_usd == 0 else f"at most ${est.cost_usd:.5f}")
-    if est.cost_usd is not None
-    else f"cost unknown ({', '.join(est.unpriced)} has no price)"
-)
+cost = format_cost(est.cost_usd, "at most") + (f" ({', '.join(est.unpriced)} has no price)" if est.cost_usd is None else "")
 st.info(
     f"**{est.calls} call{'s' if est.calls != 1 else ''}** ({factors}) · about {est.input_tokens:,} input tokens, "
     f"at most {est.max_output_tokens:,} output tokens · {cost}",
@@ -323,10 +319,6 @@ def _num(value: float | None, fmt: str) -> str:
     return "?" if value is None else format(value, fmt)
 
 
-def _cost(cost: float | None) -> str:
-    return "cost unknown" if cost is None else "free (local)" if cost == 0 else f"${cost:.5f}"
-
-
 def _cell_caption(res: cmp.CellResult) -> str:
     if res.status == cmp.PENDING:
         return "⏸ waiting for a free slot"
@@ -343,7 +335,7 @@ def _cell_caption(res: cmp.CellResult) -> str:
         f"{_num(res.tokens_per_s, '.1f')} tok/s",
         f"{res.input_tokens if res.input_tokens is not None else '?'} in / "
         f"{res.output_tokens if res.output_tokens is not None else '?'} out tokens{est}",
-        _cost(res.cost_usd),
+        format_cost(res.cost_usd),
     ]
     if res.perplexity is not None:
         parts.append(f"perplexity {res.perplexity:.2f}")

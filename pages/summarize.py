@@ -8,7 +8,7 @@ import streamlit as st
 
 from lib.fetch import EXTRACTION_MODES, Document, FetchError, FetchLimits, from_text, load_upload, load_url
 from lib.summarize import LANGUAGES, STYLES, SummaryOptions, final_stream, map_reduce, plan, remember, token_counter
-from lib.text import md_text
+from lib.text import format_cost, md_text
 from ui.common import enter_page, error_message, model_picker, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -128,10 +128,6 @@ def _show_document(doc: Document) -> None:
         st.text(doc.preview(30_000))  # text, never HTML; a PDF's with its page numbers
 
 
-def _cost_text(cost: float | None) -> str:
-    return "cost unknown" if cost is None else ("free (local)" if cost == 0 else f"about ${cost:.4f}")
-
-
 def _show_summary(entry: dict) -> None:
     st.markdown("#### Summary")
     st.markdown(entry["text"])
@@ -165,7 +161,7 @@ def _run(bypass_cache: bool) -> None:
             f"Long page: {approx}{the_plan.text_tokens:,} tokens → **{len(the_plan.chunks)} chunks** "
             f"({the_plan.calls} model calls, up to {options.concurrency} at a time). Estimated "
             f"{the_plan.est_input_tokens:,} input + {the_plan.est_output_tokens:,} output tokens, "
-            f"{_cost_text(the_plan.est_cost_usd)}."
+            f"{format_cost(the_plan.est_cost_usd, 'about')}."
         )
         bar = st.progress(0.0, text=f"Summarising {len(the_plan.chunks)} chunks…")
 
@@ -194,7 +190,7 @@ def _run(bypass_cache: bool) -> None:
         f"{calls} call{'s' if calls > 1 else ''}" + (f" ({len(the_plan.chunks)} chunks)" if calls > 1 else ""),
         f"document {approx}{the_plan.text_tokens:,} tokens",
         f"final pass {usage.prompt_tokens if usage else '?'} in / {usage.completion_tokens if usage else '?'} out",
-        _cost_text(res.cost_usd if calls == 1 else the_plan.est_cost_usd),
+        format_cost(res.cost_usd) if calls == 1 else format_cost(the_plan.est_cost_usd, "about"),
     ])  # fmt: skip
     entry = {"text": res.text, "caption": caption, "incomplete": not res.complete}
     if res.error is None:

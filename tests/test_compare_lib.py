@@ -158,7 +158,6 @@ def test_distinct_n_similarity_and_identical_groups() -> None:
     assert div.similarity == pytest.approx(4 / 10)
     one = cmp.diversity(["only"])
     assert one.similarity is None and one.identical == () and one.distinct_1 == 1.0
-    assert cmp.char_similarity("abc", "abc") == 1.0
 
 
 def test_column_diversity_uses_finished_answers_only() -> None:

@@ -12,7 +12,7 @@ from lib.chat import AUTO_MODEL, ChatParams, estimate_tokens, parse_stop, route_
 from lib.config import load_settings, redact
 from lib.errors import describe_error
 from lib.pricing import estimate_cost
-from lib.providers import LOCAL_ID, PROVIDERS, client_for, default_provider_id, get_provider, list_models
+from lib.providers import LOCAL_ID, PROVIDERS, client_for, default_provider_id, list_models
 from lib.usage import log as usage_log
 from lib.usage import reader
 
@@ -74,7 +74,7 @@ def test_registry_has_every_preset_with_models() -> None:
     assert set(PROVIDERS) >= {"local", "openai", "gemini", "xai", "plamo", "lmstudio", "llama-server", "ollama", "vllm", "custom"}
     for p in PROVIDERS.values():
         assert p.models and p.small_model and p.large_model
-    assert get_provider("gemini").base_url.endswith("/openai/")
+    assert PROVIDERS["gemini"].base_url.endswith("/openai/")
 
 
 def test_default_provider_is_local_without_key_and_openai_with_one(tmp_path: Path) -> None:

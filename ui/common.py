@@ -209,7 +209,7 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
         try:
             base_url = local_server_base_url(retry=st.session_state.get(f"{prefix}_engine_retry", False))
         except LocalServerError as exc:
-            st.error(f"**{exc.title}**\n\n{exc.detail}", icon="⚠️")
+            show_error(exc, None, cfg)
             st.button("Try to start it again", key=f"{prefix}_engine_retry")
             return None
         _show_engine_notice()

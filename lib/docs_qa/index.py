@@ -287,10 +287,6 @@ class Collection:
         with self._connect() as conn:
             return conn.execute("SELECT source, reason FROM skipped ORDER BY source").fetchall()
 
-    def chunk_count(self) -> int:
-        with self._connect() as conn:
-            return conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-
     def _upload_path(self, sha: str) -> Path:
         return self.path / UPLOADS_DIR / sha
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Hiragana, katakana (with ー), CJK ideographs (+ extension A, compatibility), 々〆, Hangul.
-CJK_CHARS = "\u3005\u3006\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+from lib.text import CJK_CHARS
+
 # Words are letter/digit runs joined by single underscores (so `__init__` is `init`), in both paths.
 _PIECE = re.compile(rf"[{CJK_CHARS}]+|[^\W_{CJK_CHARS}]+(?:_[^\W_{CJK_CHARS}]+)*")
 _IS_CJK = re.compile(rf"[{CJK_CHARS}]").match

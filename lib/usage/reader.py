@@ -455,13 +455,6 @@ class UsageLog:
         self._bad, self._offset, self._cached_offset = int(meta["bad"]), offset, offset
         self._ino, self._head, self._head_len, self._window = st.st_ino, head, head_len, window
 
-    def save_cache(self) -> None:
-        """Write the cache now if it is behind (e.g. before the app exits), and wait for it."""
-        with self._lock:
-            if self.cache_path and self._offset and self._offset != self._cached_offset:
-                self._save_cache()
-        self.flush()
-
 
 def cache_path_for(log_path: Path) -> Path:
     return log_path.with_name(log_path.stem + ".cache.arrow")
