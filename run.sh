@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install.sh
-exec .venv/bin/streamlit run streamlit_app.py "$@"
+exec scripts/serve.sh "$@"

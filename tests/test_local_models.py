@@ -650,3 +650,51 @@ def test_every_failure_is_a_yoake_error_with_its_own_kind() -> None:
     assert all(issubclass(c, ModelError) and issubclass(c, YoakeError) for c in classes)
     assert len({c.kind for c in classes}) == len(classes)
     assert DownloadInterrupted.retryable and not NotAGGUF.retryable
+
+
+# --- the embedded model on a host that installs requirements.txt only -------------------------------------
+
+
+def test_a_pinned_digest_is_checked_and_a_wrong_file_is_not_kept(server: _Server, folder: Path) -> None:
+    url = server.url("/m/served-model.gguf")
+    with pytest.raises(DownloadCorrupt, match="not the expected file"):
+        download_model(url, folder=folder, sha256="0" * 64)
+    assert leftovers(folder) == []
+    result = download_model(url, folder=folder, sha256=SHA.upper())  # the digest's case does not matter
+    assert sha256(result.path) == SHA
+
+
+def test_without_the_model_package_the_pinned_default_link_is_fetched_and_checked(
+    server: _Server, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lm, "shipped_model_path", lambda: None)  # as after `pip install -r requirements.txt` alone
+    monkeypatch.setattr(lm, "DEFAULT_MODEL_URL", server.url("/m/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    assert lm.model_link(None) == (lm.DEFAULT_MODEL_URL, lm.DEFAULT_MODEL_SHA256)
+    assert lm.DEFAULT_MODEL_SHA256 == SHA  # the pinned digest is the shipped file's
+    path = lm.resolve_local_model(None, folder=folder)
+    assert path == folder / "SmolLM2-135M-Instruct.Q4_1.gguf" and sha256(path) == SHA
+    assert lm.resolve_local_model("", folder=folder) == path and len(server.file_requests()) == 1  # kept, not fetched again
+    monkeypatch.setattr(lm, "DEFAULT_MODEL_SHA256", "f" * 64)
+    path.unlink()
+    with pytest.raises(DownloadCorrupt):
+        lm.resolve_local_model(None, folder=folder)
+    assert leftovers(folder) == []
+
+
+def test_a_model_link_with_a_digest_setting(server: _Server, folder: Path) -> None:
+    url = server.url("/m/served-model.gguf")
+    assert lm.model_link(url, SHA) == (url, SHA) and lm.model_link(str(SHIPPED)) is None
+    with pytest.raises(DownloadCorrupt):
+        lm.resolve_local_model(url, folder=folder, sha256="1" * 64)
+    assert lm.resolve_local_model(url, folder=folder, sha256=SHA).is_file()
+
+
+def test_a_host_too_small_for_the_model_says_so_with_the_figures() -> None:
+    size = SIZE
+    assert lm.fit_problem(size, lm.HostResources(8 * 2**30, 2.0)) is None
+    small = lm.fit_problem(size, lm.HostResources(256 * 2**20, 2.0))
+    assert small and "268 MB of memory" in small and "needs about 448 MB" in small
+    slow = lm.fit_problem(size, lm.HostResources(2 * 2**30, 0.1))
+    assert slow and "0.10 of a CPU core" in slow
+    here = lm.host_resources()
+    assert here.cpus >= 1 and (here.memory_bytes or 0) > 0
