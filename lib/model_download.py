@@ -551,3 +551,37 @@ def download_model(
             raise
     finally:
         os.close(fd)
+
+
+def follow_download(url: str, folder: Path, progress: ProgressCallback, *, timeout: float, interval: float = 0.5) -> Path:
+    """Wait for a download another session is running (DownloadBusy), reporting its progress from the
+    .part on disk, until the file is there. DownloadInterrupted when that download stops without it, or
+    after `timeout` seconds."""
+    dest = folder / model_filename(url)
+    part = folder / (dest.name + PART_SUFFIX)
+    started = time.monotonic()
+    first: int | None = None
+    while time.monotonic() - started < timeout:
+        if dest.is_file():
+            size = dest.stat().st_size
+            progress(DownloadProgress(size, size, 0.0, first or 0))
+            return dest
+        try:
+            done = part.stat().st_size
+        except FileNotFoundError:
+            time.sleep(interval)  # between the .part's rename and the final name, or the other download failed
+            if not dest.is_file() and not part.exists():
+                raise DownloadInterrupted(
+                    f"The download of {dest.name} that another visitor started stopped. Reload the page to try again.",
+                    done=0, total=None,
+                ) from None  # fmt: skip
+            continue
+        first = done if first is None else first
+        elapsed = time.monotonic() - started
+        total = read_part_note(part_note_path(part)).get("total")
+        speed = (done - first) / MB / elapsed if elapsed > 0 else 0.0
+        progress(DownloadProgress(done, total if isinstance(total, int) else None, speed, first))
+        time.sleep(interval)
+    raise DownloadInterrupted(
+        f"{dest.name} was still downloading after {timeout:.0f} s. Reload the page to keep waiting.", done=0, total=None
+    )

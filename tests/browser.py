@@ -47,12 +47,17 @@ def alive(pid: int) -> bool:
 
 @contextmanager
 def streamlit_app(
-    env: dict[str, str], timeout: float = 120, *, port: int | None = None, extra_args: Sequence[str] = ()
+    env: dict[str, str],
+    timeout: float = 120,
+    *,
+    port: int | None = None,
+    extra_args: Sequence[str] = (),
+    python: str = sys.executable,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     port = port or free_port()
     log = open(Path(env["YOAKE_DATA_DIR"]) / "streamlit.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+        [python, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false", *extra_args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

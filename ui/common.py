@@ -17,12 +17,14 @@ from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
 from lib.config import Settings, load_settings
 from lib.errors import YoakeError, describe_error
 from lib.identity import LOCAL_OWNER, Identity
-from lib.local_models import models_folder, resolve_local_model
+from lib.local_models import downloaded_path, fit_problem, model_link, models_folder, resolve_local_model
 from lib.local_server import LocalServer, LocalServerError
-from lib.model_download import display_url, is_url
+from lib.model_download import DownloadProgress, display_url, follow_download, is_url
+from lib.model_errors import DownloadBusy
 from lib.policy import Action, Decision, Visitor, decide, may_reach_private_networks, visitor
 from lib.providers import (
     LOCAL_ID,
+    LOCAL_MODEL_ALIAS,
     PROVIDERS,
     ModelList,
     Provider,
@@ -32,6 +34,7 @@ from lib.providers import (
     list_models,
 )
 from lib.store import Store, StoreError
+from lib.text import format_size
 from lib.usage import log as usage_log
 
 
@@ -71,24 +74,58 @@ def _auth_secret_values(section: object) -> list[str]:
 
 
 @st.cache_resource(show_spinner="Getting the local model…")
-def _embedded_server(model: str | None) -> LocalServer:
+def _embedded_server(model: str | None, sha256: str | None) -> LocalServer:
     """One manager per app process and YOAKE_LOCAL_MODEL (a path, or a link downloaded once into the
-    models folder); its child is stopped when the process exits."""
+    models folder; nothing: the shipped SmolLM2, or its pinned link where the package is not installed);
+    its child is stopped when the process exits."""
     cfg = settings()
-    path = None
-    if model:
-        try:
-            path = resolve_local_model(model, folder=models_folder(cfg))
-        except YoakeError as exc:  # not cached: the next run tries again (e.g. once back online)
-            shown = display_url(model) if is_url(model) else model  # a signed link's token never shows
-            raise LocalServerError(f"YOAKE_LOCAL_MODEL ({shown}): {exc.title} {exc.detail}") from exc
-    return LocalServer(path, log_path=cfg.data_dir / "logs" / "llama-server.log")
+    try:
+        path = resolve_local_model(model, folder=models_folder(cfg), sha256=sha256)
+    except YoakeError as exc:  # not cached: the next run tries again (e.g. once back online)
+        shown = (
+            (display_url(model) if is_url(model) else model) if model else "the built-in model"
+        )  # a signed link's token never shows
+        raise LocalServerError(f"YOAKE_LOCAL_MODEL ({shown}): {exc.title} {exc.detail}") from exc
+    return LocalServer(path, alias=None if model else LOCAL_MODEL_ALIAS, log_path=cfg.data_dir / "logs" / "llama-server.log")
+
+
+def _fetch_model_first(cfg: Settings) -> None:
+    """On a host that installs requirements.txt only (or with a YOAKE_LOCAL_MODEL link) the model is
+    downloaded at the first start: show its progress instead of a dead chat box. Another session
+    already downloading it is followed until the file is there."""
+    link = model_link(cfg.local_model, cfg.local_model_sha256)
+    folder = models_folder(cfg)
+    if link is None or downloaded_path(link[0], folder).is_file():
+        return
+    bar = st.progress(0.0, text="Downloading the model for its first start…")
+
+    def show(p: DownloadProgress) -> None:
+        total = f" of {format_size(p.total)}" if p.total else ""
+        bar.progress(p.fraction or 0.0, text=f"Downloading the model for its first start: {format_size(p.done)}{total}")
+
+    try:
+        resolve_local_model(cfg.local_model, folder=folder, sha256=cfg.local_model_sha256, progress=show)
+    except DownloadBusy:  # another visitor's session is fetching it: follow that download
+        follow_download(link[0], folder, show, timeout=cfg.fetch_timeout * 40)
+    except YoakeError:
+        pass  # _embedded_server tries again and says what went wrong, with the retry button
+    finally:
+        bar.empty()
+
+
+@st.cache_data(show_spinner=False)
+def _host_too_small(model_path: str) -> str | None:
+    """Whether this host's memory or CPU is too small for the embedded model (once per model file)."""
+    return fit_problem(Path(model_path).stat().st_size)
 
 
 def managed_server() -> LocalServer | None:
     """Our embedded server's manager, or None when YOAKE_LOCAL_BASE_URL names one we don't run."""
     cfg = settings()
-    return None if cfg.local_base_url else _embedded_server(cfg.local_model)
+    if cfg.local_base_url:
+        return None
+    _fetch_model_first(cfg)
+    return _embedded_server(cfg.local_model, cfg.local_model_sha256)
 
 
 def local_server_base_url(*, retry: bool = False) -> str:
@@ -218,6 +255,8 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
             from ui.local_models import local_model_panel
 
             local_model_panel(prefix, SharedModels(server, cfg, current_visitor()))
+            if problem := _host_too_small(str(server.model_path)):
+                st.sidebar.warning(problem, icon="🐢")
     if not base_url:
         st.sidebar.info("Enter the server's base URL, e.g. `http://localhost:8000/v1`.")
         return None
