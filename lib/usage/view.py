@@ -169,7 +169,7 @@ def shutting_down(
     horizon_days: int = SHUTDOWN_HORIZON_DAYS,
 ) -> pd.DataFrame:
     """Calls to models that shut down between today and `horizon_days` from now: model, calls, last
-    used (UTC), shutdown date and replacement, soonest shutdown first."""
+    used (UTC), shutdown date and replacement; soonest shutdown first, then the most recently used."""
     columns = ["model", "calls", "last_used", "shutdown_date", "replacement"]
     if not table.num_rows:
         return pd.DataFrame(columns=columns)
@@ -185,7 +185,7 @@ def shutting_down(
         rows.append({"model": model, "calls": calls, "last_used": last, "shutdown_date": dep.shutdown_date,
                      "replacement": dep.replacement or ""})  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
-    return frame.sort_values(["shutdown_date", "calls"], ascending=[True, False]).reset_index(drop=True)
+    return frame.sort_values(["shutdown_date", "last_used"], ascending=[True, False]).reset_index(drop=True)
 
 
 def _pct(values: np.ndarray, q: float) -> float | None:
