@@ -245,10 +245,9 @@ class ModelList:
 
 
 def _shutdown_date(model: object) -> _dt.date | None:
-    """A listed model's optional `shutdown_date` (OpenAI's /v1/models; the SDK keeps unknown fields in
-    `model_extra`): an ISO date or a Unix timestamp. Anything else is ignored."""
-    extra = getattr(model, "model_extra", None) or {}
-    value = extra.get("shutdown_date")
+    """A listed model's optional `shutdown_date` (OpenAI's /v1/models: a field of newer SDKs' `Model`,
+    kept in `model_extra` by older ones): an ISO date or a Unix timestamp. Anything else is ignored."""
+    value = getattr(model, "shutdown_date", None) or (getattr(model, "model_extra", None) or {}).get("shutdown_date")
     try:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return _dt.datetime.fromtimestamp(value, _dt.UTC).date()
@@ -297,22 +296,27 @@ def router_defaults(
 ) -> Provider:
     """The preset with small and large models the 'auto' router may pick: never one that is deprecated
     (by the provider's list or the data). A deprecated default gives way to its named replacement, else
-    to the next model of the preset's list (then the provider's) that is not deprecated."""
+    to the next model of the preset's list (then of the provider's) that is not deprecated."""
     offered = models.models if models and models.from_server else []
+    candidates = list(dict.fromkeys([*provider.models, *offered]))
 
     def usable(name: str) -> bool:
         return model_deprecation(name, models, deprecations) is None
 
-    def pick(name: str) -> str:
+    def pick(name: str, avoid: str) -> str:
         if usable(name):
             return name
         dep = model_deprecation(name, models, deprecations)
         if dep and dep.replacement and usable(dep.replacement):
             return dep.replacement
-        candidates = list(provider.models) + offered
-        return next((m for m in candidates if usable(m)), name)  # nothing better: keep it (it still works today)
+        # the models listed after it first (the preset lists them in a sensible order), and not the
+        # other default if there is any other choice, so 'auto' still offers two models
+        start = candidates.index(name) + 1 if name in candidates else 0
+        ordered = [m for m in candidates[start:] + candidates[:start] if usable(m)]
+        return next((m for m in ordered if m != avoid), ordered[0] if ordered else name)  # none: keep it, it works today
 
-    small, large = pick(provider.small_model), pick(provider.large_model)
+    small = pick(provider.small_model, provider.large_model)
+    large = pick(provider.large_model, small)
     if (small, large) == (provider.small_model, provider.large_model):
         return provider
     return replace(provider, small_model=small, large_model=large)

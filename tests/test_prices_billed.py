@@ -169,11 +169,15 @@ def test_deprecations_cover_snapshots_but_not_sibling_models() -> None:
 
 def test_router_never_defaults_to_a_deprecated_model() -> None:
     openai = PROVIDERS["openai"]
-    # the provider's own list says the small default shuts down: its named replacement... is unknown
-    # here, so the next model of the preset that is not going away takes its place
+    # the provider's own list says the small default shuts down and the data names no replacement: the
+    # next model of the preset that is not going away, other than the large default, takes its place
     listed = ModelList(["gpt-6-luna", "gpt-6.2-sol", "gpt-9-mini"], True, shutdown_dates={"gpt-6-luna": dt.date(2027, 6, 1)})
     routed = router_defaults(openai, listed)
-    assert routed.small_model == "gpt-6.2-sol" and routed.large_model == "gpt-6.2-sol"
+    assert (routed.small_model, routed.large_model) == ("gpt-6.1-sol", "gpt-6.2-sol")
+    # everything in the preset going away: the provider's other models are used
+    every = {m: dt.date(2027, 6, 1) for m in openai.models}
+    routed = router_defaults(openai, ModelList([*openai.models, "gpt-9-mini", "gpt-9-sol"], True, shutdown_dates=every))
+    assert (routed.small_model, routed.large_model) == ("gpt-9-mini", "gpt-9-sol")
     # a deprecation that names its replacement: the replacement is used
     deps = dict(DEFAULT_DEPRECATIONS) | {"gpt-6.2-sol": Deprecation("gpt-6.2-sol", dt.date(2027, 5, 1), "gpt-9-sol")}
     routed = router_defaults(openai, ModelList(["gpt-6-luna", "gpt-9-sol"], True), deps)
