@@ -62,7 +62,7 @@ def test_every_named_providers_router_defaults_are_not_deprecated() -> None:
 
 def test_unsourced_models_stay_unpriced() -> None:
     # Prices seen only on third-party pages are not entered: these calls show as unpriced.
-    for model in ("gpt-6-astra", "gpt-6.1-sol", "gpt-6.1-terra", "gemini-3.8-flash", "grok-4.7", "plamo-2.2-prime", "mystery"):
+    for model in ("gpt-6-astra", "gpt-6.1-sol", "gpt-6.2-astra", "gemini-3.8-flash", "grok-4.7", "plamo-2.2-prime", "mystery"):
         assert find_price(model, DEFAULT_PRICES) is None, model
         assert estimate_cost(model, 1000, 1000, local=False) is None
 
