@@ -21,6 +21,7 @@ from lib.providers import PROVIDERS, list_models, make_client, router_defaults
 from lib.streams import ChatStream
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
+SUMMARIZE_PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "summarize.py")
 SHUTDOWN = "2027-02-01"
 MODELS = [
     {"id": "gpt-6-luna", "object": "model", "created": 0, "owned_by": "openai"},
@@ -33,7 +34,8 @@ MODELS = [
 class FakeOpenAI:
     """`GET /v1/models` and streamed `POST /v1/chat/completions` on 127.0.0.1; remembers the models asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, models: list[dict] = MODELS) -> None:
+        self.models = models
         self.asked: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -50,7 +52,7 @@ class FakeOpenAI:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802
-                body = json.dumps({"object": "list", "data": MODELS}).encode()
+                body = json.dumps({"object": "list", "data": fake.models}).encode()
                 self.send_response(200 if self.path.rstrip("/").endswith("/models") else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -145,3 +147,22 @@ def test_picker_marks_models_going_away_and_auto_avoids_them(fake_openai: FakeOp
     at.chat_input(key="chat_input").set_value("Please explain why the sky is blue.").run()
     assert not at.exception, at.exception
     assert fake_openai.asked == ["gpt-6.1-sol"]
+
+
+def test_the_first_choice_is_not_a_model_going_away(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    # A server that lists neither preset default, its first model (in sorted order) shutting down; a page
+    # without 'auto' (the summariser) so the first choice is a model.
+    models = [
+        {"id": "acme-a", "object": "model", "created": 0, "owned_by": "acme", "shutdown_date": 1798761600},  # 2027-01-01
+        {"id": "acme-b", "object": "model", "created": 0, "owned_by": "acme"},
+    ]
+    with FakeOpenAI(models) as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-123456")
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        at = AppTest.from_file(SUMMARIZE_PAGE, default_timeout=120).run()
+        assert not at.exception, at.exception
+        picker = at.sidebar.selectbox(key="sum_model")
+        assert picker.value == "acme-b"
+        assert "acme-a  ⚠️ " in " ".join(picker.options) and "2027-01-01" in " ".join(
+            picker.options
+        )  # a Unix timestamp read as a date

@@ -79,6 +79,12 @@ def test_cached_tokens_and_the_shutting_down_list(data_dir: Path) -> None:
     assert soon["calls"].tolist() == [2] and soon["replacement"].tolist() == ["acme-next"]
     assert str(soon["shutdown_date"].iloc[0]) == day(30)
     assert any("shut down within 90 days" in w.value for w in at.warning)
+    notes = dict(
+        zip(*[next(d.value for d in at.dataframe if "note" in d.value.columns)[c] for c in ("model", "note")], strict=True)
+    )
+    assert notes["acme-small"] == f"shuts down {day(30)} → acme-next"
+    assert notes["acme-gone"] == f"no price: cost unknown; shut down {day(-3)} → acme-next"
+    assert notes["gpt-6-luna"] == ""
 
 
 def test_no_calls_to_models_going_away_says_so(data_dir: Path) -> None:

@@ -232,10 +232,11 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
     options = ([AUTO_MODEL] if allow_auto and provider.small_model != provider.large_model else []) + models.models
     model_key = f"{prefix}_model"
     if st.session_state.get(model_key) not in options:
+        lasting = [m for m in options if model_deprecation(m, models, deprecations) is None] or options
         st.session_state[model_key] = (
             models.models[0]
             if provider.id == LOCAL_ID
-            else (provider.small_model if provider.small_model in options else options[0])
+            else (provider.small_model if provider.small_model in options else lasting[0])
         )
 
     def label(m: str) -> str:

@@ -319,10 +319,15 @@ def build_view(
     in_use["cached_input"] = [(p.input if p.cached_input is None else p.cached_input) if p else None for p in found]
     in_use["output"] = [p.output if p else None for p in found]
     unknown = sorted(m for m, p, b in zip(in_use["model"], found, in_use["billed"], strict=True) if p is None and b)
-    in_use["note"] = [
-        "local: free" if loc else ("no price: cost unknown" if m in unknown else "")
-        for m, loc in zip(in_use["model"], in_use["local"], strict=True)
-    ]
+    deprecations = DEFAULT_DEPRECATIONS if deprecations is None else deprecations
+
+    def note(model: str, local: bool) -> str:
+        parts = ["local: free" if local else ("no price: cost unknown" if model in unknown else "")]
+        dep = None if local else find_deprecation(model, deprecations)
+        parts.append(dep.label(today) if dep else "")  # e.g. "shuts down 2027-01-14 → gpt-6-luna"
+        return "; ".join(p for p in parts if p)
+
+    in_use["note"] = [note(m, loc) for m, loc in zip(in_use["model"], in_use["local"], strict=True)]
     in_use = in_use.drop(columns=["local", "billed"]).sort_values("calls", ascending=False).reset_index(drop=True)
     return UsageView(
         rows=len(df),
@@ -347,7 +352,7 @@ def build_view(
         recent=recent,
         unknown_models=unknown,
         models_in_use=in_use,
-        shutting_down=shutting_down(table, DEFAULT_DEPRECATIONS if deprecations is None else deprecations, today),
+        shutting_down=shutting_down(table, deprecations, today),
     )
 
 
