@@ -72,7 +72,7 @@ PROVIDERS: dict[str, Provider] = {
             base_url_env="OPENAI_BASE_URL",
             key_env="OPENAI_API_KEY",
             # As of 2026-11-27 (lib/prices.json has the sources): gpt-4.1 and gpt-4o shut down 2027-01-14
-            models=("gpt-6-luna", "gpt-6.2-sol", "gpt-6.1-sol", "gpt-6-sol", "gpt-6.1-terra", "gpt-6.2-astra", "gpt-6-astra"),
+            models=("gpt-6-luna", "gpt-6.2-sol", "gpt-6.1-sol", "gpt-6-sol", "gpt-6.1-terra", "gpt-6-astra"),
             small_model="gpt-6-luna",
             large_model="gpt-6.2-sol",
         ),
@@ -82,7 +82,7 @@ PROVIDERS: dict[str, Provider] = {
             base_url="https://generativelanguage.googleapis.com/v1beta/openai/",
             key_env="GEMINI_API_KEY",
             # gemini-2.5-flash and -pro shut down 2026-12-01; Google names these two as their replacements
-            models=("gemini-3.5-flash-lite", "gemini-3.8-flash", "gemini-3.5-flash", "gemini-2.5-flash-lite"),
+            models=("gemini-3.5-flash-lite", "gemini-3.8-flash", "gemini-3.5-flash"),
             small_model="gemini-3.5-flash-lite",
             large_model="gemini-3.8-flash",
             supports_logprobs=False,
