@@ -168,6 +168,12 @@ class CallContext:
     owner: str = LOCAL_OWNER
 
 
+def cached_tokens(usage: CompletionUsage | None) -> int | None:
+    """`usage.prompt_tokens_details.cached_tokens` (also in a stream's final usage chunk), when reported."""
+    details = usage.prompt_tokens_details if usage else None
+    return details.cached_tokens if details and details.cached_tokens is not None else None
+
+
 def finalize_and_log(
     ctx: CallContext,
     params: ChatParams,
@@ -184,6 +190,7 @@ def finalize_and_log(
         res.usage = CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
         res.usage_estimated = True
     usage = res.usage
+    cached = cached_tokens(usage)
     res.cost_usd = (
         0.0
         if cache_hit
@@ -193,6 +200,7 @@ def finalize_and_log(
             usage.completion_tokens if usage else None,
             local=ctx.local,
             prices=ctx.prices,
+            cached_tokens=cached,
         )
     )
     if ctx.log_path is None:
@@ -211,6 +219,7 @@ def finalize_and_log(
             input_tokens=usage.prompt_tokens if usage else None,
             output_tokens=usage.completion_tokens if usage else None,
             total_tokens=usage.total_tokens if usage else None,
+            cached_tokens=cached,
             ttft_ms=round(res.ttft_ms, 1) if res.ttft_ms is not None else None,
             duration_ms=round(res.duration_ms, 1) if res.duration_ms is not None else None,
             cost_usd=res.cost_usd,

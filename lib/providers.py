@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as _dt
+from dataclasses import dataclass, field, replace
 
 import openai
 
 from lib import netguard
 from lib.config import Settings
 from lib.errors import YoakeError
+from lib.pricing import Deprecation, find_deprecation
 
 LOCAL_ID = "local"
 LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
@@ -66,18 +68,20 @@ PROVIDERS: dict[str, Provider] = {
             base_url="https://api.openai.com/v1",
             base_url_env="OPENAI_BASE_URL",
             key_env="OPENAI_API_KEY",
-            models=("gpt-4.1-mini", "gpt-4.1", "gpt-4.1-nano", "gpt-4o-mini", "gpt-4o", "gpt-5-mini", "gpt-5"),
-            small_model="gpt-4.1-mini",
-            large_model="gpt-4.1",
+            # As of 2026-11-27 (lib/prices.json has the sources): gpt-4.1 and gpt-4o shut down 2027-01-14
+            models=("gpt-6-luna", "gpt-6.2-sol", "gpt-6.1-sol", "gpt-6-sol", "gpt-6.1-terra", "gpt-6-astra"),
+            small_model="gpt-6-luna",
+            large_model="gpt-6.2-sol",
         ),
         Provider(
             id="gemini",
             label="Google Gemini",
             base_url="https://generativelanguage.googleapis.com/v1beta/openai/",
             key_env="GEMINI_API_KEY",
-            models=("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-2.0-flash"),
-            small_model="gemini-2.5-flash",
-            large_model="gemini-2.5-pro",
+            # gemini-2.5-flash and -pro shut down 2026-12-01; Google names these two as their replacements
+            models=("gemini-3.5-flash-lite", "gemini-3.8-flash", "gemini-3.5-flash"),
+            small_model="gemini-3.5-flash-lite",
+            large_model="gemini-3.8-flash",
             supports_logprobs=False,
         ),
         Provider(
@@ -85,18 +89,18 @@ PROVIDERS: dict[str, Provider] = {
             label="xAI Grok",
             base_url="https://api.x.ai/v1",
             key_env="XAI_API_KEY",
-            models=("grok-3-mini", "grok-4", "grok-3"),
-            small_model="grok-3-mini",
-            large_model="grok-4",
+            models=("grok-4.3", "grok-4.7"),
+            small_model="grok-4.3",
+            large_model="grok-4.7",
         ),
         Provider(
             id="plamo",
             label="PLaMo (Preferred Networks)",
             base_url="https://api.platform.preferredai.jp/v1",
             key_env="PLAMO_API_KEY",
-            models=("plamo-2.0-prime",),
-            small_model="plamo-2.0-prime",
-            large_model="plamo-2.0-prime",
+            models=("plamo-2.2-prime",),  # earlier PLaMo Prime ids were upgraded to it on 2026-01-28
+            small_model="plamo-2.2-prime",
+            large_model="plamo-2.2-prime",
         ),
         Provider(
             id="lmstudio",
@@ -230,18 +234,82 @@ class ModelList:
     models: list[str]
     from_server: bool
     notice: str | None = None
+    shutdown_dates: dict[str, _dt.date] = field(default_factory=dict)  # from the provider's /v1/models
+
+
+def _shutdown_date(model: object) -> _dt.date | None:
+    """A listed model's optional `shutdown_date` (OpenAI's /v1/models: a field of newer SDKs' `Model`,
+    kept in `model_extra` by older ones): an ISO date or a Unix timestamp. Anything else is ignored."""
+    value = getattr(model, "shutdown_date", None) or (getattr(model, "model_extra", None) or {}).get("shutdown_date")
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return _dt.datetime.fromtimestamp(value, _dt.UTC).date()
+        if isinstance(value, str) and value:
+            return _dt.date.fromisoformat(value[:10])
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
 
 
 def list_models(client: openai.OpenAI, provider: Provider) -> ModelList:
     """The provider's /v1/models, or the preset's list with a notice saying why."""
     try:
-        ids = sorted(m.id for m in client.models.list())
+        listed = list(client.models.list())
     except openai.OpenAIError as exc:
         return ModelList(
             list(provider.models),
             False,
             f"Could not list models ({type(exc).__name__}); showing {provider.label}'s usual models.",
         )
+    ids = sorted(m.id for m in listed)
     if not ids:
         return ModelList(list(provider.models), False, f"{provider.label} listed no models; showing its usual models.")
-    return ModelList(ids, True)
+    dates = {m.id: day for m in listed if (day := _shutdown_date(m)) is not None}
+    return ModelList(ids, True, shutdown_dates=dates)
+
+
+def model_deprecation(
+    model: str, models: ModelList | None, deprecations: dict[str, Deprecation] | None = None
+) -> Deprecation | None:
+    """Why `model` is going away: the provider's own `shutdown_date` (it wins on the date) or the
+    deprecations data (which names the replacement)."""
+    known = find_deprecation(model, deprecations)
+    listed = models.shutdown_dates.get(model) if models else None
+    if listed is None:
+        return known
+    return Deprecation(
+        model, listed, known.replacement if known else None, known.source if known else "the provider's model list"
+    )
+
+
+def router_defaults(
+    provider: Provider,
+    models: ModelList | None = None,
+    deprecations: dict[str, Deprecation] | None = None,
+) -> Provider:
+    """The preset with small and large models the 'auto' router may pick: never one that is deprecated
+    (by the provider's list or the data). A deprecated default gives way to its named replacement, else
+    to the next model of the preset's list (then of the provider's) that is not deprecated."""
+    offered = models.models if models and models.from_server else []
+    candidates = list(dict.fromkeys([*provider.models, *offered]))
+
+    def usable(name: str) -> bool:
+        return model_deprecation(name, models, deprecations) is None
+
+    def pick(name: str, avoid: str) -> str:
+        if usable(name):
+            return name
+        dep = model_deprecation(name, models, deprecations)
+        if dep and dep.replacement and usable(dep.replacement):
+            return dep.replacement
+        # the models listed after it first (the preset lists them in a sensible order), and not the
+        # other default if there is any other choice, so 'auto' still offers two models
+        start = candidates.index(name) + 1 if name in candidates else 0
+        ordered = [m for m in candidates[start:] + candidates[:start] if usable(m)]
+        return next((m for m in ordered if m != avoid), ordered[0] if ordered else name)  # none: keep it, it works today
+
+    small = pick(provider.small_model, provider.large_model)
+    large = pick(provider.large_model, small)
+    if (small, large) == (provider.small_model, provider.large_model):
+        return provider
+    return replace(provider, small_model=small, large_model=large)

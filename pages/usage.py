@@ -13,7 +13,7 @@ import streamlit as st
 
 from lib.identity import owner_hash
 from lib.policy import usage_owners
-from lib.pricing import PRICES_FILE, Price, load_price_table
+from lib.pricing import PRICES_FILE, Deprecation, Price, load_price_table
 from lib.providers import PROVIDERS
 from lib.usage import log as usage_log
 from lib.usage.reader import UsageLog, cache_path_for
@@ -57,9 +57,19 @@ def _view(
     _table,
     _filters: Filters,
     _prices: dict[str, Price],
+    _deprecations: dict[str, Deprecation],
 ) -> UsageView:
     # Keyed on the log's version, not its rows: a rerun with nothing new costs nothing.
-    return build_view(_table, _filters, prices=_prices, local_providers=LOCAL_PROVIDERS, tz=tz, today=today, bucket=bucket)
+    return build_view(
+        _table,
+        _filters,
+        prices=_prices,
+        local_providers=LOCAL_PROVIDERS,
+        tz=tz,
+        today=today,
+        bucket=bucket,
+        deprecations=_deprecations,
+    )
 
 
 def _timezone() -> str:
@@ -137,8 +147,20 @@ filters = Filters(
     statuses=tuple(statuses),
     owners=owners,
 )
-prices_key = repr(sorted(price_table.prices.items()))
-view = _view(str(log_path), snap.version, repr(filters), tz, today, bucket, prices_key, table, filters, price_table.prices)
+prices_key = repr((sorted(price_table.prices.items()), sorted(price_table.deprecations.items())))
+view = _view(
+    str(log_path),
+    snap.version,
+    repr(filters),
+    tz,
+    today,
+    bucket,
+    prices_key,
+    table,
+    filters,
+    price_table.prices,
+    price_table.deprecations,
+)
 
 # --- the log's health -------------------------------------------------------------------------------
 if not snap.exists:
@@ -161,18 +183,23 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} ms"
 
 
-c = st.columns(5)
+c = st.columns(6)
 c[0].metric("Calls", f"{view.rows:,}")
 c[1].metric("Input tokens", f"{view.input_tokens:,}")
-c[2].metric("Output tokens", f"{view.output_tokens:,}")
-c[3].metric(
+c[2].metric(
+    "Cached input tokens",
+    f"{view.cached_tokens:,}",
+    help="Of the input tokens, those the provider served from its prompt cache: billed at the cached-input price.",
+)
+c[3].metric("Output tokens", f"{view.output_tokens:,}")
+c[4].metric(
     "Estimated cost",
     f"${view.cost:,.4f}",
     help=f"{view.cost_unknown:,} call(s) without a price are not included."
     if view.cost_unknown
     else "At the prices below; local calls and cache hits are free.",
 )
-c[4].metric("Error rate", "—" if view.error_rate is None else f"{view.error_rate:.1%}", help=f"{view.errors:,} failed call(s).")
+c[5].metric("Error rate", "—" if view.error_rate is None else f"{view.error_rate:.1%}", help=f"{view.errors:,} failed call(s).")
 c = st.columns(5)
 c[0].metric("Latency p50", _ms(view.p50_latency_ms), help="Successful calls, request to last token.")
 c[1].metric("Latency p95", _ms(view.p95_latency_ms))
@@ -272,7 +299,10 @@ if view.rows:
         width="stretch",
         column_config={
             "ts": st.column_config.DatetimeColumn(f"time ({tz})", format="YYYY-MM-DD HH:mm:ss"),
-            "cost": st.column_config.NumberColumn("cost (USD)", format="%.6f", help="At today's prices"),
+            "cost": st.column_config.NumberColumn(
+                "cost (USD)", format="%.6f", help="As billed at the price in effect on the call's day"
+            ),
+            "cached_tokens": st.column_config.NumberColumn("cached tokens", help="Input tokens served from the prompt cache"),
             "cost_usd": st.column_config.NumberColumn("cost logged", format="%.6f"),
         },
     )
@@ -289,6 +319,27 @@ if view.rows:
     )
 else:
     st.caption("No calls match the period and filters.")
+
+# --- models going away -------------------------------------------------------------------------------------
+st.subheader("Shutting down soon")
+if len(view.shutting_down):
+    st.warning(
+        f"{len(view.shutting_down)} model(s) you have called shut down within 90 days of {today:%Y-%m-%d}: "
+        "switch to the replacement before the date, or those calls will fail.",
+        icon="⏳",
+    )
+    st.dataframe(
+        view.shutting_down,
+        key="usage_shutting_down",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "last_used": st.column_config.DatetimeColumn("last used (UTC)", format="YYYY-MM-DD HH:mm"),
+            "shutdown_date": st.column_config.DateColumn("shuts down"),
+        },
+    )
+else:
+    st.caption("No calls to models shutting down in the next 90 days.")
 
 # --- prices ------------------------------------------------------------------------------------------------
 st.subheader("Prices in use")
@@ -308,21 +359,36 @@ if len(view.models_in_use):
         width="stretch",
         column_config={
             "input": st.column_config.NumberColumn("input $/1M", format="%.3f"),
+            "cached_input": st.column_config.NumberColumn("cached input $/1M", format="%.3f"),
             "output": st.column_config.NumberColumn("output $/1M", format="%.3f"),
         },
     )
 with st.expander("Full price table"):
-    st.caption(f"USD per million tokens. Override or add models in `{cfg.data_dir / PRICES_FILE}`.")
+    st.caption(
+        f"USD per million tokens, with the page each price was read from. Override or add models in `{cfg.data_dir / PRICES_FILE}`; "
+        "an entry's effective date keeps older calls at the price they had."
+    )
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "model": m,
                     "input $/1M": p.input,
+                    "cached input $/1M": p.cached_input,
                     "output $/1M": p.output,
-                    "source": PRICES_FILE if m in price_table.overridden else "default",
+                    "long context": (
+                        f"> {p.long_context.threshold_tokens:,} input tokens: {p.long_context.input:g} / "
+                        f"{p.long_context.cached_input if p.long_context.cached_input is not None else p.long_context.input:g} / "
+                        f"{p.long_context.output:g}"
+                        if p.long_context
+                        else ""
+                    ),
+                    "effective from": p.effective_from.isoformat() if p.effective_from else "",
+                    "source": (f"{PRICES_FILE}: " if m in price_table.overridden else "") + (p.source or ""),
+                    "read on": p.read_on or "",
                 }
-                for m, p in sorted(price_table.prices.items())
+                for m, latest in sorted(price_table.prices.items())
+                for p in latest.history()
             ]
         ),
         key="usage_prices",

@@ -32,9 +32,11 @@ from lib.providers import (
     client_for,
     default_provider_id,
     list_models,
+    model_deprecation,
+    router_defaults,
 )
 from lib.store import Store, StoreError
-from lib.text import format_size
+from lib.text import format_size, md_text
 from lib.usage import log as usage_log
 
 
@@ -262,21 +264,31 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
         return None
     client = _cached_client(provider.id, base_url, cfg.timeout, cfg.max_retries, api_key, _fingerprint(api_key))
     models = _cached_models(provider.id, base_url, client, server.alias if server else "")
+    # A model going away (the provider's shutdown_date or the deprecations data) is marked with its date
+    # and replacement, and the 'auto' router is never left on one.
+    deprecations = pricing.load_price_table(cfg.data_dir).deprecations
+    provider = router_defaults(provider, models, deprecations)
     options = ([AUTO_MODEL] if allow_auto and provider.small_model != provider.large_model else []) + models.models
     model_key = f"{prefix}_model"
     if st.session_state.get(model_key) not in options:
+        lasting = [m for m in options if model_deprecation(m, models, deprecations) is None] or options
         st.session_state[model_key] = (
             models.models[0]
             if provider.id == LOCAL_ID
-            else (provider.small_model if provider.small_model in options else options[0])
+            else (provider.small_model if provider.small_model in options else lasting[0])
         )
-    model = st.sidebar.selectbox(
-        "Model",
-        options,
-        key=model_key,
-        format_func=lambda m: f"auto ({provider.small_model} / {provider.large_model})" if m == AUTO_MODEL else m,
-        help=AUTO_RULE if allow_auto else None,
-    )
+
+    def label(m: str) -> str:
+        if m == AUTO_MODEL:
+            return f"auto ({provider.small_model} / {provider.large_model})"
+        dep = model_deprecation(m, models, deprecations)
+        return f"{m}  ⚠️ {dep.label()}" if dep else m
+
+    model = st.sidebar.selectbox("Model", options, key=model_key, format_func=label, help=AUTO_RULE if allow_auto else None)
+    if model != AUTO_MODEL and (dep := model_deprecation(model, models, deprecations)) is not None:
+        # model ids come from the provider: shown as text, never as markdown
+        instead = f" Its replacement is {md_text(dep.replacement)}." if dep.replacement else ""
+        st.sidebar.warning(f"{md_text(model)} {dep.label().split(' → ')[0]}.{instead}", icon="⚠️")
     if models.notice:
         st.sidebar.caption(models.notice)
     return Selection(provider, client, model, base_url, cfg)

@@ -37,6 +37,7 @@ class UsageRecord:
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
+    cached_tokens: int | None = None  # input tokens the provider served from its prompt cache (billed lower)
     ttft_ms: float | None = None
     duration_ms: float | None = None
     cost_usd: float | None = None

@@ -53,6 +53,7 @@ SCHEMA = pa.schema(
         ("input_tokens", pa.int64()),
         ("output_tokens", pa.int64()),
         ("total_tokens", pa.int64()),
+        ("cached_tokens", pa.int64()),  # absent on lines written before it existed: null
         ("ttft_ms", pa.float64()),
         ("duration_ms", pa.float64()),
         ("cost_usd", pa.float64()),
@@ -71,7 +72,7 @@ _PARSE = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="igno
 BLOCK_BYTES = 4 << 20  # measured fastest of 1-16 MB here; small enough that re-parsing around a bad line is cheap
 _LINE_BY_LINE = 16  # below this many lines, a failing block is parsed one line at a time
 FINGERPRINT_BYTES = 4096
-CACHE_FORMAT = "2"  # 2: the owner column
+CACHE_FORMAT = "3"  # 2: the owner column; 3: cached_tokens
 CACHE_SAVE_BYTES = 8 << 20  # re-save the cache once this much of the log is parsed but not cached
 
 

@@ -14,10 +14,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from lib.config import DAILY_TOKEN_ALERT_DEFAULT
-from lib.pricing import Price, find_price
+from lib.pricing import DEFAULT_DEPRECATIONS, Deprecation, Price, find_deprecation, find_price
 from lib.usage.reader import SCHEMA, distinct
 
 RECENT_ROWS = 2000  # rows of the filtered calls shown in the table (the CSV has all of them)
+SHUTDOWN_HORIZON_DAYS = 90  # the usage page lists calls to models shutting down within this many days
 DEFAULT_DAILY_ALERT = DAILY_TOKEN_ALERT_DEFAULT
 
 
@@ -84,11 +85,56 @@ def _categorical(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     return pc.dictionary_encode(values)
 
 
-def to_frame(table: pa.Table, prices: dict[str, Price], local_providers: Iterable[str]) -> pd.DataFrame:
-    """The columns the page aggregates, plus `tokens`, `status` (ok/error) and `cost` at today's prices.
+def _billed_cost(df: pd.DataFrame, prices: dict[str, Price]) -> np.ndarray:
+    """Per row: tokens x the price in effect on the call's day (cached input and the long-context tier
+    as billed); NaN where no price applies. One vectorised pass per model and price period."""
+    eff = df["effective_model"].cat
+    codes = eff.codes.to_numpy()
+    # the call's UTC time as datetime64, compared with each entry's start (fast on a million rows)
+    when = df["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    inp = df["input_tokens"].to_numpy(dtype="float64", na_value=np.nan)
+    out = df["output_tokens"].to_numpy(dtype="float64", na_value=np.nan)
+    cached = np.clip(np.nan_to_num(df["cached_tokens"].to_numpy(dtype="float64", na_value=np.nan)), 0, None)
+    cached = np.minimum(cached, np.nan_to_num(inp))
+    cost = np.full(len(df), np.nan)
+    for code, model in enumerate(eff.categories):
+        found = find_price(str(model), prices)
+        rows = codes == code
+        if found is None or not rows.any():
+            continue
+        until = None  # each entry applies from its effective date until the next (newer) entry's
+        for entry in found.history():
+            sel = rows.copy()
+            if entry.effective_from is not None:
+                sel &= when >= np.datetime64(entry.effective_from, "ns")
+            if until is not None:
+                sel &= when < np.datetime64(until, "ns")
+            until = entry.effective_from
+            if not sel.any():
+                continue
+            p_in = np.full(len(df), entry.input)
+            p_cached = np.full(len(df), entry.input if entry.cached_input is None else entry.cached_input)
+            p_out = np.full(len(df), entry.output)
+            tier = entry.long_context
+            if tier is not None:
+                long = inp > tier.threshold_tokens  # the whole request at the long-context rates
+                p_in = np.where(long, tier.input, p_in)
+                p_cached = np.where(long, tier.input if tier.cached_input is None else tier.cached_input, p_cached)
+                p_out = np.where(long, tier.output, p_out)
+            billed = ((inp - cached) * p_in + cached * p_cached + out * p_out) / 1_000_000
+            cost = np.where(sel, billed, cost)
+            if entry.effective_from is None:
+                break  # an undated entry covers everything before; older ones never apply
+    return cost
 
-    cost: 0 for local providers, cache hits and calls without token counts; tokens x the price table for a priced model (the
-    resolved model first, as when the call was logged); else the cost logged at call time, if any.
+
+def to_frame(table: pa.Table, prices: dict[str, Price], local_providers: Iterable[str]) -> pd.DataFrame:
+    """The columns the page aggregates, plus `tokens`, `status` (ok/error) and `cost` as billed.
+
+    cost: 0 for local providers, cache hits and calls without token counts; for a priced model (the
+    resolved model first, as when the call was logged) the tokens x the price in effect on the call's
+    day, cached input tokens at their own price and the long-context tier above its threshold; else the
+    cost logged at call time, if any.
     """
     cols = {
         "ts": table["ts"],
@@ -100,6 +146,7 @@ def to_frame(table: pa.Table, prices: dict[str, Price], local_providers: Iterabl
         "error_type": _categorical(table["error_type"]),
         "input_tokens": pc.cast(table["input_tokens"], pa.float64()),
         "output_tokens": pc.cast(table["output_tokens"], pa.float64()),
+        "cached_tokens": pc.cast(table["cached_tokens"], pa.float64()),
         "tokens": pc.cast(_tokens(table), pa.float64()),
         "ttft_ms": table["ttft_ms"],
         "duration_ms": table["duration_ms"],
@@ -107,18 +154,39 @@ def to_frame(table: pa.Table, prices: dict[str, Price], local_providers: Iterabl
         "cache_hit": pc.fill_null(table["cache_hit"], False),
     }
     df = pa.table(cols).to_pandas()
-    eff = df["effective_model"].cat
-    found = [find_price(str(m), prices) for m in eff.categories]
-    p_in = np.array([p.input if p else np.nan for p in found] + [np.nan])  # code -1 (null) -> NaN
-    p_out = np.array([p.output if p else np.nan for p in found] + [np.nan])
-    codes = eff.codes.to_numpy()
-    cost = (df["input_tokens"].to_numpy() * p_in[codes] + df["output_tokens"].to_numpy() * p_out[codes]) / 1_000_000
+    cost = _billed_cost(df, prices)
     cost = np.where(np.isnan(cost), df["cost_usd"].to_numpy(dtype="float64", na_value=np.nan), cost)
     free = df["provider"].isin(list(local_providers)).to_numpy(dtype=bool) | df["cache_hit"].to_numpy(dtype=bool)
     # a call that reported no tokens (failed before any usage) bills nothing, whatever its model
     free |= df["input_tokens"].isna().to_numpy() & df["output_tokens"].isna().to_numpy()
     df["cost"] = np.where(free, 0.0, cost)
     return df
+
+
+def shutting_down(
+    table: pa.Table,
+    deprecations: dict[str, Deprecation],
+    today: _dt.date,
+    horizon_days: int = SHUTDOWN_HORIZON_DAYS,
+) -> pd.DataFrame:
+    """Calls to models that shut down between today and `horizon_days` from now: model, calls, last
+    used (UTC), shutdown date and replacement; soonest shutdown first, then the most recently used."""
+    columns = ["model", "calls", "last_used", "shutdown_date", "replacement"]
+    if not table.num_rows:
+        return pd.DataFrame(columns=columns)
+    models = pc.coalesce(table["resolved_model"], table["model"])
+    grouped = pa.table({"model": models, "ts": table["ts"]}).group_by("model").aggregate([("ts", "count"), ("ts", "max")])
+    rows = []
+    for model, calls, last in zip(
+        grouped["model"].to_pylist(), grouped["ts_count"].to_pylist(), grouped["ts_max"].to_pylist(), strict=True
+    ):
+        dep = find_deprecation(model or "", deprecations)
+        if dep is None or not (today <= dep.shutdown_date <= today + _dt.timedelta(days=horizon_days)):
+            continue
+        rows.append({"model": model, "calls": calls, "last_used": last, "shutdown_date": dep.shutdown_date,
+                     "replacement": dep.replacement or ""})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values(["shutdown_date", "last_used"], ascending=[True, False]).reset_index(drop=True)
 
 
 def _pct(values: np.ndarray, q: float) -> float | None:
@@ -131,6 +199,7 @@ class UsageView:
     rows: int  # calls in the selected period and filters
     input_tokens: int
     output_tokens: int
+    cached_tokens: int  # of the input tokens, those served from the provider's prompt cache
     cost: float
     cost_unknown: int  # calls whose cost cannot be estimated (no price, no logged cost)
     errors: int
@@ -148,7 +217,8 @@ class UsageView:
     errors_over_time: pd.DataFrame  # bucket, error_type, calls
     recent: pd.DataFrame  # newest first, at most RECENT_ROWS
     unknown_models: list[str]  # models in the log with no price (non-local, not cache hits)
-    models_in_use: pd.DataFrame  # model, calls, input (USD/1M), output (USD/1M), note
+    models_in_use: pd.DataFrame  # model, calls, input, cached input, output (USD/1M), note
+    shutting_down: pd.DataFrame  # model, calls, last_used, shutdown_date, replacement (all of the owners' calls)
 
 
 def pick_bucket(f: Filters, table: pa.Table, tz: str) -> str:
@@ -176,6 +246,7 @@ def build_view(
     today: _dt.date | None = None,
     bucket: str = "auto",
     recent_rows: int = RECENT_ROWS,
+    deprecations: dict[str, Deprecation] | None = None,
 ) -> UsageView:
     local_providers = tuple(local_providers)
     today = today or pd.Timestamp.now(tz).date()
@@ -243,18 +314,26 @@ def build_view(
     in_use = in_use.reset_index()
     in_use["model"] = in_use["model"].astype("str")
     found = [find_price(m, prices) for m in in_use["model"]]
+    found = [p.at(today) if p else None for p in found]  # today's entry of each
     in_use["input"] = [p.input if p else None for p in found]
+    in_use["cached_input"] = [(p.input if p.cached_input is None else p.cached_input) if p else None for p in found]
     in_use["output"] = [p.output if p else None for p in found]
     unknown = sorted(m for m, p, b in zip(in_use["model"], found, in_use["billed"], strict=True) if p is None and b)
-    in_use["note"] = [
-        "local: free" if loc else ("no price: cost unknown" if m in unknown else "")
-        for m, loc in zip(in_use["model"], in_use["local"], strict=True)
-    ]
+    deprecations = DEFAULT_DEPRECATIONS if deprecations is None else deprecations
+
+    def note(model: str, local: bool) -> str:
+        parts = ["local: free" if local else ("no price: cost unknown" if model in unknown else "")]
+        dep = None if local else find_deprecation(model, deprecations)
+        parts.append(dep.label(today) if dep else "")  # e.g. "shuts down 2027-01-14 → gpt-6-luna"
+        return "; ".join(p for p in parts if p)
+
+    in_use["note"] = [note(m, loc) for m, loc in zip(in_use["model"], in_use["local"], strict=True)]
     in_use = in_use.drop(columns=["local", "billed"]).sort_values("calls", ascending=False).reset_index(drop=True)
     return UsageView(
         rows=len(df),
         input_tokens=int(df["input_tokens"].sum()),
         output_tokens=int(df["output_tokens"].sum()),
+        cached_tokens=int(df["cached_tokens"].sum()),
         cost=float(df["cost"].sum()),
         cost_unknown=int(df["cost"].isna().sum()),
         errors=errors,
@@ -273,6 +352,7 @@ def build_view(
         recent=recent,
         unknown_models=unknown,
         models_in_use=in_use,
+        shutting_down=shutting_down(table, deprecations, today),
     )
 
 
