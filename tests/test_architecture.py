@@ -96,10 +96,10 @@ def test_every_setting_is_typed_and_documented() -> None:
         "\n".join(p.read_text() for d in ("lib", "pages", "ui") for p in (ROOT / d).rglob("*.py"))
         + (ROOT / "streamlit_app.py").read_text()
     )
-    read = set(re.findall(r"YOAKE_[A-Z_]+", code)) - {"YOAKE_ENV_FILE"}  # ENV_FILE names the .env itself (tests)
+    read = set(re.findall(r"YOAKE_[A-Z0-9_]+", code)) - {"YOAKE_ENV_FILE"}  # ENV_FILE names the .env itself (tests)
     config = (LIB / "config.py").read_text()
     readme = (ROOT / "README.md").read_text()
-    table = {m for line in readme.splitlines() if line.startswith("| `YOAKE_") for m in re.findall(r"`(YOAKE_[A-Z_]+)`", line)}
+    table = {m for line in readme.splitlines() if line.startswith("| `YOAKE_") for m in re.findall(r"`(YOAKE_[A-Z0-9_]+)`", line)}
     assert read, "no settings found"
     assert read <= table, f"not in README's settings table: {sorted(read - table)}"
     properties = [n for n, v in vars(Settings).items() if isinstance(v, property)]

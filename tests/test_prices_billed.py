@@ -26,6 +26,7 @@ from lib.pricing import (
 )
 from lib.providers import PROVIDERS, ModelList, router_defaults
 from lib.usage import log as usage_log
+from lib.usage import reader as usage_reader
 from lib.usage.reader import CACHE_FORMAT, UsageLog, cache_path_for, read_table
 from lib.usage.view import Filters, build_view, shutting_down, to_frame
 
@@ -267,12 +268,13 @@ def test_the_view_uses_the_price_in_effect_on_each_calls_day(tmp_path: Path) -> 
     assert df["cost"].isna().tolist()[0] and df["cost"].tolist()[1:] == pytest.approx([2.0, 1.0])
 
 
-def test_an_arrow_cache_from_before_cached_tokens_is_discarded(tmp_path: Path) -> None:
+def test_an_arrow_cache_from_before_cached_tokens_is_discarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(usage_reader, "CACHE_SAVE_BYTES", 1)  # write the cache at once
     log = tmp_path / "usage.jsonl"
     log.write_text(_line("2026-11-20T10:00:00.000Z", "gpt-6-luna", 100, 10, cached=40) * 3)
     reader = UsageLog(log, cache_path_for(log))
     assert reader.snapshot().table.num_rows == 3
-    reader.save_cache()
+    reader.flush()  # the cache is written in the background
     cache = cache_path_for(log)
     saved = pa.ipc.open_file(pa.memory_map(str(cache))).read_all()
     meta = json.loads(saved.schema.metadata[b"yoake_usage_cache"])
