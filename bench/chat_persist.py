@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lib.chat import CallContext, ChatParams  # noqa: E402
 from lib.local_server import LocalServer  # noqa: E402
 from lib.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
-from lib.store import Store  # noqa: E402
+from lib.storage.store import Store  # noqa: E402
 from lib.streams import (
     ChatStream,  # noqa: E402
     PersistedReply,  # noqa: E402

@@ -35,7 +35,7 @@ from lib.conversation import Target
 from lib.errors import describe_error
 from lib.pricing import Price, estimate_cost
 from lib.providers import PROVIDERS
-from lib.store import Store
+from lib.storage.store import Store
 from lib.streams import ChatStream
 from lib.text import CJK_CHARS
 

@@ -18,7 +18,8 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from lib.chat import AUTO_MODEL, CallContext, ChatParams, ChatResult, route_model, trim_history
 from lib.providers import Provider
-from lib.store import Conversation, Store, StoredMessage
+from lib.storage.conversations import Conversation, StoredMessage
+from lib.storage.store import Store
 from lib.streams import CachedStream, ChatStream, PersistedReply, ReplyStream
 from lib.text import format_cost, md_text
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lib.errors import YoakeError
-from lib.store import Conversation, StoredMessage, title_from
+from lib.storage.conversations import Conversation, StoredMessage, title_from
 
 FORMAT = "yoake.conversation"
 FORMAT_VERSION = 1

@@ -24,7 +24,7 @@ from lib.chat import CallContext, ChatParams, ChatResult, finalize_and_log
 from lib.errors import describe_error
 
 if TYPE_CHECKING:
-    from lib.store import Store
+    from lib.storage.store import Store
 
 
 class ReplyStream(Protocol):

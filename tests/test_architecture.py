@@ -12,7 +12,7 @@ from lib.config import Settings
 from lib.errors import YoakeError, describe_error
 from lib.local_server import LocalServerError
 from lib.logprobs import ForkError
-from lib.store import StoreError
+from lib.storage.db import StoreError
 from lib.store_io import ImportRejected, parse_import
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from streamlit.string_util import clean_text
 from streamlit.testing.v1 import AppTest
 
 from lib.providers import LOCAL_MODEL_ALIAS
-from lib.store import Store
+from lib.storage.store import Store
 from lib.store_io import export_json
 
 pytestmark = pytest.mark.model  # talks to the embedded model server

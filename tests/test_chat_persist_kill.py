@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.store import DB_FILE, Store
+from lib.storage.store import DB_FILE, Store
 
 pytestmark = pytest.mark.model  # talks to the embedded model server
 
@@ -26,7 +26,7 @@ sys.path.insert(0, sys.argv[1])
 from lib.chat import CallContext, ChatParams
 from lib.streams import ChatStream
 from lib.providers import LOCAL_MODEL_ALIAS, make_client
-from lib.store import Store
+from lib.storage.store import Store
 from lib.streams import PersistedReply
 data = Path(os.environ["YOAKE_DATA_DIR"])
 store = Store.in_dir(data)

@@ -12,7 +12,7 @@ import pytest
 from browser import artifacts_dir, chromium_page, streamlit_app
 from helpers import usage_lines
 
-from lib.store import Store
+from lib.storage.store import Store
 
 pytestmark = pytest.mark.browser
 

@@ -20,7 +20,8 @@ from lib.chat import CallContext, estimate_message_tokens
 from lib.conversation import Target
 from lib.pricing import Price
 from lib.providers import PROVIDERS, make_client
-from lib.store import DB_FILE, MIGRATIONS, Store
+from lib.storage.migrations import MIGRATIONS
+from lib.storage.store import DB_FILE, Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from hosted_api_sim import HostedAPISim  # noqa: E402

@@ -21,7 +21,7 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
 from lib.compare import DONE, ERROR, RunRecord, load_run
-from lib.store import Store
+from lib.storage.store import Store
 
 pytestmark = pytest.mark.model  # talks to the embedded model server
 

@@ -12,7 +12,7 @@ from lib.chat import AUTO_MODEL, CallContext, ChatParams
 from lib.config import load_settings
 from lib.conversation import ChatSettings, ConversationService, Target, Turn, meta_caption, turns_of
 from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, Provider, client_for
-from lib.store import Store
+from lib.storage.store import Store
 
 pytestmark = pytest.mark.model
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.docs_qa import create_collection
 from lib.identity import LOCAL_OWNER, Identity, owner_hash
-from lib.store import Store
+from lib.storage.store import Store
 from lib.usage import log as usage_log
 from lib.usage.log import UsageRecord
 

@@ -1,4 +1,4 @@
-"""lib/store.py directly: schema migrations, conversations, personas, presets, the answer cache,
+"""lib/storage/ (the Store and its repositories) directly: schema migrations, conversations, personas, presets, the answer cache,
 saving a reply while it streams (against the embedded model), and concurrent writers."""
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from lib.chat import CallContext, ChatParams, ChatResult
 from lib.config import load_settings
 from lib.conversation import cache_key
 from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, client_for
-from lib.store import DB_FILE, MIGRATIONS, SCHEMA_VERSION, Store, StoreError, title_from
+from lib.storage.conversations import title_from
+from lib.storage.db import StoreError
+from lib.storage.migrations import MIGRATIONS, SCHEMA_VERSION
+from lib.storage.store import DB_FILE, Store
 from lib.streams import CachedStream, ChatStream, PersistedReply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -356,7 +359,7 @@ _WRITER = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
-from lib.store import Store
+from lib.storage.store import Store
 store = Store(Path(sys.argv[2]))  # several processes migrate a brand-new file at once
 tag = sys.argv[3]
 shared = sys.argv[4] if len(sys.argv) > 4 else None

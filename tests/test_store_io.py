@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.store import Store
+from lib.storage.store import Store
 from lib.store_io import (
     FORMAT,
     MAX_IMPORT_BYTES,

@@ -35,7 +35,8 @@ from lib.providers import (
     model_deprecation,
     router_defaults,
 )
-from lib.store import Store, StoreError
+from lib.storage.db import StoreError
+from lib.storage.store import Store
 from lib.text import format_size, md_text
 from lib.usage import log as usage_log
 

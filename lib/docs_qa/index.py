@@ -7,7 +7,7 @@ BM25's weights depend on the whole collection, so the matrix is rebuilt (from th
 no re-tokenizing) once the collection has changed, on the next `load_index`, then saved: loading a
 saved index takes milliseconds where building one takes seconds (bench/docs_qa.py measures both).
 
-Concurrency follows lib/store.py: short-lived connections, WAL, `BEGIN IMMEDIATE` for writes, one
+Concurrency follows lib/storage/db.py: short-lived connections, WAL, `BEGIN IMMEDIATE` for writes, one
 transaction per file, so a failure costs at most that file. `version` grows with every change; the
 page caches the loaded index per (collection, version).
 """
@@ -38,6 +38,7 @@ from lib.errors import YoakeError
 from lib.host_paths import HostPathAccess
 from lib.identity import LOCAL_OWNER, owner_hash
 from lib.policy import NotAllowed
+from lib.storage.db import connect, transaction, use_wal
 
 DOCS_DIR = "docs"
 # Other owners' collections live under docs/.owners/<owner hash>/. A collection name starts with a
@@ -47,7 +48,6 @@ DB_FILE = "collection.db"
 UPLOADS_DIR = "uploads"
 INDEX_PREFIX = "index-v"
 IDS_FILE = "chunk_ids.npy"
-BUSY_TIMEOUT_S = 30.0
 MAX_FOLDER_FILES = 20_000
 # Bumped when chunking or tokenizing changes: `rebuild` re-chunks every file with the new rules.
 CHUNKER_VERSION = 1
@@ -202,17 +202,6 @@ def delete_collection(data_dir: Path, name: str, owner: str = LOCAL_OWNER) -> bo
     return True
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def _bump(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO meta(key, value) VALUES ('version', '1') "
                  "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")  # fmt: skip
@@ -236,6 +225,7 @@ class Collection:
         self._local = threading.local()  # a batch's connection, per thread (a cached index is shared)
         try:
             with self._connect() as conn:
+                use_wal(conn)
                 conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:  # not a database (damaged, overwritten) or unreadable
             raise DocsError(f"Its database ({self.db_path}) cannot be read: {exc}. Delete the collection and add the files again.",
@@ -249,11 +239,8 @@ class Collection:
         if shared is not None:
             yield shared
             return
-        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn = connect(self.db_path, rows=False)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
             yield conn
         finally:
             conn.close()
@@ -319,7 +306,7 @@ class Collection:
                 tmp = blob.with_suffix(".tmp")
                 tmp.write_bytes(data)
                 tmp.replace(blob)
-        with self._connect() as conn, _transaction(conn):
+        with self._connect() as conn, transaction(conn):
             conn.execute("DELETE FROM files WHERE source = ?", (source,))
             cur = conn.execute(
                 "INSERT INTO files(source, origin, kind, sha256, size, mtime_ns, chunker, chunks, indexed_at) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -337,7 +324,7 @@ class Collection:
 
     def _skip(self, source: str, reason: str) -> FileOutcome:
         """Record why a file was skipped; an earlier version of it leaves the index (it no longer says that)."""
-        with self._connect() as conn, _transaction(conn):
+        with self._connect() as conn, transaction(conn):
             old = conn.execute("SELECT sha256 FROM files WHERE source = ?", (source,)).fetchone()
             if old:
                 conn.execute("DELETE FROM files WHERE source = ?", (source,))
@@ -439,7 +426,7 @@ class Collection:
         return outcomes
 
     def remove(self, source: str, *, reason: str | None = None) -> FileOutcome:
-        with self._connect() as conn, _transaction(conn):
+        with self._connect() as conn, transaction(conn):
             row = conn.execute("SELECT sha256, origin FROM files WHERE source = ?", (source,)).fetchone()
             if row:
                 conn.execute("DELETE FROM files WHERE source = ?", (source,))
