@@ -2,7 +2,7 @@
 page's own runner (lib/compare.GridRunner: ScoredStream cells on a pool of 4, usage-log lines) vs the
 same 12 requests one by one with the bare openai SDK.
 
-Against the loopback hosted-API simulator (bench/hosted_api_sim.py: first byte after 0.3 s, then 60
+Against the loopback hosted-API simulator (tests/support/hosted_api_sim.py: first byte after 0.3 s, then 60
 tokens/s per request however many run at once, replaying 128 tokens the embedded model generated
 once), which is where concurrency can shorten a grid; rounds interleaved, order alternated, medians.
 Also printed, as information: the runner's overhead vs bare SDK calls made the same way (4 at a
@@ -26,13 +26,12 @@ import openai
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hosted_api_sim import HostedAPISim  # noqa: E402  (bench/ is the script's directory)
-
 from lib.chat import CallContext  # noqa: E402
 from lib.compare import Cell, GridRunner, GridSpec, ModelChoice, expand  # noqa: E402
 from lib.conversation import Target  # noqa: E402
 from lib.local_server import LocalServer  # noqa: E402
 from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa: E402
+from tests.support.hosted_api_sim import HostedAPISim  # noqa: E402
 
 TOKENS = 128
 WORKERS = 4  # the page's default pool

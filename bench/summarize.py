@@ -6,7 +6,7 @@
 2. map-reduce where concurrency can win: a hosted API streams every request at its own pace, so
    the page's pipeline (`lib.summarize.summarize`: plan, concurrent map with a pool of 4, streamed
    final pass) runs against the same pipeline with one chunk call at a time, on the loopback
-   hosted-API simulator (bench/hosted_api_sim.py: first byte after 0.3 s, then 60 tokens/s per
+   hosted-API simulator (tests/support/hosted_api_sim.py: first byte after 0.3 s, then 60 tokens/s per
    request, replaying a chunk summary the embedded model wrote once at the start, cut at each
    request's max_tokens). Rounds alternate which side goes first. Target ratio <= 0.5;
 3. for information, the map stage on the embedded model (the first 8 chunks, groups of 4 run
@@ -29,10 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import trafilatura  # noqa: E402
-from hosted_api_sim import HostedAPISim, split_pieces  # noqa: E402
 
 from lib.chat import CallContext, ChatParams, complete  # noqa: E402
 from lib.fetch import Document, extract  # noqa: E402
@@ -47,6 +45,7 @@ from lib.summarize import (  # noqa: E402
     summarize,
     token_counter,
 )
+from tests.support.hosted_api_sim import HostedAPISim, split_pieces  # noqa: E402
 
 URL = "https://example.org/reports/harbour-history"
 EXTRACT_ROUNDS = 6

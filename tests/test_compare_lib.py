@@ -1,5 +1,5 @@
 """lib/compare.py without a model: grid expansion, variables, estimates, diversity measures, the saved
-run and its export; the runner against the loopback hosted-API simulator (bench/hosted_api_sim.py)
+run and its export; the runner against the loopback hosted-API simulator (tests/support/hosted_api_sim.py)
 and the fault proxy, through the real openai SDK and lib.streams."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,7 @@ from lib.conversation import Target
 from lib.pricing import Price
 from lib.providers import PROVIDERS, make_client
 from lib.store import DB_FILE, MIGRATIONS, Store
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from hosted_api_sim import HostedAPISim  # noqa: E402
+from tests.support.hosted_api_sim import HostedAPISim
 
 LOCAL = cmp.ModelChoice("local", "smollm2-135m-instruct")
 GPT = cmp.ModelChoice("openai", "gpt-4.1-mini")
