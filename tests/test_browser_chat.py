@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from browser import alive, artifacts_dir, children_of, chromium_page, streamlit_app
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.model]  # the app's own engine is under test
 
 
 def _engines(pid: int) -> list[int]:
