@@ -8,6 +8,7 @@ once), which is where concurrency can shorten a grid; rounds interleaved, order 
 Also printed, as information: the runner's overhead vs bare SDK calls made the same way (4 at a
 time, same requests), and the same grid on the embedded server (2 cores: no gain expected).
 
+Usage: .venv/bin/python bench/compare.py [--small]   (--small: a 2 x 1 grid of 8 tokens, one round: a smoke run)
 Last line: `compare: <runner / bare one-by-one on the simulator>` (target <= 0.5).
 """
 
@@ -33,9 +34,10 @@ from lib.local_server import LocalServer  # noqa: E402
 from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa: E402
 from tests.support.hosted_api_sim import HostedAPISim  # noqa: E402
 
-TOKENS = 128
+SMALL = "--small" in sys.argv[1:]
+TOKENS = 8 if SMALL else 128
 WORKERS = 4  # the page's default pool
-ROUNDS = 3
+ROUNDS = 1 if SMALL else 3
 PROMPT = "Tell a short story about a lighthouse keeper and a storm."
 
 
@@ -43,8 +45,8 @@ def grid(provider: str, model: str) -> list[Cell]:
     spec = GridSpec(
         prompt=PROMPT,
         models=(ModelChoice(provider, model),),
-        temperatures=(0.0, 0.5, 1.0, 1.5),
-        samples=3,
+        temperatures=(0.0, 1.0) if SMALL else (0.0, 0.5, 1.0, 1.5),
+        samples=1 if SMALL else 3,
         seed=1,
         max_tokens=TOKENS,
         column_axis="temperature",

@@ -5,7 +5,8 @@ Generates a realistic log (default 1,000,000 calls, ~460 MB) in a temp dir, then
      because it raises on a single bad line),
   2. refresh after new calls were appended (only the new bytes are read),
   3. reopening in a fresh process with a columnar cache beside the log (the log grew a little since).
-Usage: .venv/bin/python bench/usage_log.py [calls]     Last line: `usage_log: <first-load ratio>`.
+Usage: .venv/bin/python bench/usage_log.py [calls [rounds]] [--small]   (--small: 5,000 calls, one round)
+Last line: `usage_log: <first-load ratio>`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lib.identity import LOCAL_OWNER, owner_hash  # noqa: E402
 from lib.usage.log import UsageRecord  # noqa: E402
 
 FIELDS = [f.name for f in fields(UsageRecord)]
@@ -42,6 +44,8 @@ MODELS = [
     ("custom", "my-finetune", "my-finetune"),
 ]
 PAGES = ["chat", "chat", "chat", "logprobs", "summarize"]
+# Who made the call, as the app writes it (the hash): mostly the laptop's one owner, some signed-in visitors.
+OWNERS = [owner_hash(LOCAL_OWNER)] * 3 + [owner_hash("alice@example.test"), owner_hash("bob@example.test")]
 ERRORS = ["rate_limit", "timeout", "connection", "auth", "bad_request"]
 
 
@@ -88,6 +92,7 @@ def _body(rng: random.Random) -> str:
         "request_id": None if err else f"chatcmpl-{rng.getrandbits(96):024x}",
         "usage_estimated": rng.random() < 0.05,
         "cache_hit": rng.random() < 0.02,
+        "owner": OWNERS[rng.randrange(len(OWNERS))],
     }
     return json.dumps({k: rec[k] for k in ORDER[2:]}, separators=(",", ":"))[1:]
 
@@ -128,8 +133,10 @@ def main() -> None:
     from lib.usage import log as usage_log
     from lib.usage.reader import CACHE_SAVE_BYTES, UsageLog, cache_path_for
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    small = "--small" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--small"]
+    n = int(args[0]) if args else 5_000 if small else 1_000_000
+    rounds = int(args[1]) if len(args) > 1 else 1 if small else 2
     with tempfile.TemporaryDirectory(prefix="yoake-usage-bench-") as tmp:
         t_gen, lines = _time(lambda: make_lines(n))
         clean = Path(tmp) / "clean.jsonl"
