@@ -97,7 +97,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/model.gguf"
         dl: dict[str, list[float]] = {"ours": [], "bare": []}
         try:
-            for r in range(2 * ROUNDS):
+            for r in range(2 * ROUNDS if not SMALL else 1):
                 out = tmpdir / f"round{r}"
                 out.mkdir()
                 pair = [

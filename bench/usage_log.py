@@ -231,7 +231,7 @@ def main() -> None:
         for _ in range(1000):
             usage_log.append(dirty, UsageRecord(page="chat", provider="local", model="smollm2-135m-instruct"))
         runs = []
-        for _ in range(3):
+        for _ in range(1 if small else 3):
             out = subprocess.run(
                 [sys.executable, "-c", REOPEN.format(root=str(ROOT), path=str(dirty))], capture_output=True, text=True, check=True
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sqlite3
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from lib.conversation import Target
 from lib.pricing import Price
 from lib.providers import PROVIDERS, make_client
 from lib.store import DB_FILE, MIGRATIONS, Store
-from tests.support.hosted_api_sim import HostedAPISim
+from tests.support.hosted_api_sim import HostedAPISim, piece_logprob, split_pieces
 
 LOCAL = cmp.ModelChoice("local", "smollm2-135m-instruct")
 GPT = cmp.ModelChoice("openai", "gpt-4.1-mini")
@@ -303,7 +304,9 @@ def test_runner_streams_every_cell_concurrently_and_logs_each_call(data_dir: Pat
     for res in runner.results:
         assert res.status == cmp.DONE and res.text == REPLY and res.finish_reason == "stop"
         assert res.output_tokens == len(REPLY.split()) and res.usage_estimated is False
-        assert res.live_tokens == res.output_tokens and res.perplexity is None  # the simulator sends no logprobs
+        # The simulator sends the logprobs the runner asks for: the perplexity is theirs.
+        lps = [piece_logprob(p, i) for i, p in enumerate(split_pieces(REPLY))]
+        assert res.live_tokens == res.output_tokens and res.perplexity == pytest.approx(math.exp(-sum(lps) / len(lps)))
     durations = sorted(round(r.duration_ms, 1) for r in runner.results)
     assert durations == sorted(r["duration_ms"] for r in log)
     record = cmp.record_of(spec, plan, runner)

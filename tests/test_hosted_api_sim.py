@@ -51,7 +51,7 @@ def test_streamed_and_plain_replies_with_usage_through_the_apps_calls(tmp_path: 
 
 
 def test_requests_overlap_and_are_counted() -> None:
-    with HostedAPISim(REPLY, first_byte_s=2.0, tokens_per_s=200.0) as sim:
+    with HostedAPISim(REPLY, first_byte_s=0.5, tokens_per_s=200.0) as sim:
         client = openai.OpenAI(base_url=sim.base_url, api_key="sim", max_retries=0)
 
         def call(_: int) -> int:
@@ -61,7 +61,7 @@ def test_requests_overlap_and_are_counted() -> None:
         with ThreadPoolExecutor(4) as pool:
             assert list(pool.map(call, range(4))) == [5] * 4
         stats = sim.stats()
-        # Every request waits 2 s before answering (sleeps), so four sent at once are in flight together.
+        # Every request waits 0.5 s before answering (sleeps), so four sent at once are in flight together.
         assert stats == {"requests": 4, "peak_concurrency": 4, "completion_tokens": 20}
         bad = openai.OpenAI(base_url=sim.base_url.replace("/v1", "/v2"), api_key="sim", max_retries=0)
         try:

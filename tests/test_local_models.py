@@ -160,7 +160,7 @@ class _Server(ThreadingHTTPServer):
 @pytest.fixture
 def server():
     srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)  # polled often: shutdown is quick
     thread.start()
     yield srv
     srv.release.set()

@@ -25,8 +25,8 @@ of llama.cpp: deterministic replies, so a test can assert exact text.
 - `GET /v1/models` lists `models`; `POST /tokenize` (llama-server's) counts with `count_tokens`;
   `GET /health`.
 - Errors on request, from a `[fake …]` directive in the last user message, an `X-Fake` header, or
-  `sim.fail(Fault(…))` from a test: `status=429` (an OpenAI-style error body, `retry_after=0` adds
-  Retry-After), `drop=N` (the stream is cut after N pieces, or a plain reply is cut before any byte),
+  `sim.fail(Fault(…))` from a test: `status=429` (an OpenAI-style error body; a 429 or 5xx carries
+  `retry-after-ms: 10` so the SDK retries at once; `retry_after=0` adds Retry-After), `drop=N` (the stream is cut after N pieces, or a plain reply is cut before any byte),
   `stall=S` (seconds before answering), `malformed` (one good event, then broken JSON), and one that
   is not an error: `count=N` (a long reply, "1, 2, …, N,", one piece a number);
   `context_size` makes long prompts answer llama-server's 400.
@@ -419,7 +419,9 @@ def _handler(sim: HostedAPISim) -> type[BaseHTTPRequestHandler]:
                 time.sleep(fault.stall_s)
                 start = time.monotonic()
             if fault and fault.status:
-                self._error(fault.status, fault.message or f"fake error {fault.status}", "fake_error", fault.headers)
+                # retry-after-ms, as OpenAI sends it: the SDK's retries of a 429/5xx follow at once, not after its backoff
+                headers = ({"retry-after-ms": "10"} if fault.status == 429 or fault.status >= 500 else {}) | fault.headers
+                self._error(fault.status, fault.message or f"fake error {fault.status}", "fake_error", headers)
                 return
             prompt_tokens = sim.count_tokens(_prompt_text(body["messages"]))
             if sim.context_size and prompt_tokens > sim.context_size:
