@@ -22,7 +22,7 @@ USER_TEXT = "Tell me a short story about a lighthouse."
 
 @pytest.fixture
 def fake(fake_model: HostedAPISim, monkeypatch: pytest.MonkeyPatch) -> Iterator[HostedAPISim]:
-    monkeypatch.setenv("YOAKE_TIMEOUT", "2")  # the fake answers at once; a stall of 4 s is past it
+    monkeypatch.setenv("YOAKE_TIMEOUT", "1")  # the fake answers at once; a stall of 2 s is past it
     yield fake_model
 
 
@@ -106,7 +106,7 @@ def test_dropped_stream_keeps_partial_reply_marked_incomplete(fake: HostedAPISim
 
 def test_stall_past_read_timeout_shows_timeout(fake: HostedAPISim, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YOAKE_MAX_RETRIES", "0")
-    fake.fail(Fault(stall_s=4))
+    fake.fail(Fault(stall_s=2))
     at = _send()
     assert "took too long" in _shown_error(at)
     assert _turns(at) == [("user", USER_TEXT)]

@@ -118,12 +118,14 @@ def test_the_inspector_shows_what_lib_retrieves(data_dir: Path, manuals: Path, q
     assert usage_lines(data_dir) == []  # no model call
 
 
-def test_a_question_nothing_matches_is_answered_without_the_model(data_dir: Path, manuals: Path) -> None:
+def test_a_question_nothing_matches_is_answered_without_the_model(
+    data_dir: Path, manuals: Path, fake_model: HostedAPISim
+) -> None:
     at = _page()
     at.chat_input(key="qa_question").set_value("zyxwv qqqq").run()
     assert not at.exception
     assert f"{NOT_FOUND} No passage in 'manuals' shares a word with the question." in " ".join(i.value for i in at.info)
-    assert usage_lines(data_dir) == []  # the dead model URL would have logged a failed call
+    assert usage_lines(data_dir) == [] and fake_model.calls() == []  # no model call at all
     turn = at.session_state["qa_turns"]["manuals"][0]
     assert turn["passages"] == [] and turn["answer"] == ""
 
