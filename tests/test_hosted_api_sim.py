@@ -176,3 +176,15 @@ def test_models_tokenize_and_a_record_of_every_request(fake_model: HostedAPISim)
     assert counter.count("12345678") == 2 and counter.exact
     assert [(r.method, r.path) for r in fake_model.requests] == [("GET", "/v1/models"), ("POST", "/tokenize")]
     assert fake_model.calls() == []  # no chat completion: what a test checks when no model call may happen
+
+
+def test_a_long_reply_and_a_context_limit_on_request() -> None:
+    with HostedAPISim("short", first_byte_s=0.0, tokens_per_s=None, context_size=50) as sim:
+        client = _client(sim)
+        counted = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Count [fake count=30]"}])
+        assert counted.choices[0].message.content == "1," + "".join(f" {i}," for i in range(2, 31))
+        assert counted.usage.completion_tokens == 30  # type: ignore[union-attr]
+        with pytest.raises(openai.BadRequestError, match="exceeds the available context size"):
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x" * 400}])
+        with pytest.raises(openai.BadRequestError, match="unknown fake directive"):
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "[fake explode]"}])
