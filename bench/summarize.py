@@ -16,7 +16,8 @@
    (`llama-batched-bench`, docs/benchmarks.md).
 
 Usage: .venv/bin/python bench/summarize.py [--small]   (--small: a 6,000-character page, a 1,024-token context and
-400-token chunks, summaries of 8 tokens, one round each, 2 embedded chunks: a smoke run)
+200-token chunks on the embedded model and 500 on the simulator, summaries of 8 tokens, one round each, 2 embedded
+chunks: a smoke run)
 Last line: `summarize: <concurrent / sequential time on the simulator>`.
 """
 
@@ -59,7 +60,7 @@ EMBEDDED_CHUNKS = 2 if SMALL else 8  # the informational embedded run: two group
 # temperature 0 so both sides generate the same text.
 OPTS = replace(SummaryOptions(), temperature=0.0, final_max_tokens=48)
 if SMALL:  # a context small enough that even this page is chunked
-    OPTS = replace(OPTS, context_tokens=1024, chunk_tokens=400, chunk_max_tokens=8, final_max_tokens=8)
+    OPTS = replace(OPTS, context_tokens=1024, chunk_tokens=200, chunk_max_tokens=8, final_max_tokens=8)
 
 _SUBJECTS = [
     "The harbour master",
@@ -209,7 +210,7 @@ def bench_simulator(pieces: list[str], doc: Document, tmp: Path) -> float:
     """The page's whole pipeline on the hosted-API simulator: a pool of 4 vs one chunk call at a time."""
     # A hosted model with an 8k context (the page assumes 128k for hosted providers, where this page
     # would fit in one call): the rest are the page's defaults.
-    opts = replace(OPTS, context_tokens=OPTS.context_tokens if SMALL else 8192)
+    opts = replace(OPTS, chunk_tokens=500) if SMALL else replace(OPTS, context_tokens=8192)
     ctx = CallContext(page="summarize", provider_id="custom", local=False, log_path=tmp / "usage-sim.jsonl")
     totals = {"concurrent": 0.0, "sequential": 0.0}
     peaks: dict[str, int] = {}
