@@ -2,6 +2,7 @@
 the store's PersistedReply (ours: row on the first delta, text every 0.5 s, final write), and a naive
 wrapper that commits on every delta, against the same embedded server, interleaved.
 
+Usage: .venv/bin/python bench/chat_persist.py [--small]   (--small: 2 rounds of 8 tokens, a smoke run)
 Last line: `chat_persist: <ratio>` (ours / reference, median time per reply; target <= 1.05).
 """
 
@@ -24,9 +25,10 @@ from lib.streams import (
     PersistedReply,  # noqa: E402
 )
 
-ROUNDS = 12
+SMALL = "--small" in sys.argv[1:]
+ROUNDS = 2 if SMALL else 12
 PROMPTS = ["Name three colours.", "What is a lighthouse?", "Give me a haiku about rain.", "How do plants grow?"]
-PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=64)
+PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=8 if SMALL else 64)
 
 
 class CountingStore(Store):

@@ -2,12 +2,13 @@
 page's own runner (lib/compare.GridRunner: ScoredStream cells on a pool of 4, usage-log lines) vs the
 same 12 requests one by one with the bare openai SDK.
 
-Against the loopback hosted-API simulator (bench/hosted_api_sim.py: first byte after 0.3 s, then 60
+Against the loopback hosted-API simulator (tests/support/hosted_api_sim.py: first byte after 0.3 s, then 60
 tokens/s per request however many run at once, replaying 128 tokens the embedded model generated
 once), which is where concurrency can shorten a grid; rounds interleaved, order alternated, medians.
 Also printed, as information: the runner's overhead vs bare SDK calls made the same way (4 at a
 time, same requests), and the same grid on the embedded server (2 cores: no gain expected).
 
+Usage: .venv/bin/python bench/compare.py [--small]   (--small: a 2 x 1 grid of 8 tokens, one round: a smoke run)
 Last line: `compare: <runner / bare one-by-one on the simulator>` (target <= 0.5).
 """
 
@@ -26,17 +27,17 @@ import openai
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hosted_api_sim import HostedAPISim  # noqa: E402  (bench/ is the script's directory)
-
 from lib.chat import CallContext  # noqa: E402
 from lib.compare import Cell, GridRunner, GridSpec, ModelChoice, expand  # noqa: E402
 from lib.conversation import Target  # noqa: E402
 from lib.local_server import LocalServer  # noqa: E402
 from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa: E402
+from tests.support.hosted_api_sim import HostedAPISim  # noqa: E402
 
-TOKENS = 128
+SMALL = "--small" in sys.argv[1:]
+TOKENS = 8 if SMALL else 128
 WORKERS = 4  # the page's default pool
-ROUNDS = 3
+ROUNDS = 1 if SMALL else 3
 PROMPT = "Tell a short story about a lighthouse keeper and a storm."
 
 
@@ -44,8 +45,8 @@ def grid(provider: str, model: str) -> list[Cell]:
     spec = GridSpec(
         prompt=PROMPT,
         models=(ModelChoice(provider, model),),
-        temperatures=(0.0, 0.5, 1.0, 1.5),
-        samples=3,
+        temperatures=(0.0, 1.0) if SMALL else (0.0, 0.5, 1.0, 1.5),
+        samples=1 if SMALL else 3,
         seed=1,
         max_tokens=TOKENS,
         column_axis="temperature",

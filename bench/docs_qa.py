@@ -12,7 +12,8 @@ Speed, in one run:
      pure-Python BM25 that scores every chunk, in rotating order.
 Quality: each document's title (and, separately, each section heading) as a query; recall@1/@5 for
 ours and for FTS5 with its own tokenizer over the same chunk texts.
-Usage: .venv/bin/python bench/docs_qa.py     Last line: `docs_qa: <our query p95 in ms>`.
+Usage: .venv/bin/python bench/docs_qa.py [--small]   (--small: 20 files of 5 sections, 20 queries, 30 documents)
+Last line: `docs_qa: <our query p95 in ms>`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from lib.docs_qa.index import Collection, SearchIndex, create_collection  # noqa
 from lib.docs_qa.tokenize import tokenize  # noqa: E402
 from lib.host_paths import ANY_PATH  # noqa: E402
 
-FILES, SECTIONS, QUERIES, K = 500, 20, 200, 5
+SMALL = "--small" in sys.argv[1:]  # a smoke run: the same steps on a small corpus
+FILES, SECTIONS, QUERIES, K = (20, 5, 20, 5) if SMALL else (500, 20, 200, 5)
+DOCS = 30 if SMALL else None  # documents taken from .venv for the quality part (None: all)
 KANA = "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん"
 KANJI = "設定保存場所変更環境変数接続認証鍵管理会話履歴利用記録画面表示検索結果文書質問回答引用範囲"
 
@@ -228,11 +231,12 @@ def site_docs(dest: Path) -> list[Path]:
     site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
     dest.mkdir(parents=True)
     out: list[Path] = []
-    for i, path in enumerate(sorted(p for p in site.rglob("*") if p.suffix.lower() in (".md", ".rst") and p.is_file())):
+    shipped = sorted(p for p in site.rglob("*") if p.suffix.lower() in (".md", ".rst") and p.is_file())
+    for i, path in enumerate(shipped[:DOCS]):
         target = dest / f"{i:03d}-{path.name}"
         target.write_bytes(path.read_bytes())
         out.append(target)
-    for i, meta in enumerate(sorted(site.glob("*.dist-info/METADATA"))):
+    for i, meta in enumerate(sorted(site.glob("*.dist-info/METADATA"))[:DOCS]):
         head, _, body = meta.read_text(encoding="utf-8", errors="replace").partition("\n\n")
         kind = re.search(r"^Description-Content-Type:\s*text/(\w+)", head, re.M | re.I)
         ext = {"markdown": ".md", "x-rst": ".rst"}.get(kind.group(1).lower() if kind else "", "")

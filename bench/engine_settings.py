@@ -6,6 +6,8 @@ settings rotating every round. Prompt speed is measured on a ~800-token prompt w
 `cache_prompt: false` (so each request processes the whole prompt) and one generated token;
 generation on a short prompt with 128 tokens. Both figures come from llama.cpp's own `timings`.
 
+Usage: .venv/bin/python bench/engine_settings.py [--small]   (--small: ours and the defaults only, one round,
+a shorter prompt and 8 generated tokens: a smoke run)
 Last line: `engine_settings: <ours / llama.cpp defaults, prompt tokens per second>`.
 """
 
@@ -22,7 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.local_server import LocalServer  # noqa: E402
 
-ROUNDS = 4
+SMALL = "--small" in sys.argv[1:]
+ROUNDS = 1 if SMALL else 4
+GENERATED = 8 if SMALL else 128
+PROMPT_REPEAT = 4 if SMALL else 20  # copies of _TEXT in the prompt (20: ~800 tokens)
 SETTINGS: dict[str, list[str]] = {
     "ours (shipped)": [],  # flash attention auto, llama.cpp's threads and batch sizes
     "llama.cpp defaults (fa auto)": ["--flash-attn", "auto"],
@@ -32,6 +37,8 @@ SETTINGS: dict[str, list[str]] = {
     "batch/ubatch 1024": ["--batch-size", "1024", "--ubatch-size", "1024"],
     "ubatch 128": ["--ubatch-size", "128"],
 }
+if SMALL:
+    SETTINGS = {k: v for k, v in SETTINGS.items() if k in ("ours (shipped)", "llama.cpp defaults (fa auto)")}
 _TEXT = (
     "The harbour master recorded the winter catch after the spring floods. The town council debated a new "
     "pier in front of a large crowd. Volunteers repaired the old sea wall over three long weeks. "
@@ -45,7 +52,7 @@ def post(url: str, body: dict) -> dict:
 
 
 def prompt_speed(url: str, round_: int) -> float:
-    content = f"Round {round_}. " + _TEXT * 20 + "Summarise this."
+    content = f"Round {round_}. " + _TEXT * PROMPT_REPEAT + "Summarise this."
     out = post(url, {"messages": [{"role": "user", "content": content}], "max_tokens": 1, "cache_prompt": False})
     return out["timings"]["prompt_per_second"]
 
@@ -55,7 +62,7 @@ def generation_speed(url: str, round_: int) -> float:
         url,
         {
             "messages": [{"role": "user", "content": f"Tell me a long story about the sea, number {round_}."}],
-            "max_tokens": 128,
+            "max_tokens": GENERATED,
             "temperature": 0.8,
             "seed": round_,
             "cache_prompt": False,

@@ -5,7 +5,8 @@ Two files, interleaved rounds: the shipped SmolLM2-135M (49k-token vocabulary) a
 with Qwen2.5's vocabulary size (151,936 tokens + 151,387 merges, no weights). Then, as a second figure,
 a loopback download of the shipped file through `download_model` (magic check, progress, fsync,
 header check) against a bare urllib copy to disk.
-Usage: .venv/bin/python bench/gguf_header.py      Last line: `gguf_header: <ours/GGUFReader on the shipped model>`.
+Usage: .venv/bin/python bench/gguf_header.py [--small]   (--small: one round, a 5,000-token synthetic vocabulary)
+Last line: `gguf_header: <ours/GGUFReader on the shipped model>`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from lib import local_models as lm  # noqa: E402
 from lib.gguf_header import read_gguf_info  # noqa: E402
 from lib.model_download import download_model  # noqa: E402
 
-ROUNDS = 3  # GGUFReader needs ~20 s a round on the Qwen-sized vocabulary
+SMALL = "--small" in sys.argv[1:]  # a smoke run
+ROUNDS = 1 if SMALL else 3  # GGUFReader needs ~20 s a round on the Qwen-sized vocabulary
+VOCAB, MERGES = (5_000, 4_900) if SMALL else (151_936, 151_387)  # Qwen2.5's sizes
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -46,9 +49,9 @@ def synthetic_qwen_header(path: Path) -> None:
     w.add_context_length(32768)
     w.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_K_M)
     w.add_tokenizer_model("gpt2")
-    w.add_token_list([f"tok{i:06d}" for i in range(151_936)])
-    w.add_token_types([1] * 151_936)
-    w.add_token_merges([f"a{i} b{i}" for i in range(151_387)])
+    w.add_token_list([f"tok{i:06d}" for i in range(VOCAB)])
+    w.add_token_types([1] * VOCAB)
+    w.add_token_merges([f"a{i} b{i}" for i in range(MERGES)])
     w.add_chat_template("{% for m in messages %}{{ m.content }}{% endfor %}")
     for layer in range(28):  # a Qwen2.5-1.5B-shaped tensor table, tiny data
         w.add_tensor(f"blk.{layer}.attn_q.weight", np.zeros((4, 4), dtype=np.float32))
@@ -98,7 +101,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/model.gguf"
         dl: dict[str, list[float]] = {"ours": [], "bare": []}
         try:
-            for r in range(2 * ROUNDS):
+            for r in range(2 * ROUNDS if not SMALL else 1):
                 out = tmpdir / f"round{r}"
                 out.mkdir()
                 pair = [

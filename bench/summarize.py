@@ -6,7 +6,7 @@
 2. map-reduce where concurrency can win: a hosted API streams every request at its own pace, so
    the page's pipeline (`lib.summarize.summarize`: plan, concurrent map with a pool of 4, streamed
    final pass) runs against the same pipeline with one chunk call at a time, on the loopback
-   hosted-API simulator (bench/hosted_api_sim.py: first byte after 0.3 s, then 60 tokens/s per
+   hosted-API simulator (tests/support/hosted_api_sim.py: first byte after 0.3 s, then 60 tokens/s per
    request, replaying a chunk summary the embedded model wrote once at the start, cut at each
    request's max_tokens). Rounds alternate which side goes first. Target ratio <= 0.5;
 3. for information, the map stage on the embedded model (the first 8 chunks, groups of 4 run
@@ -15,6 +15,9 @@
    1.0: llama-server does no more work per second with 4 sequences than with one
    (`llama-batched-bench`, docs/benchmarks.md).
 
+Usage: .venv/bin/python bench/summarize.py [--small]   (--small: a 6,000-character page, a 1,024-token context and
+200-token chunks on the embedded model and 500 on the simulator, summaries of 8 tokens, one round each, 2 embedded
+chunks: a smoke run)
 Last line: `summarize: <concurrent / sequential time on the simulator>`.
 """
 
@@ -29,10 +32,8 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import trafilatura  # noqa: E402
-from hosted_api_sim import HostedAPISim, split_pieces  # noqa: E402
 
 from lib.chat import CallContext, ChatParams, complete  # noqa: E402
 from lib.fetch import Document, extract  # noqa: E402
@@ -47,14 +48,19 @@ from lib.summarize import (  # noqa: E402
     summarize,
     token_counter,
 )
+from tests.support.hosted_api_sim import HostedAPISim, split_pieces  # noqa: E402
 
 URL = "https://example.org/reports/harbour-history"
-EXTRACT_ROUNDS = 6
-SIM_ROUNDS = 2  # each round runs both sides; the simulator's pacing is sleeps, so little noise
-EMBEDDED_CHUNKS = 8  # the informational embedded run: two groups of the pool's width
+SMALL = "--small" in sys.argv[1:]
+PAGE_CHARS = 6_000 if SMALL else 105_000
+EXTRACT_ROUNDS = 1 if SMALL else 6
+SIM_ROUNDS = 1 if SMALL else 2  # each round runs both sides; the simulator's pacing is sleeps, so little noise
+EMBEDDED_CHUNKS = 2 if SMALL else 8  # the informational embedded run: two groups of the pool's width
 # The page's own defaults (2,000-token chunks, up to 256 tokens per chunk summary, a pool of 4), at
 # temperature 0 so both sides generate the same text.
 OPTS = replace(SummaryOptions(), temperature=0.0, final_max_tokens=48)
+if SMALL:  # a context small enough that even this page is chunked
+    OPTS = replace(OPTS, context_tokens=1024, chunk_tokens=200, chunk_max_tokens=8, final_max_tokens=8)
 
 _SUBJECTS = [
     "The harbour master",
@@ -93,7 +99,7 @@ _TAILS = [
 ]
 
 
-def make_page(min_chars: int = 105_000, seed: int = 7) -> str:
+def make_page(min_chars: int = PAGE_CHARS, seed: int = 7) -> str:
     """A deterministic article: sections of varied, plausible sentences, plus a table."""
     rng = random.Random(seed)
     parts: list[str] = []
@@ -204,7 +210,7 @@ def bench_simulator(pieces: list[str], doc: Document, tmp: Path) -> float:
     """The page's whole pipeline on the hosted-API simulator: a pool of 4 vs one chunk call at a time."""
     # A hosted model with an 8k context (the page assumes 128k for hosted providers, where this page
     # would fit in one call): the rest are the page's defaults.
-    opts = replace(OPTS, context_tokens=8192)
+    opts = replace(OPTS, chunk_tokens=500) if SMALL else replace(OPTS, context_tokens=8192)
     ctx = CallContext(page="summarize", provider_id="custom", local=False, log_path=tmp / "usage-sim.jsonl")
     totals = {"concurrent": 0.0, "sequential": 0.0}
     peaks: dict[str, int] = {}
@@ -248,7 +254,7 @@ def main() -> None:
     html = make_page()
     doc = extract(html, URL, "balanced")
     print(f"page: {len(html):,} characters of HTML, {len(doc.text):,} characters extracted, {doc.word_count:,} words")
-    assert len(doc.text) >= 100_000, "the benchmark page must be >= 100,000 characters"
+    assert SMALL or len(doc.text) >= 100_000, "the benchmark page must be >= 100,000 characters"
     bench_extraction(html)
 
     with tempfile.TemporaryDirectory() as tmp_name:

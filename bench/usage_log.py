@@ -5,7 +5,8 @@ Generates a realistic log (default 1,000,000 calls, ~460 MB) in a temp dir, then
      because it raises on a single bad line),
   2. refresh after new calls were appended (only the new bytes are read),
   3. reopening in a fresh process with a columnar cache beside the log (the log grew a little since).
-Usage: .venv/bin/python bench/usage_log.py [calls]     Last line: `usage_log: <first-load ratio>`.
+Usage: .venv/bin/python bench/usage_log.py [calls [rounds]] [--small]   (--small: 5,000 calls, one round)
+Last line: `usage_log: <first-load ratio>`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lib.identity import LOCAL_OWNER, owner_hash  # noqa: E402
 from lib.usage.log import UsageRecord  # noqa: E402
 
 FIELDS = [f.name for f in fields(UsageRecord)]
@@ -42,6 +44,8 @@ MODELS = [
     ("custom", "my-finetune", "my-finetune"),
 ]
 PAGES = ["chat", "chat", "chat", "logprobs", "summarize"]
+# Who made the call, as the app writes it (the hash): mostly the laptop's one owner, some signed-in visitors.
+OWNERS = [owner_hash(LOCAL_OWNER)] * 3 + [owner_hash("alice@example.test"), owner_hash("bob@example.test")]
 ERRORS = ["rate_limit", "timeout", "connection", "auth", "bad_request"]
 
 
@@ -78,6 +82,8 @@ def _body(rng: random.Random) -> str:
         "max_tokens": 512,
         "stream": rng.random() < 0.8,
         "input_tokens": None if err else inp,
+        # a hosted API serves part of a repeated prompt from its cache
+        "cached_tokens": None if err or provider == "local" else (inp // 2 if rng.random() < 0.3 else 0),
         "output_tokens": None if err else outp,
         "total_tokens": None if err else inp + outp,
         "ttft_ms": ttft,
@@ -88,6 +94,7 @@ def _body(rng: random.Random) -> str:
         "request_id": None if err else f"chatcmpl-{rng.getrandbits(96):024x}",
         "usage_estimated": rng.random() < 0.05,
         "cache_hit": rng.random() < 0.02,
+        "owner": OWNERS[rng.randrange(len(OWNERS))],
     }
     return json.dumps({k: rec[k] for k in ORDER[2:]}, separators=(",", ":"))[1:]
 
@@ -128,8 +135,10 @@ def main() -> None:
     from lib.usage import log as usage_log
     from lib.usage.reader import CACHE_SAVE_BYTES, UsageLog, cache_path_for
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    small = "--small" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--small"]
+    n = int(args[0]) if args else 5_000 if small else 1_000_000
+    rounds = int(args[1]) if len(args) > 1 else 1 if small else 2
     with tempfile.TemporaryDirectory(prefix="yoake-usage-bench-") as tmp:
         t_gen, lines = _time(lambda: make_lines(n))
         clean = Path(tmp) / "clean.jsonl"
@@ -224,7 +233,7 @@ def main() -> None:
         for _ in range(1000):
             usage_log.append(dirty, UsageRecord(page="chat", provider="local", model="smollm2-135m-instruct"))
         runs = []
-        for _ in range(3):
+        for _ in range(1 if small else 3):
             out = subprocess.run(
                 [sys.executable, "-c", REOPEN.format(root=str(ROOT), path=str(dirty))], capture_output=True, text=True, check=True
             )

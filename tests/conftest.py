@@ -1,11 +1,18 @@
-"""Shared fixtures: one real embedded model server per test session, started only for tests marked
-`model` (or `browser`); an isolated data dir per test."""
+"""Shared fixtures: the model a test talks to, and an isolated data dir per test.
+
+- Tests marked `model` get one real embedded llama.cpp server per session (started only if such a test runs).
+- Tests marked `no_model` get a loopback port nothing listens on: any model call fails at once.
+- Every other test gets the fake model (tests/support/hosted_api_sim.py, one per session): deterministic,
+  unpaced replies with usage, logprobs, tool calls and errors on request. The `fake_model` fixture gives
+  the test its request log (reset for every test), e.g. to assert that no model call happened."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,23 +20,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lib.local_server import LocalServer  # noqa: E402
-from lib.providers import PROVIDERS  # noqa: E402
+from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS  # noqa: E402
+from tests.support.hosted_api_sim import HostedAPISim, Reply, echo_reply  # noqa: E402
 
 # Keys of every provider are removed so the app's default is the embedded model, as on a fresh laptop.
 _KEY_VARS = {p.key_env for p in PROVIDERS.values() if p.key_env} | {"YOAKE_DEFAULT_PROVIDER", "YOAKE_PASSWORD"}
-# Tests not marked `model` get a loopback port nothing listens on (the discard port): a test that
-# calls the model without the marker fails at once with a connection error instead of starting a server.
+# Tests marked `no_model` get a loopback port nothing listens on (the discard port): a model call fails
+# at once with a connection error.
 NO_SERVER_URL = "http://127.0.0.1:9/v1"
 
 
 def needs_model(item: pytest.Item) -> bool:
-    return item.get_closest_marker("model") is not None or item.get_closest_marker("browser") is not None
+    return item.get_closest_marker("model") is not None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         # A test that asks for the server by name is a model test, marked or not (`-m "not model"` skips it).
-        if "local_server" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser"):
+        if "local_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.model)
 
 
@@ -42,14 +50,55 @@ def local_server(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def fake_model_server() -> Iterator[HostedAPISim]:
+    # Serves the embedded model's alias, so pages show what they show with the real engine.
+    with HostedAPISim(echo_reply, first_byte_s=0.0, tokens_per_s=None, model=LOCAL_MODEL_ALIAS) as sim:
+        yield sim
+
+
+@pytest.fixture
+def fake_model(yoake_env: Path, fake_model_server: HostedAPISim, request: pytest.FixtureRequest) -> HostedAPISim:
+    """The fake model this test's pages talk to (through YOAKE_LOCAL_BASE_URL), with an empty request log."""
+    if needs_model(request.node) or request.node.get_closest_marker("no_model"):
+        raise pytest.UsageError("fake_model is for tests marked neither `model` nor `no_model`")
+    return fake_model_server
+
+
+@pytest.fixture
+def serve_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., HostedAPISim]]:
+    """Start a model of the test's own (a fixed reply, or paced so a browser sees a reply stream) and make it
+    YOAKE_LOCAL_BASE_URL: `serve_model(reply=echo_reply, first_byte_s=0, tokens_per_s=None, ...)`."""
+    sims: list[HostedAPISim] = []
+
+    def start(reply: Reply = echo_reply, **options: Any) -> HostedAPISim:
+        options = {"first_byte_s": 0.0, "tokens_per_s": None, "model": LOCAL_MODEL_ALIAS} | options
+        sim = HostedAPISim(reply, **options).start()
+        sims.append(sim)
+        monkeypatch.setenv("YOAKE_LOCAL_BASE_URL", sim.base_url)
+        return sim
+
+    yield start
+    for sim in sims:
+        sim.stop()
+
+
 @pytest.fixture(autouse=True)
 def yoake_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Every test gets its own data dir; tests marked `model` talk to the session's embedded server."""
+    """Every test gets its own data dir and a model: the embedded server (`model`), none (`no_model`),
+    or else the session's fake model, its request log and queued faults reset."""
     for name in _KEY_VARS:
         monkeypatch.delenv(name, raising=False)
     data = tmp_path / "data"
     monkeypatch.setenv("YOAKE_DATA_DIR", str(data))
-    base_url = request.getfixturevalue("local_server").base_url if needs_model(request.node) else NO_SERVER_URL
+    if needs_model(request.node):
+        base_url = request.getfixturevalue("local_server").base_url
+    elif request.node.get_closest_marker("no_model"):
+        base_url = NO_SERVER_URL
+    else:
+        fake: HostedAPISim = request.getfixturevalue("fake_model_server")
+        fake.reset()
+        base_url = fake.base_url
     monkeypatch.setenv("YOAKE_LOCAL_BASE_URL", base_url)
     monkeypatch.setenv("YOAKE_ENV_FILE", str(tmp_path / "no.env"))
     monkeypatch.chdir(ROOT)

@@ -1,8 +1,7 @@
-"""Hostile model output, produced for real: a llama.cpp grammar makes the embedded model emit it."""
+"""Hostile model output: a model that replies exactly this (tests/support/hosted_api_sim.py with a fixed
+reply) shows what the pages make of it."""
 
 from __future__ import annotations
-
-from fault_proxy import Fault
 
 # Each piece would run script, load a resource or hide text if it were interpreted as HTML.
 HOSTILE = (
@@ -15,11 +14,3 @@ HOSTILE = (
     "日本語 \u202eevil\u202c Z\u0338\u0322 🙂 " + "W" * 120
 )
 MARKERS = ["<script>", "onerror=", "javascript:", "<b>not bold</b>", "<iframe", "日本語"]
-
-
-def gbnf_literal(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def hostile_fault(text: str = HOSTILE) -> Fault:
-    return Fault("inject", body={"grammar": "root ::= " + gbnf_literal(text)})

@@ -13,10 +13,9 @@ pytestmark = pytest.mark.browser
 SLUGS = ["usage", "logprobs", "summarize", "chat", ""]
 
 
-def test_every_page_url_is_gated_until_the_password_is_given(data_dir: Path, local_server) -> None:
-    env = dict(
-        os.environ, YOAKE_PASSWORD="canary-pass-7731", YOAKE_DATA_DIR=str(data_dir), YOAKE_LOCAL_BASE_URL=local_server.base_url
-    )
+def test_every_page_url_is_gated_until_the_password_is_given(data_dir: Path) -> None:
+    # YOAKE_LOCAL_BASE_URL (inherited): the fake model; no page runs before the password anyway.
+    env = dict(os.environ, YOAKE_PASSWORD="canary-pass-7731", YOAKE_DATA_DIR=str(data_dir))
     with streamlit_app(env) as (url, _), chromium_page() as page:
         for slug in SLUGS:
             page.goto(f"{url}/{slug}")

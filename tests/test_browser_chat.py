@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from browser import alive, artifacts_dir, children_of, chromium_page, streamlit_app
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.model]  # the app's own engine is under test
 
 
 def _engines(pid: int) -> list[int]:
@@ -28,6 +28,12 @@ def test_chat_streams_in_a_real_browser_survives_an_engine_kill_and_leaves_no_or
         box.wait_for(timeout=120_000)  # the first run starts the embedded model
         server_pids = _engines(proc.pid)
         assert server_pids, "the app should run the embedded model server as its child"
+        # Short replies: however the model goes on (it can loop to the 512-token default), each ends soon.
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_text("More parameters").click()
+        sidebar.get_by_label("Max tokens").fill("48")
+        sidebar.get_by_label("Max tokens").press("Enter")
+        page.wait_for_timeout(400)  # let the rerun the change triggers settle
 
         box.fill("Write three sentences about the sea.")
         box.press("Enter")

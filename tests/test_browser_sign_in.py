@@ -14,7 +14,7 @@ from browser import chromium_browser, streamlit_app
 
 from lib.local_server import free_port
 
-pytestmark = [pytest.mark.browser, pytest.mark.model]
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
@@ -48,9 +48,7 @@ def sign_in(browser, url: str, subject: str):
     return page
 
 
-def test_two_visitors_each_see_only_their_own_conversations(
-    data_dir: Path, local_server, oidc_provider: str, tmp_path: Path
-) -> None:
+def test_two_visitors_each_see_only_their_own_conversations(data_dir: Path, oidc_provider: str, tmp_path: Path) -> None:
     port = free_port()
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(
@@ -61,7 +59,7 @@ def test_two_visitors_each_see_only_their_own_conversations(
         'client_secret = "yoake-test-secret"\n'
         f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n'
     )
-    env = dict(os.environ, YOAKE_DATA_DIR=str(data_dir), YOAKE_LOCAL_BASE_URL=local_server.base_url)
+    env = dict(os.environ, YOAKE_DATA_DIR=str(data_dir))  # YOAKE_LOCAL_BASE_URL: the fake model
     with (
         streamlit_app(env, port=port, extra_args=["--secrets.files", str(secrets)]) as (url, _),
         chromium_browser() as browser,

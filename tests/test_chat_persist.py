@@ -1,4 +1,4 @@
-"""The chat page's saved conversations through AppTest, against the real embedded model:
+"""The chat page's saved conversations through AppTest, against the fake model (tests/support/):
 reload (a fresh AppTest with the URL's `?c=`), the sidebar list, rename, delete with confirmation,
 export, import, user personas, presets and the answer cache."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from helpers import usage_lines as _usage
 from streamlit.string_util import clean_text
 from streamlit.testing.v1 import AppTest
@@ -15,8 +14,7 @@ from streamlit.testing.v1 import AppTest
 from lib.providers import LOCAL_MODEL_ALIAS
 from lib.storage.store import Store
 from lib.store_io import export_json
-
-pytestmark = pytest.mark.model  # talks to the embedded model server
+from tests.support.hosted_api_sim import Fault, HostedAPISim, split_pieces
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
 
@@ -38,7 +36,7 @@ def _sidebar_text(at: AppTest) -> str:
     return " ".join(x.value for kind in ("error", "warning", "success", "info") for x in getattr(at.sidebar, kind))
 
 
-def test_a_reload_brings_back_the_conversation_and_its_settings(data_dir: Path) -> None:
+def test_a_reload_brings_back_the_conversation_and_its_settings(data_dir: Path, fake_model: HostedAPISim) -> None:
     at = _app()
     at.sidebar.selectbox(key="chat_persona").set_value("Linux / DevOps assistant").run()
     at.sidebar.number_input(key="chat_max_tokens").set_value(12)
@@ -48,7 +46,8 @@ def test_a_reload_brings_back_the_conversation_and_its_settings(data_dir: Path) 
     assert not at.exception
     cid = at.query_params["c"]
     turns = _turns(at)
-    assert [r for r, _ in turns] == ["user", "assistant"] and turns[1][1]
+    assert turns == [("user", "How do I list files?"), ("assistant", fake_model.reply_to(fake_model.calls()[-1]))]
+    assert fake_model.calls()[-1]["max_tokens"] == 12 and fake_model.calls()[-1]["seed"] == 7
     caption = " ".join(c.value for c in at.chat_message[1].caption)
 
     # Saved as it happened: the database has both turns and the settings.
@@ -58,8 +57,7 @@ def test_a_reload_brings_back_the_conversation_and_its_settings(data_dir: Path) 
 
     fresh = _app(c=cid)  # a browser reload: new session, same URL
     assert _turns(fresh) == turns
-    # Each stored turn is on the page as st.markdown shows text (dedented, outer whitespace stripped):
-    # a reply may end in a newline or not, whatever the model happened to generate.
+    # Each stored turn is on the page as st.markdown shows text (dedented, outer whitespace stripped).
     assert [m.markdown[0].value for m in fresh.chat_message] == [clean_text(t) for _, t in turns]
     assert " ".join(c.value for c in fresh.chat_message[1].caption) == caption
     assert fresh.sidebar.selectbox(key="chat_persona").value == "Linux / DevOps assistant"
@@ -73,9 +71,12 @@ def test_a_reload_brings_back_the_conversation_and_its_settings(data_dir: Path) 
     assert fresh.query_params["c"] == cid
     assert fresh.sidebar.button(key=f"chat_open_{cid}").label == "How do I list files?"
 
-    # The conversation continues where it was.
+    # The conversation continues where it was: the whole history goes with the new message.
     fresh.chat_input(key="chat_input").set_value("And hidden ones?").run()
     assert [r for r, _ in _turns(fresh)] == ["user", "assistant", "user", "assistant"]
+    sent = fake_model.calls()[-1]
+    assert [(m["role"], m["content"]) for m in sent["messages"][1:]] == turns + [("user", "And hidden ones?")]
+    assert _turns(fresh)[3] == ("assistant", fake_model.reply_to(sent))
     assert len(Store.in_dir(data_dir).get_conversation(cid).messages) == 4  # type: ignore[union-attr]
 
     # A link to a conversation that no longer exists starts a new chat and says so.
@@ -238,7 +239,7 @@ def test_presets_save_and_load_in_one_click(data_dir: Path) -> None:
     assert Store.in_dir(data_dir).list_presets() == []
 
 
-def test_answer_cache_answers_a_repeat_without_a_model_call(data_dir: Path) -> None:
+def test_answer_cache_answers_a_repeat_without_a_model_call(data_dir: Path, fake_model: HostedAPISim) -> None:
     at = _app()
     assert at.sidebar.toggle(key="chat_cache").value is False  # off by default
     at.sidebar.toggle(key="chat_cache").set_value(True)
@@ -246,13 +247,14 @@ def test_answer_cache_answers_a_repeat_without_a_model_call(data_dir: Path) -> N
     at.sidebar.number_input(key="chat_max_tokens").set_value(10)
     at.chat_input(key="chat_input").set_value("Name a fruit.").run()
     first = _turns(at)[1][1]
-    assert first
+    assert first == fake_model.expected([{"role": "user", "content": "Name a fruit."}], 10) and len(fake_model.calls()) == 1
 
     at.sidebar.button(key="chat_new").click().run()
     at.chat_input(key="chat_input").set_value("Name a fruit.").run()
     assert not at.exception
     assert _turns(at) == [("user", "Name a fruit."), ("assistant", first)]
     assert "answer cache" in " ".join(c.value for c in at.chat_message[1].caption)
+    assert len(fake_model.calls()) == 1  # no second model call
 
     lines = _usage(data_dir)
     assert len(lines) == 2  # one model call (a call logs its own line) + one cache hit
@@ -264,24 +266,21 @@ def test_answer_cache_answers_a_repeat_without_a_model_call(data_dir: Path) -> N
     at.sidebar.button(key="chat_new").click().run()
     at.chat_input(key="chat_input").set_value("Name a fruit.").run()
     lines = _usage(data_dir)
-    assert len(lines) == 3 and lines[2]["cache_hit"] is False
+    assert len(lines) == 3 and lines[2]["cache_hit"] is False and len(fake_model.calls()) == 2
 
 
 def test_a_reply_cut_off_mid_stream_is_saved_incomplete_and_comes_back_after_a_reload(
-    local_server, data_dir: Path, monkeypatch
+    data_dir: Path, fake_model: HostedAPISim
 ) -> None:
-    from fault_proxy import Fault, FaultProxy
-
-    with FaultProxy(local_server.url) as proxy:
-        monkeypatch.setenv("YOAKE_LOCAL_BASE_URL", proxy.base_url)
-        proxy.reset(Fault("drop_midstream", after_chunks=4))
-        at = _app()
-        at.sidebar.number_input(key="chat_max_tokens").set_value(64)
-        at.chat_input(key="chat_input").set_value("Tell me about lighthouses.").run()
-        assert not at.exception
-        partial = at.session_state["chat_history"][1]
-        assert partial.incomplete is True and partial.content
-        cid = at.query_params["c"]
+    fake_model.fail(Fault(drop=4))
+    at = _app()
+    at.sidebar.number_input(key="chat_max_tokens").set_value(64)
+    at.chat_input(key="chat_input").set_value("Tell me about lighthouses.").run()
+    assert not at.exception
+    partial = at.session_state["chat_history"][1]
+    arrived = split_pieces(fake_model.expected([{"role": "user", "content": "Tell me about lighthouses."}]))[:4]
+    assert partial.incomplete is True and partial.content == "".join(arrived)
+    cid = at.query_params["c"]
 
     saved = Store.in_dir(data_dir).get_conversation(cid)
     assert saved is not None

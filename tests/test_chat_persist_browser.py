@@ -27,8 +27,9 @@ def _wait(predicate, timeout: float = 180, what: str = "condition") -> None:
         time.sleep(0.1)
 
 
-def test_reload_and_app_kill_mid_reply_keep_the_conversation(data_dir: Path) -> None:
-    env = dict(os.environ)  # YOAKE_LOCAL_BASE_URL: the session's embedded server, which outlives the app
+def test_reload_and_app_kill_mid_reply_keep_the_conversation(data_dir: Path, serve_model) -> None:  # noqa: ANN001
+    serve_model(tokens_per_s=25)  # paced: the second reply is still streaming when the app is killed
+    env = dict(os.environ)  # YOAKE_LOCAL_BASE_URL: that model, which outlives the app
     env["YOAKE_DATA_DIR"] = str(data_dir)
     with chromium_page() as page:
         with streamlit_app(env) as (url, _proc):
@@ -54,7 +55,7 @@ def test_reload_and_app_kill_mid_reply_keep_the_conversation(data_dir: Path) -> 
             page.goto(url)
             box = page.get_by_test_id("stChatInputTextArea")
             box.wait_for(timeout=120_000)
-            box.fill("Write a long, detailed story about a dragon who lives in a lighthouse.")
+            box.fill("Write a long, detailed story about a dragon who lives in a lighthouse. [fake count=400]")
             box.press("Enter")
             messages = page.get_by_test_id("stChatMessage")
             _wait(lambda: "c=" in _href(page), what="?c= in the URL")

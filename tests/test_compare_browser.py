@@ -39,8 +39,9 @@ def _commit(page, label: str, value: str, sidebar: bool = False) -> None:
     page.wait_for_timeout(400)  # let the rerun the change triggers settle
 
 
-def test_cells_stream_side_by_side_then_stop_keeps_what_arrived(local_server, data_dir: Path) -> None:
-    env = dict(os.environ, YOAKE_DATA_DIR=str(data_dir), YOAKE_LOCAL_BASE_URL=local_server.base_url)
+def test_cells_stream_side_by_side_then_stop_keeps_what_arrived(serve_model, data_dir: Path) -> None:  # noqa: ANN001
+    serve_model(tokens_per_s=20)  # paced, so the browser sees cells part-way
+    env = dict(os.environ, YOAKE_DATA_DIR=str(data_dir))  # YOAKE_LOCAL_BASE_URL: that model
     with streamlit_app(env) as (url, _proc), chromium_page() as page:
         page.set_viewport_size({"width": 1400, "height": 2200})  # the whole grid in the screenshots
         page.goto(f"{url}/compare")
@@ -78,7 +79,7 @@ def test_cells_stream_side_by_side_then_stop_keeps_what_arrived(local_server, da
 
         # Stop a longer run once text arrives: what arrived is kept, the run is saved as stopped.
         _commit(page, "Max tokens per answer", "2000", sidebar=True)
-        _commit(page, "Prompt", "Write a very long story about the sea, at least a thousand words.")
+        _commit(page, "Prompt", "Write a very long story about the sea, at least a thousand words. [fake count=1000]")
         page.get_by_role("button", name="▶ Run").click()
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not any(_streamed_tokens(t) > 0 for t in _cells(page)):

@@ -1,5 +1,5 @@
 """lib/compare.py without a model: grid expansion, variables, estimates, diversity measures, the saved
-run and its export; the runner against the loopback hosted-API simulator (bench/hosted_api_sim.py)
+run and its export; the runner against the loopback hosted-API simulator (tests/support/hosted_api_sim.py)
 and the fault proxy, through the real openai SDK and lib.streams."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,7 @@ from lib.pricing import Price
 from lib.providers import PROVIDERS, make_client
 from lib.storage.migrations import MIGRATIONS
 from lib.storage.store import DB_FILE, Store
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from hosted_api_sim import HostedAPISim  # noqa: E402
+from tests.support.hosted_api_sim import HostedAPISim, piece_logprob, split_pieces
 
 LOCAL = cmp.ModelChoice("local", "smollm2-135m-instruct")
 GPT = cmp.ModelChoice("openai", "gpt-4.1-mini")
@@ -306,7 +304,9 @@ def test_runner_streams_every_cell_concurrently_and_logs_each_call(data_dir: Pat
     for res in runner.results:
         assert res.status == cmp.DONE and res.text == REPLY and res.finish_reason == "stop"
         assert res.output_tokens == len(REPLY.split()) and res.usage_estimated is False
-        assert res.live_tokens == res.output_tokens and res.perplexity is None  # the simulator sends no logprobs
+        # The simulator sends the logprobs the runner asks for: the perplexity is theirs.
+        lps = [piece_logprob(p, i) for i, p in enumerate(split_pieces(REPLY))]
+        assert res.live_tokens == res.output_tokens and res.perplexity == pytest.approx(math.exp(-sum(lps) / len(lps)))
     durations = sorted(round(r.duration_ms, 1) for r in runner.results)
     assert durations == sorted(r["duration_ms"] for r in log)
     record = cmp.record_of(spec, plan, runner)

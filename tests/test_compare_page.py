@@ -1,7 +1,7 @@
-"""AppTest runs of the compare page through the entry point against the real embedded model: a 2 × 2
-grid checked cell by cell against the usage log and against diversity figures computed here; save,
-reopen and export; a cell opened in the chat page and the logprobs explorer; re-run; a failing model
-(a fault proxy in front of the embedded server) next to a working one."""
+"""AppTest runs of the compare page through the entry point against the fake model: a 2 × 2 grid checked
+cell by cell against the requests sent, the usage log and diversity figures computed here; save, reopen
+and export; a cell opened in the chat page and the logprobs explorer; re-run; a failing model (a fault
+proxy in front of the fake) next to a working one."""
 
 from __future__ import annotations
 
@@ -18,22 +18,17 @@ import pytest
 from fault_proxy import Fault, FaultProxy
 from helpers import usage_lines
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.string_util import clean_text
 from streamlit.testing.v1 import AppTest
 
 from lib.compare import DONE, ERROR, RunRecord, load_run
 from lib.storage.store import Store
-
-pytestmark = pytest.mark.model  # talks to the embedded model server
+from tests.support.hosted_api_sim import HostedAPISim
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")
 PROMPT = "Name a colour of the sea."
 SYSTEM_B = "Answer in one short sentence."
-
-
-@pytest.fixture(autouse=True)
-def _patient(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("YOAKE_TIMEOUT", "900")  # the CPU is shared with other test runs
 
 
 def _compare_page() -> AppTest:
@@ -55,6 +50,16 @@ def _fill(at: AppTest, *, variants: int = 2, samples: int = 2) -> AppTest:
     if variants > 1:
         at.text_area(key="cmp_system_1").set_value(SYSTEM_B).run()
     return at
+
+
+def _sent_for(fake: HostedAPISim, seed: int, system: str | None) -> dict:
+    """The one request the fake got for this cell (its seed and system prompt)."""
+    [body] = [
+        b
+        for b in fake.calls()
+        if b.get("seed") == seed and (b["messages"][0]["content"] if b["messages"][0]["role"] == "system" else None) == system
+    ]
+    return body
 
 
 def _texts(at: AppTest) -> list[str]:
@@ -109,7 +114,7 @@ def _expected_diversity(texts: list[str]) -> tuple[str, str, str | None, int]:
 
 
 def test_a_two_by_two_grid_matches_the_usage_log_and_diversity_then_saves_reopens_and_exports(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, fake_model: HostedAPISim
 ) -> None:
     at = _fill(_compare_page())
     assert "4 calls" in at.info[0].value and "2 prompt variants × 2 samples" in at.info[0].value
@@ -131,12 +136,16 @@ def test_a_two_by_two_grid_matches_the_usage_log_and_diversity_then_saves_reopen
     assert {(r["provider"], r["temperature"], r["max_tokens"], r["stream"]) for r in log} == {("local", 0.0, 16, True)}
     unmatched = list(log)
     shown, captions = _texts(at), _captions(at)
-    for res in results:
-        assert res.status == DONE and res.text.strip()
-        assert res.text in shown
-        assert res.usage_estimated is False and 1 <= res.output_tokens <= 16 and res.input_tokens > 0
-        # Perplexity from the streamed tokens' logprobs (the embedded server returns them).
-        assert res.perplexity is not None and res.perplexity >= 1.0 and 1 <= res.logprob_tokens <= res.output_tokens
+    assert len(fake_model.calls()) == 4
+    for cell, res in zip(plan.cells, results, strict=True):
+        # Each cell holds exactly what its own request got (streamed), and shows it.
+        sent = _sent_for(fake_model, cell.seed, cell.system_prompt or None)
+        assert sent["messages"][-1] == {"role": "user", "content": PROMPT} and sent["max_tokens"] == 16
+        assert res.status == DONE and res.text == fake_model.reply_to(sent)
+        assert clean_text(res.text) in shown
+        assert res.usage_estimated is False and res.output_tokens == 16 and res.input_tokens > 0
+        # Perplexity from the streamed tokens' logprobs (the model returns them).
+        assert res.perplexity is not None and res.perplexity >= 1.0 and res.logprob_tokens == res.output_tokens
         line = next(
             r
             for r in unmatched
@@ -172,7 +181,7 @@ def test_a_two_by_two_grid_matches_the_usage_log_and_diversity_then_saves_reopen
     assert again.session_state["cmp_view_id"] is None
     again.sidebar.button(key=f"cmp_open_{record.id}").click().run()
     assert again.session_state["cmp_view_id"] == record.id
-    assert all(res.text in _texts(again) for res in results)
+    assert all(clean_text(res.text) in _texts(again) for res in results)
     exported_csv = next(v for k, v in offered.items() if k.endswith(".csv"))
     rows = list(csv.DictReader(io.StringIO(exported_csv)))
     assert [r["text"] for r in rows] == [res.text for res in results]
@@ -196,13 +205,13 @@ def test_a_two_by_two_grid_matches_the_usage_log_and_diversity_then_saves_reopen
     assert len(usage_lines(data_dir)) == 8
 
 
-def test_a_cell_opens_in_chat_and_in_the_logprobs_explorer(data_dir: Path) -> None:
+def test_a_cell_opens_in_chat_and_in_the_logprobs_explorer(data_dir: Path, fake_model: HostedAPISim) -> None:
     at = _fill(_compare_page(), variants=2, samples=1)
     at.button(key="cmp_run").click().run()
     record = _shown_record(at, data_dir)
     cell = record.plan.cells[1]  # prompt B
     reply = record.results[1].text
-    assert reply
+    assert reply == fake_model.reply_to(_sent_for(fake_model, 7, SYSTEM_B))
 
     at.button(key="cmp_chat_1").click().run()
     assert not at.exception, at.exception
@@ -216,7 +225,7 @@ def test_a_cell_opens_in_chat_and_in_the_logprobs_explorer(data_dir: Path) -> No
     conv = Store.in_dir(data_dir).get_conversation(cid)
     assert conv is not None and conv.system_prompt == SYSTEM_B and conv.model == cell.model
     assert [m.content for m in conv.messages] == [PROMPT, reply]
-    assert len(usage_lines(data_dir)) == 2  # opening made no call
+    assert len(usage_lines(data_dir)) == 2 == len(fake_model.calls())  # opening made no call
 
     # Back on the compare page the form and the run are as they were; now the logprobs explorer.
     at.switch_page("pages/compare.py").run()
@@ -230,9 +239,9 @@ def test_a_cell_opens_in_chat_and_in_the_logprobs_explorer(data_dir: Path) -> No
 
 
 @pytest.fixture
-def failing_custom(local_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+def failing_custom(fake_model: HostedAPISim, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     """A second provider (Custom) whose chat completions all fail with 500; /models passes through."""
-    with FaultProxy(local_server.url) as proxy:
+    with FaultProxy(fake_model.base_url) as proxy:
         proxy.reset(Fault("status", 500))
         monkeypatch.setenv("CUSTOM_BASE_URL", proxy.base_url)
         monkeypatch.setenv("YOAKE_MAX_RETRIES", "0")
@@ -251,7 +260,7 @@ def test_a_failing_model_shows_its_error_and_the_other_cells_finish(data_dir: Pa
     assert record.plan.columns == ["Local: smollm2-135m-instruct", "Custom: smollm2-135m-instruct"]
     for cell, res in zip(record.plan.cells, record.results, strict=True):
         if cell.provider == "local":
-            assert res.status == DONE and res.text and res.text in _texts(at)
+            assert res.status == DONE and res.text and clean_text(res.text) in _texts(at)
         else:
             assert res.status == ERROR and res.error_kind == "server_error" and not res.text
             assert "server error" in res.error

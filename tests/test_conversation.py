@@ -1,4 +1,4 @@
-"""The chat flow as a library (lib/conversation.py), without Streamlit: against the embedded model."""
+"""The chat flow as a library (lib/conversation.py), without Streamlit: against the fake model."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from lib.config import load_settings
 from lib.conversation import ChatSettings, ConversationService, Target, Turn, meta_caption, turns_of
 from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, Provider, client_for
 from lib.storage.store import Store
-
-pytestmark = pytest.mark.model
+from tests.support.hosted_api_sim import HostedAPISim
 
 
 def _target(data_dir: Path, provider: Provider = PROVIDERS["local"]) -> Target:
@@ -24,7 +23,7 @@ def _target(data_dir: Path, provider: Provider = PROVIDERS["local"]) -> Target:
     return Target(provider, base_url, client, ctx)
 
 
-def test_a_message_is_saved_sent_streamed_persisted_and_logged(data_dir: Path) -> None:
+def test_a_message_is_saved_sent_streamed_persisted_and_logged(data_dir: Path, fake_model: HostedAPISim) -> None:
     store = Store.in_dir(data_dir)
     service = ConversationService(store)
     turns = [Turn("user", "Name a colour.")]
@@ -50,6 +49,9 @@ def test_a_message_is_saved_sent_streamed_persisted_and_logged(data_dir: Path) -
     deltas = list(reply)
     turn = reply.finish()
     assert turn is not None and turn.role == "assistant" and turn.content == "".join(deltas) and deltas
+    [sent] = fake_model.calls()
+    assert sent["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
+    assert turn.content == fake_model.reply_to(sent)
     assert turn.meta is not None and turn.meta["output_tokens"] == reply.result.usage.completion_tokens
     assert turn.meta["cost_usd"] == 0 and not turn.meta["cache_hit"]
     assert "free (local)" in meta_caption(turn.meta)
@@ -62,7 +64,7 @@ def test_a_message_is_saved_sent_streamed_persisted_and_logged(data_dir: Path) -
     assert line["page"] == "chat" and line["status"] == "ok" and line["output_tokens"] == turn.meta["output_tokens"]
 
 
-def test_the_answer_cache_replays_an_identical_temperature_zero_request(data_dir: Path) -> None:
+def test_the_answer_cache_replays_an_identical_temperature_zero_request(data_dir: Path, fake_model: HostedAPISim) -> None:
     service = ConversationService(Store.in_dir(data_dir))
     turns = [Turn("user", "Say hello.")]
     cid = service.ensure_saved(None, turns, ChatSettings(provider="local"))
@@ -71,19 +73,20 @@ def test_the_answer_cache_replays_an_identical_temperature_zero_request(data_dir
     text = "".join(first)
     assert first.finish() is not None and not first.cache_hit
     again = service.reply(cid, turns, params, _target(data_dir), system_prompt=None, use_cache=True)
-    assert "".join(again) == text
+    assert "".join(again) == text == fake_model.expected([{"role": "user", "content": "Say hello."}], 8, temperature=0.0)
+    assert len(fake_model.calls()) == 1  # the repeat made no model call
     turn = again.finish()
     assert again.cache_hit and turn is not None and turn.meta["cache_hit"] and "answer cache" in meta_caption(turn.meta)
     assert [line["cache_hit"] for line in _usage(data_dir)] == [False, True]
 
 
-def test_history_limits_and_auto_routing(data_dir: Path) -> None:
+def test_history_limits_and_auto_routing(data_dir: Path, fake_model: HostedAPISim) -> None:
     service = ConversationService(Store.in_dir(data_dir))
     turns = [Turn("user" if i % 2 == 0 else "assistant", f"m{i}") for i in range(6)] + [
         Turn("user", "Explain why the sky is blue.")
     ]
     cid = service.ensure_saved(None, turns, ChatSettings())
-    # A provider whose small and large models differ (both served by the embedded model here).
+    # A provider whose small and large models differ (both served by the fake model here).
     two_models = Provider(
         id="local",
         label="Local",
@@ -101,6 +104,13 @@ def test_history_limits_and_auto_routing(data_dir: Path) -> None:
     turn = reply.finish()
     assert reply.model == LOCAL_MODEL_ALIAS and "reasoning" in (reply.route or "")
     assert reply.dropped == 4  # 7 turns, 3 sent
+    [sent] = fake_model.calls()
+    assert sent["model"] == LOCAL_MODEL_ALIAS and [m["content"] for m in sent["messages"]] == [
+        "sys",
+        "m4",
+        "m5",
+        turns[-1].content,
+    ]
     assert turn is not None and turn.meta["route"] == reply.route and "auto →" in meta_caption(turn.meta)
     assert _usage(data_dir)[-1]["model"] == LOCAL_MODEL_ALIAS
 

@@ -1,5 +1,7 @@
 """AppTest runs of the Docs Q&A page. Collection management, the retrieval inspector and a question
-nothing matches need no model (unmarked: the fast tier); asking is end to end on the embedded model."""
+nothing matches need no model; asking is end to end on the fake model (tests/support/), whose reply
+repeats the message (passages and question), so a question holding [99] gets an answer citing passages
+and a number that names none."""
 
 from __future__ import annotations
 
@@ -15,14 +17,14 @@ from lib.chat import estimate_tokens
 from lib.docs_qa import create_collection, list_collections, open_collection
 from lib.docs_qa.answer import NOT_FOUND, SYSTEM_PROMPT, citations, passage_title
 from lib.host_paths import ANY_PATH
+from tests.support.hosted_api_sim import HostedAPISim
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "docs_qa.py")
 
 
 @pytest.fixture(autouse=True)
 def _patient_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("YOAKE_TIMEOUT", "900")  # the CPU is shared with other test runs
-    monkeypatch.setenv("YOAKE_MAX_RETRIES", "0")  # the unmarked tests' model URL is dead: fail fast listing models
+    monkeypatch.setenv("YOAKE_MAX_RETRIES", "0")  # fail fast where a test makes the model fail
 
 
 def _page() -> AppTest:
@@ -120,12 +122,14 @@ def test_the_inspector_shows_what_lib_retrieves(data_dir: Path, manuals: Path, q
     assert usage_lines(data_dir) == []  # no model call
 
 
-def test_a_question_nothing_matches_is_answered_without_the_model(data_dir: Path, manuals: Path) -> None:
+def test_a_question_nothing_matches_is_answered_without_the_model(
+    data_dir: Path, manuals: Path, fake_model: HostedAPISim
+) -> None:
     at = _page()
     at.chat_input(key="qa_question").set_value("zyxwv qqqq").run()
     assert not at.exception
     assert f"{NOT_FOUND} No passage in 'manuals' shares a word with the question." in " ".join(i.value for i in at.info)
-    assert usage_lines(data_dir) == []  # the dead model URL would have logged a failed call
+    assert usage_lines(data_dir) == [] and fake_model.calls() == []  # no model call at all
     turn = at.session_state["qa_turns"]["manuals"][0]
     assert turn["passages"] == [] and turn["answer"] == ""
 
@@ -183,7 +187,7 @@ def test_indexing_server_paths_can_be_switched_off(data_dir: Path, monkeypatch: 
     assert [b for b in at.button if b.key == "qa_add_files"]  # uploads still work
 
 
-# --- on the embedded model -----------------------------------------------------------------------------
+# --- asking the (fake) model ---------------------------------------------------------------------------
 
 
 def _assistant_blocks(at: AppTest) -> list:
@@ -211,16 +215,17 @@ def _check_turn(at: AppTest, data_dir: Path, block, turn: dict, query: str) -> N
     assert shown == hits[0].text
 
 
-@pytest.mark.model
-def test_ask_and_follow_up_on_the_embedded_model(data_dir: Path, manuals: Path) -> None:
+def test_ask_and_follow_up(data_dir: Path, manuals: Path, fake_model: HostedAPISim) -> None:
     at = _page()
-    at.sidebar.number_input(key="qa_max_tokens").set_value(48)  # short answers: a shared CPU
+    at.sidebar.number_input(key="qa_max_tokens").set_value(2000)  # the fake's answer repeats the whole message
     at.sidebar.slider(key="qa_temperature").set_value(0.0)
     question = "How can I reset my password?"
     at.chat_input(key="qa_question").set_value(question).run()
     assert not at.exception and not at.error
     turns = at.session_state["qa_turns"]["manuals"]
     assert len(turns) == 1 and turns[0]["error"] is None
+    [sent] = fake_model.calls()
+    assert turns[0]["answer"] == fake_model.reply_to(sent) and sent["messages"][0]["content"].startswith(SYSTEM_PROMPT[:40])
     _check_turn(at, data_dir, _assistant_blocks(at)[-1], turns[0], question)
     lines = usage_lines(data_dir)
     assert [(r["page"], r["status"], r["stream"]) for r in lines] == [("docs_qa", "ok", True)]
@@ -228,21 +233,22 @@ def test_ask_and_follow_up_on_the_embedded_model(data_dir: Path, manuals: Path) 
     sent = turns[0]["passages"]
     assert lines[0]["input_tokens"] >= estimate_tokens(SYSTEM_PROMPT) + sum(estimate_tokens(h.text) for h in sent)
 
-    follow = "And where is the link sent?"
+    follow = "And where is the link sent? Say [1] and [99]."
     at.chat_input(key="qa_question").set_value(follow).run()
     assert not at.exception and not at.error
     turns = at.session_state["qa_turns"]["manuals"]
     assert len(turns) == 2 and turns[1]["search"] == f"{question} {follow}"  # the follow-up searched with its topic
     assert [m.markdown[0].value for m in at.chat_message if m.name == "user"] == [question, follow]
     _check_turn(at, data_dir, _assistant_blocks(at)[-1], turns[1], turns[1]["search"])
+    valid, invalid = citations(turns[1]["answer"], len(turns[1]["passages"]))
+    assert valid and invalid == [99]  # both kinds were checked
     lines = usage_lines(data_dir)
     assert [r["page"] for r in lines] == ["docs_qa", "docs_qa"]
     # The first turn stays on the page with its own passages.
     _check_turn(at, data_dir, _assistant_blocks(at)[0], turns[0], question)
 
 
-@pytest.mark.model
-def test_japanese_question_on_the_embedded_model(data_dir: Path, manuals: Path) -> None:
+def test_japanese_question(data_dir: Path, manuals: Path, fake_model: HostedAPISim) -> None:
     at = _page()
     at.sidebar.number_input(key="qa_max_tokens").set_value(32)
     at.sidebar.slider(key="qa_temperature").set_value(0.0)
@@ -252,4 +258,5 @@ def test_japanese_question_on_the_embedded_model(data_dir: Path, manuals: Path) 
     turn = at.session_state["qa_turns"]["manuals"][0]
     assert Path(turn["passages"][0].source).name == "設定ガイド.md"
     _check_turn(at, data_dir, _assistant_blocks(at)[-1], turn, question)
+    assert turn["answer"] == fake_model.reply_to(fake_model.calls()[-1])
     assert [r["page"] for r in usage_lines(data_dir)] == ["docs_qa"]

@@ -18,8 +18,6 @@ from streamlit.testing.v1 import AppTest
 
 from lib.local_server import LocalServer, LocalServerError, default_model_path
 
-pytestmark = pytest.mark.model
-
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "chat.py")
 
@@ -40,6 +38,7 @@ def _engine_children(pid: int, but: int | None = None) -> list[int]:
     ]
 
 
+@pytest.mark.model
 def test_a_killed_engine_is_restarted_on_the_same_url_with_a_notice(tmp_path: Path) -> None:
     with LocalServer(log_path=tmp_path / "server.log", parallel=1) as server:
         url = server.base_url
@@ -57,6 +56,7 @@ def test_a_killed_engine_is_restarted_on_the_same_url_with_a_notice(tmp_path: Pa
         assert _reply(url)
 
 
+@pytest.mark.model
 def test_a_model_that_cannot_load_shows_the_log_tail_and_is_not_retried_in_a_loop(tmp_path: Path) -> None:
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(default_model_path().read_bytes()[:200_000])  # a truncated GGUF
@@ -75,6 +75,7 @@ def test_a_model_that_cannot_load_shows_the_log_tail_and_is_not_retried_in_a_loo
     assert (tmp_path / "server.log").read_text().count("loading model") > started
 
 
+@pytest.mark.model
 def test_the_engine_dies_with_an_app_that_is_sigkilled(tmp_path: Path) -> None:
     code = (
         "import sys, time; sys.path.insert(0, sys.argv[1])\n"
@@ -95,6 +96,7 @@ def test_the_engine_dies_with_an_app_that_is_sigkilled(tmp_path: Path) -> None:
         app.kill()
 
 
+@pytest.mark.model
 def test_run_alone_it_prints_its_address_when_healthy(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "lib.local_server", "--parallel", "1"],
@@ -113,6 +115,7 @@ def test_run_alone_it_prints_its_address_when_healthy(tmp_path: Path) -> None:
 
 
 def test_model_from_dotenv_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not marked model: no engine starts, the manager is only made.
     from ui.common import managed_server
 
     copy = tmp_path / "my-demo-model.gguf"
@@ -128,6 +131,7 @@ def test_model_from_dotenv_is_honoured(tmp_path: Path, monkeypatch: pytest.Monke
     assert not server.running()  # made, not started: the page starts it on first use
 
 
+@pytest.mark.model
 def test_chat_page_survives_its_engine_being_killed(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer
 ) -> None:

@@ -182,7 +182,7 @@ def server(monkeypatch: pytest.MonkeyPatch):
     # The served model is on loopback, which downloads reach only with the laptop's setting on.
     monkeypatch.setenv("YOAKE_FETCH_ALLOW_PRIVATE", "1")
     srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)  # polled often: shutdown is quick
     thread.start()
     yield srv
     srv.release.set()

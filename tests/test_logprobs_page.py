@@ -1,4 +1,6 @@
-"""AppTest round trips of the logprobs explorer against the real embedded model."""
+"""AppTest round trips of the logprobs explorer: against the fake model (logprobs with alternatives,
+deterministic), and against the real embedded model where llama.cpp's own numbers and prefix
+continuation are what is checked (`model`)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.local_server import LocalServer
 from lib.logprobs import label_bytes
-
-pytestmark = pytest.mark.model  # talks to the embedded model server
+from tests.support.hosted_api_sim import HostedAPISim
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "logprobs.py")
 PROMPT = "What is the capital of France?"
@@ -49,6 +50,7 @@ def _table(at: AppTest):
     return next(df.value for df in at.dataframe if "alternatives" in df.value.columns)
 
 
+@pytest.mark.model
 def test_table_matches_the_raw_response_and_top1_is_chosen_at_temperature_0(
     local_server: LocalServer, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,9 +107,13 @@ def test_table_matches_the_raw_response_and_top1_is_chosen_at_temperature_0(
     assert "France" not in (data_dir / "usage.jsonl").read_text()
 
 
-def test_threshold_filter_and_downloads() -> None:
+def test_threshold_filter_and_downloads(fake_model: HostedAPISim) -> None:
     at = _run_page()
     everything = _table(at)
+    sent = fake_model.calls()[-1]
+    assert sent["logprobs"] is True and sent["top_logprobs"] == TOP_K and sent["max_tokens"] == MAX_TOKENS
+    assert "".join(at.session_state["lp_run"].table.texts) == fake_model.reply_to(sent)
+    assert 0 < (everything["probability"] < 0.5).sum() < len(everything)  # the filter has something to do
     at.sidebar.slider(key="lp_threshold").set_value(0.5)
     at.checkbox(key="lp_only_low").check().run()
     low = _table(at)
@@ -117,7 +123,7 @@ def test_threshold_filter_and_downloads() -> None:
     assert len(downloads) == 2
 
 
-def test_what_if_slider_and_position_pick() -> None:
+def test_what_if_slider_and_position_pick(fake_model: HostedAPISim) -> None:
     at = _run_page()
     run = at.session_state["lp_run"]
     at.selectbox(key="lp_position").set_value(0).run()
@@ -133,6 +139,7 @@ def test_what_if_slider_and_position_pick() -> None:
     assert closeup["what-if p"].iloc[0] > closeup["server p"].iloc[0] / np.exp(lp).sum()  # colder: sharper
 
 
+@pytest.mark.model  # llama-server's own continuation of an assistant prefix
 def test_fork_continues_from_the_spliced_alternative(data_dir: Path) -> None:
     at = _run_page()
     run = at.session_state["lp_run"]
@@ -157,23 +164,24 @@ def test_fork_continues_from_the_spliced_alternative(data_dir: Path) -> None:
 
 
 def test_fork_disabled_with_a_reason_where_the_provider_cannot_continue(
-    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    fake_model: HostedAPISim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The OpenAI preset (no prefix continuation), pointed at the embedded server so it really runs.
+    # The OpenAI preset (no prefix continuation), pointed at the fake model so it really runs.
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-123456")
-    monkeypatch.setenv("OPENAI_BASE_URL", local_server.base_url)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_model.base_url)
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert at.sidebar.selectbox(key="lp_provider").value == "openai"
     at.sidebar.number_input(key="lp_max_tokens").set_value(8)
     at.text_area(key="lp_prompt").set_value("Hi")
     at.button(key="lp_run_button").click().run()
     assert not at.exception
+    assert at.session_state["lp_run"].text == fake_model.reply_to(fake_model.calls()[-1])
     assert at.button(key="lp_fork_button").disabled
     reasons = [c.value for c in at.caption if "cannot continue" in c.value]
     assert reasons and "OpenAI" in reasons[0]
 
 
-def test_unavailable_logprobs_are_said_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unavailable_logprobs_are_said_plainly(monkeypatch: pytest.MonkeyPatch, fake_model: HostedAPISim) -> None:
     # Gemini's endpoint rejects logprobs: known, so no call is made and Run is disabled.
     monkeypatch.setenv("GEMINI_API_KEY", "gm-test-not-a-real-key-123456")
     monkeypatch.setenv("YOAKE_MAX_RETRIES", "0")
@@ -185,14 +193,18 @@ def test_unavailable_logprobs_are_said_plainly(monkeypatch: pytest.MonkeyPatch) 
     assert "Logprobs are not available" in warning and "Gemini" in warning
     assert at.button(key="lp_run_button").disabled
     assert not at.get("arrow_data_frame") and not at.dataframe
+    # At most the probe of the provider the page opened with (the embedded model); Gemini is never called.
+    assert all(c["max_tokens"] == 1 and c["model"] == "smollm2-135m-instruct" for c in fake_model.calls())
 
 
-def test_empty_prompt_is_refused(data_dir: Path) -> None:
+def test_empty_prompt_is_refused(data_dir: Path, fake_model: HostedAPISim) -> None:
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.button(key="lp_run_button").click().run()
     assert [e.value for e in at.error] == ["Type a prompt first."]
     assert at.session_state["lp_run"] is None
     assert len(_usage_lines(data_dir)) == 1  # only the probe
+    [probe] = fake_model.calls()
+    assert probe["max_tokens"] == 1 and probe["logprobs"] is True and probe["top_logprobs"] == 1
 
 
 def test_hostile_tokens_are_rendered_as_text_on_the_page() -> None:

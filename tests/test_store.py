@@ -1,5 +1,5 @@
-"""lib/storage/ (the Store and its repositories) directly: schema migrations, conversations, personas, presets, the answer cache,
-saving a reply while it streams (against the embedded model), and concurrent writers."""
+"""lib/storage/ (the Store and its repositories) directly: schema migrations, conversations, personas,
+presets, the answer cache, saving a reply while it streams (against the fake model), and concurrent writers."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from lib.storage.db import StoreError
 from lib.storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from lib.storage.store import DB_FILE, Store
 from lib.streams import CachedStream, ChatStream, PersistedReply
+from tests.support.hosted_api_sim import HostedAPISim
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,8 +198,7 @@ def test_cache_key_only_at_temperature_zero_and_exact() -> None:
     assert key not in others and len(others) == 5
 
 
-@pytest.mark.model
-def test_cached_stream_replays_and_logs_a_free_cache_hit(data_dir: Path) -> None:
+def test_cached_stream_replays_and_logs_a_free_cache_hit(data_dir: Path, fake_model: HostedAPISim) -> None:
     store = Store.in_dir(data_dir)
     msgs = [{"role": "user", "content": "Say hi"}]
     params = ChatParams(model=LOCAL_MODEL_ALIAS, temperature=0.0, max_tokens=8)
@@ -206,13 +206,14 @@ def test_cached_stream_replays_and_logs_a_free_cache_hit(data_dir: Path) -> None
     assert key and store.cache_get(key) is None
     live = ChatStream(_client(), msgs, params, _ctx(data_dir))
     text = "".join(live)
-    assert live.result.complete and text
+    assert live.result.complete and text == fake_model.expected(msgs, 8, temperature=0.0)
     store.cache_put(key, "local", params.model, live.result)
 
     cached = store.cache_get(key)
     assert cached is not None and cached.text == text
     replay = CachedStream(cached, msgs, params, _ctx(data_dir))
     assert "".join(replay) == text and replay.result.complete
+    assert len(fake_model.calls()) == 1
     lines = _usage(data_dir)
     assert len(lines) == 2  # the replay made no model call: a ChatStream would have logged its own line
     assert lines[0]["cache_hit"] is False
@@ -224,8 +225,7 @@ def test_cached_stream_replays_and_logs_a_free_cache_hit(data_dir: Path) -> None
 # --- saving a reply while it streams -----------------------------------------------------------------
 
 
-@pytest.mark.model
-def test_persisted_reply_saves_a_complete_reply_with_meta(data_dir: Path) -> None:
+def test_persisted_reply_saves_a_complete_reply_with_meta(data_dir: Path, fake_model: HostedAPISim) -> None:
     store = Store.in_dir(data_dir)
     cid = store.create_conversation()
     store.add_message(cid, "user", "Name a colour.")
@@ -240,10 +240,10 @@ def test_persisted_reply_saves_a_complete_reply_with_meta(data_dir: Path) -> Non
     msgs = store.get_conversation(cid).messages  # type: ignore[union-attr]
     assert [m.role for m in msgs] == ["user", "assistant"]
     assert msgs[1].id == reply.message_id and msgs[1].content == text and not msgs[1].incomplete
+    assert text == fake_model.expected([{"role": "user", "content": "Name a colour."}], 16, temperature=0.0)
     assert msgs[1].meta == {"output_tokens": stream.result.usage.completion_tokens}
 
 
-@pytest.mark.model
 def test_persisted_reply_stopped_by_the_consumer_is_kept_incomplete(data_dir: Path) -> None:
     store = Store.in_dir(data_dir)
     cid = store.create_conversation()

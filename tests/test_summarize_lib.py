@@ -1,4 +1,5 @@
-"""lib/summarize: token counting, chunking, planning and map-reduce against the embedded model."""
+"""lib/summarize: token counting (llama.cpp's own tokenizer: the embedded model), chunking, planning and
+map-reduce (against the fake model, whose /tokenize counts about 4 characters a token)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,7 @@ from lib.summarize import (
     plan,
     token_counter,
 )
-
-pytestmark = pytest.mark.model  # talks to the embedded model server
+from tests.support.hosted_api_sim import HostedAPISim, echo_reply
 
 MODEL = LOCAL_MODEL_ALIAS
 
@@ -42,6 +42,7 @@ def _long_doc(paragraphs: int = 24) -> Document:
     return extract(long_article(paragraphs), "http://127.0.0.1/long.html")
 
 
+@pytest.mark.model  # llama.cpp's /tokenize with the model's tokenizer
 def test_llama_server_counter_uses_the_model_tokenizer(local_server: LocalServer) -> None:
     counter = token_counter("local", local_server.base_url)
     assert isinstance(counter, LlamaServerCounter)
@@ -54,14 +55,14 @@ def test_llama_server_counter_uses_the_model_tokenizer(local_server: LocalServer
     assert isinstance(token_counter("openai", "https://api.openai.com/v1"), EstimateCounter)
 
 
-def test_counter_falls_back_to_the_estimate_when_tokenize_is_missing(local_server: LocalServer) -> None:
-    counter = LlamaServerCounter(local_server.url + "/no-such-prefix/v1")
+def test_counter_falls_back_to_the_estimate_when_tokenize_is_missing(fake_model: HostedAPISim) -> None:
+    counter = LlamaServerCounter(fake_model.base_url.removesuffix("/v1") + "/no-such-prefix/v1")
     assert counter.count("some words here") == estimate_tokens("some words here")
     assert counter.exact is False
 
 
-def test_chunks_fit_the_token_limit_and_keep_order(local_server: LocalServer) -> None:
-    counter = LlamaServerCounter(local_server.base_url)
+def test_chunks_fit_the_token_limit_and_keep_order(fake_model: HostedAPISim) -> None:
+    counter = LlamaServerCounter(fake_model.base_url)
     doc = _long_doc()
     chunks = chunk_text(doc.text, 300, counter)
     assert len(chunks) > 3
@@ -75,8 +76,8 @@ def test_chunks_fit_the_token_limit_and_keep_order(local_server: LocalServer) ->
     assert len(pieces) > 5 and all(counter.count(p) <= 100 for p in pieces)
 
 
-def test_plan_single_call_when_it_fits_else_chunks_with_cost(local_server: LocalServer) -> None:
-    counter = LlamaServerCounter(local_server.base_url)
+def test_plan_single_call_when_it_fits_else_chunks_with_cost(fake_model: HostedAPISim) -> None:
+    counter = LlamaServerCounter(fake_model.base_url)
     small = extract((FIXTURES / "article.html").read_text())
     p = plan(small, SummaryOptions(), counter, model=MODEL, local=True)
     assert p.single and p.calls == 1 and p.est_cost_usd == 0 and p.exact
@@ -90,9 +91,15 @@ def test_plan_single_call_when_it_fits_else_chunks_with_cost(local_server: Local
     assert priced.est_input_tokens > priced.text_tokens
 
 
-def test_map_reduce_calls_run_concurrently_and_are_logged(local_server: LocalServer, data_dir: Path) -> None:
-    client = make_client(local_server.base_url, "not-needed", timeout=900)  # the CPU is shared
-    counter = LlamaServerCounter(local_server.base_url)
+def test_map_reduce_calls_run_concurrently_and_are_logged(data_dir: Path) -> None:
+    # A paced model (0.3 s to the first byte), so calls that run concurrently overlap whatever the CPU does.
+    with HostedAPISim(echo_reply, first_byte_s=0.3, tokens_per_s=None, model=MODEL) as sim:
+        _map_reduce_run_concurrently_and_logged(sim, data_dir)
+
+
+def _map_reduce_run_concurrently_and_logged(sim: HostedAPISim, data_dir: Path) -> None:
+    client = make_client(sim.base_url, "not-needed", timeout=30)
+    counter = LlamaServerCounter(sim.base_url)
     doc = _long_doc(8)
     opts = SummaryOptions(
         context_tokens=1024, chunk_tokens=250, chunk_max_tokens=12, final_max_tokens=12, temperature=0.0, concurrency=4
@@ -115,7 +122,8 @@ def test_map_reduce_calls_run_concurrently_and_are_logged(local_server: LocalSer
     assert "Part 1:" in str(messages[-1]["content"])
     stream = final_stream(client, messages, opts, MODEL, _ctx(data_dir))
     text = "".join(stream)
-    assert text and stream.result.error is None
+    assert text == sim.reply_to(sim.calls()[-1]) and stream.result.error is None
+    assert sim.stats()["peak_concurrency"] > 1
 
     lines = _usage(data_dir)
     assert len(lines) == n + 1
@@ -131,9 +139,9 @@ def test_map_reduce_calls_run_concurrently_and_are_logged(local_server: LocalSer
     assert any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))
 
 
-def test_combined_summaries_that_are_too_long_are_collapsed_again(local_server: LocalServer, data_dir: Path) -> None:
-    client = make_client(local_server.base_url, "not-needed", timeout=900)  # the CPU is shared
-    counter = LlamaServerCounter(local_server.base_url)
+def test_combined_summaries_that_are_too_long_are_collapsed_again(fake_model: HostedAPISim, data_dir: Path) -> None:
+    client = make_client(fake_model.base_url, "not-needed", timeout=30)
+    counter = LlamaServerCounter(fake_model.base_url)
     doc = _long_doc(5)
     opts = SummaryOptions(
         context_tokens=600, chunk_tokens=250, chunk_max_tokens=16, final_max_tokens=8, temperature=0.0, reduce_tokens=40
@@ -148,7 +156,7 @@ def test_combined_summaries_that_are_too_long_are_collapsed_again(local_server: 
     assert len(_usage(data_dir)) == len(stages)  # every call, collapse ones included, is logged
 
 
-def test_a_long_pdf_is_summarised_with_its_chunks_pages(local_server: LocalServer, data_dir: Path) -> None:
+def test_a_long_pdf_is_summarised_with_its_chunks_pages(fake_model: HostedAPISim, data_dir: Path) -> None:
     from fixtures.pdfs import text_pdf
 
     from lib.pdf import read_pdf
@@ -158,8 +166,8 @@ def test_a_long_pdf_is_summarised_with_its_chunks_pages(local_server: LocalServe
         for n in range(1, 7)
     ]
     doc = read_pdf(text_pdf(pages, title="Wexmoor records"), name="wexmoor.pdf")
-    client = make_client(local_server.base_url, "not-needed", timeout=900)  # the CPU is shared
-    counter = LlamaServerCounter(local_server.base_url)
+    client = make_client(fake_model.base_url, "not-needed", timeout=30)
+    counter = LlamaServerCounter(fake_model.base_url)
     opts = SummaryOptions(context_tokens=1024, chunk_tokens=250, chunk_max_tokens=12, final_max_tokens=12, temperature=0.0)
     the_plan = plan(doc, opts, counter, model=MODEL, local=True)
     assert the_plan.chunk_pages is not None and len(the_plan.chunk_pages) == len(the_plan.chunks) >= 3

@@ -1,4 +1,4 @@
-"""AppTest runs of the summariser page against fixture pages on loopback and the embedded model."""
+"""AppTest runs of the summariser page against fixture pages on loopback and the fake model."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from net_trap import NetTrap, trap
 from streamlit.testing.v1 import AppTest
 
 from lib.text import md_text
-
-pytestmark = pytest.mark.model  # talks to the embedded model server
+from tests.support.hosted_api_sim import HostedAPISim
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "summarize.py")
 
@@ -28,8 +27,7 @@ def site() -> Iterator[FixtureSite]:
 
 
 @pytest.fixture(autouse=True)
-def _patient_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("YOAKE_TIMEOUT", "900")  # the CPU is shared with other test runs
+def _allow_private(monkeypatch: pytest.MonkeyPatch) -> None:
     # The fixture site is on loopback: reached as an intranet page would be, with the setting on.
     monkeypatch.setenv("YOAKE_FETCH_ALLOW_PRIVATE", "1")
 
@@ -43,7 +41,6 @@ def _page(**state: object) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
     assert not at.exception
-    # Small outputs keep the model calls quick on a shared CPU.
     at.sidebar.number_input(key="sum_max_tokens").set_value(12)
     at.sidebar.number_input(key="sum_chunk_max").set_value(12)
     at.sidebar.slider(key="sum_temperature").set_value(0.0)
@@ -60,7 +57,7 @@ def _texts(at: AppTest) -> str:
     return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.subheader])
 
 
-def test_url_is_summarised_with_metadata_and_cached(site: FixtureSite, data_dir: Path) -> None:
+def test_url_is_summarised_with_metadata_and_cached(site: FixtureSite, data_dir: Path, fake_model: HostedAPISim) -> None:
     at = _page()
     at.text_input(key="sum_url").set_value(site.url("/moved"))
     at.button(key="sum_go").click().run()
@@ -75,8 +72,10 @@ def test_url_is_summarised_with_metadata_and_cached(site: FixtureSite, data_dir:
     lines = _usage(data_dir)
     assert len(lines) == 1 and lines[0]["page"] == "summarize" and lines[0]["stream"] is True
     summary = next(iter(at.session_state["sum_summaries"].values()))["text"]
+    [sent] = fake_model.calls()
+    assert summary == fake_model.reply_to(sent) and "Elsie Harrow" in sent["messages"][-1]["content"]
     summary = summary.strip()
-    assert summary and summary in shown
+    assert summary in shown
     fetched = site.hits["/article.html"]
 
     # Same URL and options again: neither fetched nor summarised again.
@@ -95,7 +94,7 @@ def test_url_is_summarised_with_metadata_and_cached(site: FixtureSite, data_dir:
     assert site.hits["/article.html"] == fetched + 1 and len(_usage(data_dir)) == 2
 
 
-def test_long_page_states_plan_and_runs_map_reduce(site: FixtureSite, data_dir: Path) -> None:
+def test_long_page_states_plan_and_runs_map_reduce(site: FixtureSite, data_dir: Path, fake_model: HostedAPISim) -> None:
     at = _page(sum_context_local=1024, sum_chunk=300)
     at.text_input(key="sum_url").set_value(site.url("/long.html"))
     at.button(key="sum_go").click().run()
@@ -108,6 +107,12 @@ def test_long_page_states_plan_and_runs_map_reduce(site: FixtureSite, data_dir: 
     assert f"**{len(chunk_calls)} chunks**" in info
     assert all(r["page"] == "summarize" for r in lines)
     assert f"({len(chunk_calls)} chunks)" in _texts(at)
+    # The final pass combines what every chunk call returned (they run concurrently: arrival order varies).
+    *chunks, final = fake_model.calls()
+    assert len(chunks) == len(chunk_calls) and all(not c.get("stream") for c in chunks) and final["stream"] is True
+    combined = final["messages"][-1]["content"]
+    positions = [combined.find(fake_model.reply_to(c).strip()) for c in chunks]
+    assert -1 not in positions and len(set(positions)) == len(positions)
 
 
 @pytest.mark.parametrize(
@@ -215,7 +220,7 @@ def _assert_paper_summarised(at: AppTest, data_dir: Path) -> None:
     assert preview.index("── Page 2 ──") < preview.index("In its first full year") < preview.index("── Page 3 ──")
     assert "#### Summary" in shown and "final pass" in shown
     summary = next(iter(at.session_state["sum_summaries"].values()))["text"].strip()
-    assert summary and summary in shown
+    assert summary and summary in shown and "You said:" in summary  # the fake model's reply
     lines = _usage(data_dir)
     assert len(lines) == 1 and lines[0]["page"] == "summarize" and lines[0]["status"] == "ok"
 
