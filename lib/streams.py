@@ -64,6 +64,10 @@ class ChatStream:
         closing the response lets the server free the slot."""
         self._cancelled.set()
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
     def on_chunk(self, chunk: ChatCompletionChunk) -> None:
         """Called with every chunk as it arrives; a subclass may look at more than the text (logprobs)."""
 
