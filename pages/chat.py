@@ -55,7 +55,7 @@ for turn in state.chat_history:
     with st.chat_message(turn.role):
         st.markdown(turn.content)
         if turn.stopped:
-            st.caption("⏹️ Stopped: a new message was sent before the reply ended.")
+            st.caption("⏹️ Stopped: a new message (or another action) came before the reply ended.")
         elif turn.incomplete:
             st.caption("⚠️ Incomplete: the reply was cut off.")
         if turn.meta and not turn.stopped:
