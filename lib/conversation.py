@@ -36,6 +36,11 @@ class Turn:
     incomplete: bool = False  # a reply cut off (error, stop, killed app)
     meta: dict[str, Any] | None = None  # a reply's model, tokens, timing and cost (see `reply_meta`)
 
+    @property
+    def stopped(self) -> bool:
+        """A reply stopped before it ended (a new message was sent, or the page was used meanwhile)."""
+        return self.role == "assistant" and bool(self.meta and self.meta.get("stopped"))
+
     @classmethod
     def from_stored(cls, message: StoredMessage) -> Turn:
         role: Role = "assistant" if message.role == "assistant" else "user"
@@ -163,10 +168,21 @@ class Reply:
     def __iter__(self) -> Iterator[str]:
         return iter(self._saved)
 
+    def stop(self) -> None:
+        """End the reply where it is, from any thread; what arrived stays saved in its place, marked
+        stopped (see `PersistedReply.stop`)."""
+        self._saved.stop()
+
+    @property
+    def stopped(self) -> bool:
+        return self._saved.stopped
+
     def finish(self) -> Turn | None:
         """After iteration: cache a complete answer, and the reply as a turn (None when nothing
         arrived; the error, if any, is in `result.error`)."""
         res = self.result
+        if self.stopped:
+            return None  # its saved row is final; whoever stopped it shows it from the store
         if self._cache_key and not self.cache_hit and res.complete and res.text:
             self._service.store.cache_put(self._cache_key, self._target.provider.id, self.model, res)
         if not res.text:

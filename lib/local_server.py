@@ -35,6 +35,7 @@ from lib.providers import LOCAL_MODEL_ALIAS
 
 DEFAULT_CTX = 8192  # per slot: SmolLM2's training context
 DEFAULT_PARALLEL = 4  # slots: the summariser's chunk calls and the compare grid run concurrently
+START_TIMEOUT = 120.0  # seconds a start may take; callers waiting for another's start wait as long
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -132,7 +133,11 @@ class LocalServer:
         self.last_exit: str | None = None  # how the previous child ended, for the notice after a restart
         self.failure: LocalServerError | None = None  # the last failed start: not retried by itself
         self._log_file = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one start, stop or switch at a time
+        # Set once the child has reported its port and answers /health: until then `running()` is
+        # False, so no caller reads a base URL the engine does not listen on yet (port 0 on a first
+        # start: the cause of visitors' refused connections while one session started the engine).
+        self._ready = False
         self._atexit = False
 
     @property
@@ -154,19 +159,32 @@ class LocalServer:
             *self.extra_args,
         ]  # fmt: skip
 
-    def start(self, timeout: float = 120.0) -> LocalServer:
-        with self._lock:
+    def _acquire(self, timeout: float) -> None:
+        """The lock, waiting at most `timeout` for another caller's start (or model switch) to end."""
+        if not self._lock.acquire(timeout=timeout):
+            raise LocalServerError(f"It was still starting after {timeout:.0f} s. Try again in a moment.")
+
+    def start(self, timeout: float = START_TIMEOUT) -> LocalServer:
+        self._acquire(timeout)
+        try:
             if not self.running():
                 self._spawn(timeout)
+        finally:
+            self._lock.release()
         return self
 
-    def ensure_running(self, timeout: float = 120.0, *, retry: bool = False) -> str | None:
-        """Start the child, or restart it if it died (an out-of-memory kill, a crash). Returns a notice
-        for the user when it restarted it, None otherwise. A start that fails raises LocalServerError
-        with the log's tail, and later calls raise the same error without trying again (no restart
-        loop) until `retry=True` (the user asked)."""
-        with self._lock:
-            if self.running():
+    def ensure_running(self, timeout: float = START_TIMEOUT, *, retry: bool = False) -> str | None:
+        """Start the child, or restart it if it died (an out-of-memory kill, a crash). Safe from any
+        number of threads at once: one starts it, the others wait for that start (bounded by
+        `timeout`) and return once the engine answers. Returns a notice for the user when this call
+        restarted it, None otherwise. A start that fails raises LocalServerError with the log's tail,
+        and later calls raise the same error without trying again (no restart loop) until
+        `retry=True` (the user asked)."""
+        if self.running():
+            return None
+        self._acquire(timeout)
+        try:
+            if self.running():  # another caller started it while we waited
                 return None
             if self.failure is not None and not retry:
                 raise self.failure
@@ -182,8 +200,10 @@ class LocalServer:
                 raise
             self.failure = None
             return f"The embedded model {self.last_exit} and was restarted." if died else None
+        finally:
+            self._lock.release()
 
-    def switch_model(self, model_path: str | Path, alias: str | None = None, timeout: float = 120.0) -> None:
+    def switch_model(self, model_path: str | Path, alias: str | None = None, timeout: float = START_TIMEOUT) -> None:
         """Serve another GGUF on the same port (cached clients keep working). If it cannot be loaded,
         the previous model is started again and LocalServerError carries llama.cpp's own log lines."""
         model_path = Path(model_path)
@@ -208,6 +228,7 @@ class LocalServer:
         raise LocalServerError(f"{model_path.name} could not be loaded; {previous[1]} is running again.\n{failed.detail}")
 
     def _spawn(self, timeout: float) -> None:
+        self._ready = False
         if not self.model_path.is_file():
             raise LocalServerError(f"Model file not found: {self.model_path}")
         self._close_log()
@@ -233,6 +254,7 @@ class LocalServer:
             self._atexit = True
         info = self._read_ready_line(timeout)
         self.port = int(info["base_url"].split(":")[-1].split("/")[0])
+        self._ready = True  # after the port: a caller that sees running() reads the right URL
 
     def _read_ready_line(self, timeout: float) -> dict:
         """The child's JSON line, printed once its /health answers; or the reason it never came."""
@@ -269,8 +291,9 @@ class LocalServer:
         return "Last lines of the server log:\n" + "\n".join(tail)
 
     def running(self) -> bool:
+        """True when the engine is up and answers at `base_url` (False while it is starting)."""
         proc = self.process
-        if proc is None or proc.poll() is not None:
+        if not self._ready or proc is None or proc.poll() is not None:
             return False
         if _exiting(proc.pid):
             # Killed, but waitpid reports a multi-threaded process only once every thread has unwound
@@ -283,6 +306,7 @@ class LocalServer:
         return True
 
     def stop(self) -> None:
+        self._ready = False
         proc, self.process = self.process, None
         if proc and proc.poll() is None:
             proc.terminate()

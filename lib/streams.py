@@ -57,6 +57,16 @@ class ChatStream:
         self.extra = extra
         self.result = ChatResult()
         self._logged = False
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the stream to end, from any thread: it ends quietly (no error) at the next chunk, and
+        closing the response lets the server free the slot."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
 
     def on_chunk(self, chunk: ChatCompletionChunk) -> None:
         """Called with every chunk as it arrives; a subclass may look at more than the text (logprobs)."""
@@ -81,6 +91,8 @@ class ChatStream:
                 stream = self._open(with_usage=False)  # provider rejects stream_options: estimate
             with stream:
                 for chunk in stream:
+                    if self._cancelled.is_set():
+                        break
                     self.on_chunk(chunk)
                     if chunk.usage is not None:
                         res.usage = chunk.usage
@@ -98,6 +110,8 @@ class ChatStream:
                         res.text += delta
                         yield delta
         except BaseException as exc:
+            if self._cancelled.is_set() and isinstance(exc, Exception):
+                return  # cancelled: a failure now is no error of the reply's (it was stopped)
             if not isinstance(exc, GeneratorExit):
                 res.error = exc
                 res.error_kind = describe_error(exc).kind
@@ -153,6 +167,9 @@ class PersistedReply:
     (a timer flushes text that arrived since, so a pause in the stream does not hold it back),
     and the final text with its completeness and `meta(result)` when iteration ends, whether it
     ended normally, by an error or by the consumer stopping. `message_id` is set once a row exists.
+
+    `stop()` (from any thread) ends it where it is: the row holds the text so far, marked incomplete
+    and stopped, and is never written again, so whatever is saved after the stop comes after it.
     """
 
     def __init__(
@@ -176,6 +193,7 @@ class PersistedReply:
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._closed = False
+        self.stopped = False
 
     @property
     def result(self) -> ChatResult:
@@ -196,14 +214,17 @@ class PersistedReply:
                 except sqlite3.Error:
                     pass  # the next delta or the final write retries
 
-    def _on_delta(self, delta: str) -> None:
+    def _on_delta(self, delta: str) -> bool:
+        """Save the delta; False once the reply was stopped (the delta is dropped)."""
         with self._lock:
+            if self._closed:
+                return False
             self.text += delta
             if self.message_id is None:
                 self.message_id = self.store.add_message(self.conversation_id, "assistant", self.text, incomplete=True)
                 self._written = self.text
                 self._last_write = time.monotonic()
-                return
+                return True
             wait = self._last_write + self.interval - time.monotonic()
             if wait <= 0:
                 self._flush_locked()
@@ -211,12 +232,39 @@ class PersistedReply:
                 self._timer = threading.Timer(wait, self._on_timer)
                 self._timer.daemon = True
                 self._timer.start()
+            return True
+
+    def stop(self) -> None:
+        """End the reply now, from any thread (a newer run of the page). It keeps its place: its row
+        (an empty one if no text had arrived) is final, marked incomplete and `meta["stopped"]`, and
+        a reply not iterated yet never calls the model."""
+        with self._lock:
+            if self._closed:
+                return  # already ended
+            self._closed = True
+            self.stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            cancel = getattr(self.stream, "cancel", None)
+            if cancel:
+                cancel()
+            meta = (self.meta(self.stream.result) if self.meta else {}) | {"stopped": True}
+            if self.message_id is None:
+                self.message_id = self.store.add_message(self.conversation_id, "assistant", self.text, incomplete=True, meta=meta)
+            else:
+                self.store.update_message(self.message_id, content=self.text, incomplete=True, meta=meta)
+            self._written = self.text
 
     def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            if self._closed:
+                return  # stopped before it began
         it = iter(self.stream)
         try:
             for delta in it:
-                self._on_delta(delta)
+                if not self._on_delta(delta):
+                    break  # stopped meanwhile
                 yield delta
         finally:
             close = getattr(it, "close", None)
@@ -226,6 +274,8 @@ class PersistedReply:
 
     def _finish(self) -> None:
         with self._lock:
+            if self.stopped:
+                return  # stop() wrote the row's final state
             self._closed = True
             if self._timer is not None:
                 self._timer.cancel()

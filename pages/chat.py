@@ -20,6 +20,10 @@ state = st.session_state
 sidebar.init_state()
 store = open_store()
 service = ConversationService(store)
+# Using the page while a reply streams starts this run and ends the one streaming it (Streamlit's
+# fast reruns). Stop that reply first, so its text so far is saved in its place (marked stopped)
+# before anything typed since is added after it, and `restore` shows it.
+sidebar.stop_active_reply()
 current = sidebar.restore(store)
 
 with st.sidebar:
@@ -35,13 +39,31 @@ if seed_error:
     st.sidebar.error(f"{seed_error} Sending without one.")
 sidebar.sync_settings(store)
 
+# A message typed is queued by chat_input's callback (before any code of the run), so a run that
+# is ended early never loses it; it leaves the queue only once it is saved in the conversation.
+sending = False
+if state.chat_pending and selection is not None:
+    state.chat_error = None
+    state.chat_history.append(Turn("user", state.chat_pending[0]))
+    cid = service.ensure_saved(state.chat_conversation_id, state.chat_history, sidebar.snapshot())
+    if state.chat_conversation_id is None:
+        state.chat_conversation_id, state.chat_saved_settings = cid, sidebar.snapshot()
+    state.chat_pending.pop(0)
+    sending = True
+
 for turn in state.chat_history:
     with st.chat_message(turn.role):
         st.markdown(turn.content)
-        if turn.incomplete:
+        if turn.stopped:
+            st.caption("⏹️ Stopped: a new message (or another action) came before the reply ended.")
+        elif turn.incomplete:
             st.caption("⚠️ Incomplete: the reply was cut off.")
-        if turn.meta:
+        if turn.meta and not turn.stopped:
             st.caption(meta_caption(turn.meta))
+for text in state.chat_pending:  # typed while the model was starting or unreachable: sent in turn
+    with st.chat_message("user"):
+        st.markdown(text)
+        st.caption("⏳ Waiting to be sent.")
 
 
 def _save() -> str:
@@ -77,34 +99,32 @@ def _send() -> None:
         max_messages=int(state.chat_max_history),
         history_tokens=int(state.chat_history_budget),
     )
+    state.chat_active = reply  # before the next Streamlit call: a newer run can stop it from then on
     if reply.dropped:
         st.caption(f"{reply.dropped} older message(s) were not sent (history limit).")
     with st.chat_message("assistant"):
         try:
             st.write_stream(reply)
         except Exception as exc:  # the SDK's errors, shown (redacted) after the rerun
-            state.chat_error = error_message(exc, selection.provider, selection.settings)
-    turn = reply.finish()
-    if turn is not None:
-        state.chat_history.append(turn)
-    st.rerun()
+            if not reply.stopped:
+                state.chat_error = error_message(exc, selection.provider, selection.settings)
+    if reply.stopped:
+        return  # a newer run stopped it, and shows it from the store
+    reply.finish()
+    state.chat_active = None
+    st.rerun()  # the reply, saved as it streamed, is shown from the store (`restore`)
 
 
-prompt = st.chat_input("Message the model…", key="chat_input", disabled=selection is None)
+st.chat_input("Message the model…", key="chat_input", on_submit=sidebar.queue_message, disabled=selection is None)
 last = state.chat_history[-1] if state.chat_history else None
 awaiting_reply = last is not None and last.role == "user"
 
 if state.chat_error:
     st.error(state.chat_error, icon="⚠️")
 # (the button exists only while a message awaits its reply)
-if awaiting_reply and not prompt and selection is not None and st.button("↻ Re-send last message", key="chat_resend"):
+if awaiting_reply and not sending and selection is not None and st.button("↻ Re-send last message", key="chat_resend"):
     state.chat_error = None
     _send()
 
-if prompt and selection is not None:
-    state.chat_error = None
-    state.chat_history.append(Turn("user", prompt))
-    _save()
-    with st.chat_message("user"):
-        st.markdown(prompt)
+if sending:
     _send()

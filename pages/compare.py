@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from dataclasses import replace
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from lib import compare as cmp
 from lib.chat import ChatResult, parse_seed
 from lib.conversation import ChatSettings, ConversationService, Target, Turn, reply_meta
 from lib.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
+from lib.storage.store import Store
 from lib.text import format_cost, md_text
 from ui.common import Selection, enter_page, error_message, model_picker, open_store
 
@@ -76,6 +78,16 @@ class ActiveRun:
 
     def __init__(self, spec: cmp.GridSpec, plan: cmp.GridPlan, runner: cmp.GridRunner) -> None:
         self.spec, self.plan, self.runner = spec, plan, runner
+        self._saved: str | None = None
+        self._lock = threading.Lock()
+
+    def save_once(self, store: Store) -> str:
+        """The finished run's id, saved by whichever run of the page gets here first: using the page
+        as a run ends starts a new script run beside the old one, and both may see it finish."""
+        with self._lock:
+            if self._saved is None:
+                self._saved = cmp.save_run(store, cmp.record_of(self.spec, self.plan, self.runner))
+            return self._saved
 
 
 # --- sidebar ---------------------------------------------------------------------------------------
@@ -555,8 +567,7 @@ if active is not None:
             f"{'Stopping' if runner.stopping else 'Running'}: {done} of {len(runner.results)} cells done · "
             f"{runner.elapsed():.1f} s"
         )
-    record = cmp.record_of(active.spec, active.plan, runner)
-    state.cmp_view_id = cmp.save_run(store, record)
+    state.cmp_view_id = active.save_once(store)
     state.cmp_active = None
     st.rerun()
 

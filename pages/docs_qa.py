@@ -31,6 +31,14 @@ state = st.session_state
 state.setdefault("qa_turns", {})  # collection -> list of turns (question, answer, passages, caption)
 state.setdefault("qa_outcomes", None)  # (collection, what was done, [FileOutcome]) of the last add/rebuild
 state.setdefault("qa_error", None)  # the last collection error's page text
+state.setdefault("qa_active", None)  # (turn, stream) of the answer streaming now
+
+# A question asked (or the page used) while an answer streams ends that run: stop its call and keep
+# the turn in its place with what arrived, marked stopped, before the new question is added.
+if state.qa_active is not None:
+    (stopped_turn, stopped_stream), state.qa_active = state.qa_active, None
+    stopped_stream.cancel()
+    stopped_turn.update(answer=stopped_stream.result.text, stopped=True)
 
 cfg = settings()
 DATA = cfg.data_dir
@@ -265,6 +273,8 @@ def _show_turn(turn: dict) -> None:
             st.markdown(turn["answer"])
         if not turn["passages"]:
             st.info(turn.get("notice") or NOT_FOUND)
+        if turn.get("stopped"):
+            st.caption("⏹️ Stopped: the page was used before the answer ended.")
         if turn.get("caption"):
             st.caption(turn["caption"])
         _show_turn_sources(turn)
@@ -278,32 +288,40 @@ def _history(turns: list[dict]) -> list:
     return out
 
 
-def _ask(question: str, turns: list[dict]) -> dict:
-    """Retrieve, then stream the answer; returns the turn to keep."""
+def _ask(question: str, turns: list[dict]) -> None:
+    """Retrieve, then stream the answer; the turn is kept in `turns` from the start (a newer run may
+    stop it part-way)."""
     search = question
     if followup and turns:
         search = f"{turns[-1]['question']} {question}"
     hits = _redacted(index.search(search, k))
     turn: dict = {"question": question, "answer": "", "passages": [], "caption": "", "error": None, "search": search}
+    history = _history(turns)
+    turns.append(turn)
     with st.chat_message("user"):
         st.markdown(question)
     with st.chat_message("assistant"):
         if not hits:  # nothing to answer from: say so without a model call
             turn["notice"] = f"{NOT_FOUND} No passage in '{name}' shares a word with the question."
             st.info(turn["notice"])
-            return turn
+            return
         assert selection is not None
         counter = token_counter(selection.provider.id, selection.base_url)
-        prompt = build_prompt(question, hits, _history(turns), context_tokens=int(context), reply_tokens=int(reply_tokens),
+        prompt = build_prompt(question, hits, history, context_tokens=int(context), reply_tokens=int(reply_tokens),
                               count=counter.count)  # fmt: skip
         turn["passages"], turn["truncated"] = prompt.passages, prompt.truncated
         params = ChatParams(model=selection.model, temperature=float(temperature), max_tokens=int(reply_tokens), seed=0)
         stream = ChatStream(selection.client, prompt.messages, params, selection.context("docs_qa"))
+        state.qa_active = (turn, stream)
         try:
             st.write_stream(stream)
         except Exception as exc:  # the SDK's errors: a specific message, no stack trace
-            turn["error"] = error_message(exc, selection.provider, selection.settings)
-            st.error(turn["error"], icon="⚠️")
+            if not stream.cancelled:
+                turn["error"] = error_message(exc, selection.provider, selection.settings)
+                st.error(turn["error"], icon="⚠️")
+        if stream.cancelled:
+            return  # a newer run stopped it and shows the turn
+        state.qa_active = None
         res = stream.result
         turn["answer"] = res.text
         usage = res.usage
@@ -318,7 +336,6 @@ def _ask(question: str, turns: list[dict]) -> dict:
         ] if x)  # fmt: skip
         st.caption(turn["caption"])
         _show_turn_sources(turn)
-    return turn
 
 
 with tab_ask:
@@ -332,7 +349,7 @@ with tab_ask:
     question = st.chat_input(f"Ask about the documents in '{name}'", key="qa_question", disabled=selection is None)
     if question and question.strip() and selection is not None:
         with conversation:
-            turns.append(_ask(question.strip(), turns))
+            _ask(question.strip(), turns)
     if turns and st.button("Clear the conversation", key="qa_clear"):
         turns.clear()
         st.rerun()

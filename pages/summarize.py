@@ -20,6 +20,16 @@ state.setdefault("sum_docs", {})  # this session's fetch cache: source key -> Do
 state.setdefault("sum_summaries", {})  # this session's summary cache: (source, options, model) key -> summary
 state.setdefault("sum_last", None)  # (source key, summary key) shown on reruns
 state.setdefault("sum_error", None)  # the last failure's page text (redacted)
+state.setdefault("sum_active", None)  # (source key, stream) of the summary streaming now
+state.setdefault("sum_stopped", None)  # (source key, text) of a summary stopped part-way
+
+# Using the page while a summary streams ends that run (Streamlit starts this one beside it): stop
+# its call, which frees the engine's slot, and keep what arrived, shown as stopped until the next summary.
+if state.sum_active is not None:
+    (stopped_key, stopped_stream), state.sum_active = state.sum_active, None
+    stopped_stream.cancel()
+    if stopped_stream.result.text:
+        state.sum_stopped = (stopped_key, stopped_stream.result.text)
 
 with st.sidebar:
     selection = model_picker("sum")
@@ -140,6 +150,7 @@ def _run(bypass_cache: bool) -> None:
     assert selection is not None
     state.sum_error = None
     state.sum_last = None
+    state.sum_stopped = None
     try:
         doc_key, doc = _load_document(bypass_cache)
     except FetchError as exc:  # redacted like every error: a URL can carry a token
@@ -176,10 +187,14 @@ def _run(bypass_cache: bool) -> None:
         return
     st.markdown("#### Summary")
     stream = final_stream(selection.client, messages, options, model, ctx)
+    state.sum_active = (doc_key, stream)
     try:
         st.write_stream(stream)
     except Exception as exc:
         show_error(exc, selection.provider, selection.settings)
+    if stream.cancelled:
+        return  # a newer run stopped it and shows what arrived
+    state.sum_active = None
     res = stream.result
     if not res.text:
         return
@@ -203,6 +218,11 @@ def _run(bypass_cache: bool) -> None:
 
 if go or refresh:
     _run(bypass_cache=bool(refresh))
+elif state.sum_stopped and state.sum_stopped[0] in state.sum_docs:
+    _show_document(state.sum_docs[state.sum_stopped[0]])
+    st.markdown("#### Summary")
+    st.markdown(state.sum_stopped[1])
+    st.caption("⏹️ Stopped: the page was used before the summary ended. Summarise again for the whole summary.")
 elif state.sum_last:
     doc_key, summary_key = state.sum_last
     if doc_key in state.sum_docs and summary_key in state.sum_summaries:

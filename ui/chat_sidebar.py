@@ -33,6 +33,8 @@ state = st.session_state
 
 def init_state() -> None:
     state.setdefault("chat_history", [])  # list[Turn]
+    state.setdefault("chat_pending", [])  # messages typed and not yet saved in the conversation
+    state.setdefault("chat_active", None)  # the Reply streaming in this session's latest send
     state.setdefault("chat_error", None)  # last failure, shown until the next send
     state.setdefault("chat_notice", None)  # (kind, text) from the last sidebar action
     state.setdefault("chat_conversation_id", None)  # the saved conversation shown (None: not saved yet)
@@ -59,6 +61,21 @@ def init_state() -> None:
         "chat_pe_temp": 0.7,
     }.items():
         state.setdefault(key, default)
+
+
+def queue_message() -> None:
+    """chat_input's callback: it runs before the script, so the message is kept even if the run is
+    ended early (the page used again at once, or a wait for the engine)."""
+    text = state.get("chat_input")
+    if text:
+        state.chat_pending.append(text)
+
+
+def stop_active_reply() -> None:
+    """Stop the reply a previous run of this session is still streaming (see `Reply.stop`)."""
+    reply, state.chat_active = state.get("chat_active"), None
+    if reply is not None:
+        reply.stop()
 
 
 def snapshot() -> ChatSettings:

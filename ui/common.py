@@ -18,7 +18,7 @@ from lib.config import Settings, load_settings
 from lib.errors import YoakeError, describe_error
 from lib.identity import LOCAL_OWNER, Identity
 from lib.local_models import downloaded_path, fit_problem, model_link, models_folder, resolve_local_model
-from lib.local_server import LocalServer, LocalServerError
+from lib.local_server import START_TIMEOUT, LocalServer, LocalServerError
 from lib.model_download import DownloadProgress, display_url, follow_download, is_url
 from lib.model_errors import DownloadBusy
 from lib.policy import Action, Decision, Visitor, decide, may_reach_private_networks, visitor
@@ -139,8 +139,10 @@ def local_server_base_url(*, retry: bool = False) -> str:
         return settings().local_base_url or ""
     if server.running():
         return server.base_url
-    with st.spinner("Starting the embedded model…"):
-        notice = server.ensure_running(retry=retry)
+    # Every session waits here for the one start (another session's, perhaps): a message sent
+    # meanwhile is handled once the engine answers, never sent to a port it does not listen on yet.
+    with st.spinner(f"Starting the model… (up to {START_TIMEOUT:.0f} s)"):
+        notice = server.ensure_running(START_TIMEOUT, retry=retry)
     if notice:  # kept for a minute: a page that reruns after sending (chat) must still show it
         st.session_state["engine_notice"] = (f"{notice} ({time.strftime('%H:%M:%S')})", time.monotonic())
     return server.base_url

@@ -1,0 +1,50 @@
+"""The summariser and Docs Q&A when the page is used while an answer streams: the newer run stops the
+call and keeps what arrived, marked stopped. AppTest with a stand-in for the interrupted stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from lib.chat import ChatResult
+from lib.fetch import from_text
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+
+
+class Interrupted:
+    """The stream of a run Streamlit ended part-way: its text so far, and `cancel()`."""
+
+    def __init__(self, text: str) -> None:
+        self.result = ChatResult(text=text)
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_a_summary_stopped_part_way_is_cancelled_kept_and_marked(data_dir: Path) -> None:
+    stream = Interrupted("Lighthouses guide ships past")
+    at = AppTest.from_file(str(PAGES / "summarize.py"), default_timeout=60)
+    at.session_state["sum_docs"] = {"paste|balanced|x": from_text("Lighthouses guide ships. " * 20)}
+    at.session_state["sum_active"] = ("paste|balanced|x", stream)
+    at.run()
+    assert not at.exception
+    assert stream.cancelled and at.session_state["sum_active"] is None
+    assert any(m.value == "Lighthouses guide ships past" for m in at.markdown)
+    assert any("Stopped" in c.value for c in at.caption)
+    assert at.session_state["sum_summaries"] == {}  # never cached as if whole
+
+
+def test_a_docs_qa_answer_stopped_part_way_keeps_its_turn_marked_and_in_history(data_dir: Path) -> None:
+    stream = Interrupted("The index is rebuilt when")
+    turn = {"question": "When is the index rebuilt?", "answer": "", "passages": [], "caption": "", "error": None}
+    at = AppTest.from_file(str(PAGES / "docs_qa.py"), default_timeout=60)
+    at.session_state["qa_turns"] = {"notes": [turn]}
+    at.session_state["qa_active"] = (turn, stream)
+    at.run()
+    assert not at.exception
+    assert stream.cancelled and at.session_state["qa_active"] is None
+    kept = at.session_state["qa_turns"]["notes"][0]
+    assert kept["answer"] == "The index is rebuilt when" and kept["stopped"]
