@@ -16,14 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.chat import CallContext, ChatParams  # noqa: E402
-from lib.local_server import LocalServer  # noqa: E402
-from lib.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
+from lib.conversation.persisted import PersistedReply  # noqa: E402
+from lib.engine.server import LocalServer  # noqa: E402
+from lib.llm.chat import CallContext, ChatParams  # noqa: E402
+from lib.llm.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
+from lib.llm.streams import ChatStream  # noqa: E402
 from lib.storage.store import Store  # noqa: E402
-from lib.streams import (
-    ChatStream,  # noqa: E402
-    PersistedReply,  # noqa: E402
-)
 
 SMALL = "--small" in sys.argv[1:]
 ROUNDS = 2 if SMALL else 12

@@ -27,11 +27,11 @@ import openai
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lib.chat import CallContext  # noqa: E402
 from lib.compare import Cell, GridRunner, GridSpec, ModelChoice, expand  # noqa: E402
-from lib.conversation import Target  # noqa: E402
-from lib.local_server import LocalServer  # noqa: E402
-from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa: E402
+from lib.conversation.service import Target  # noqa: E402
+from lib.engine.server import LocalServer  # noqa: E402
+from lib.llm.chat import CallContext  # noqa: E402
+from lib.llm.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa: E402
 from tests.support.hosted_api_sim import HostedAPISim  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]

@@ -32,11 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lib.core.host_paths import ANY_PATH  # noqa: E402
 from lib.docs_qa.chunking import chunk_document  # noqa: E402
 from lib.docs_qa.extract import Skipped, extract  # noqa: E402
 from lib.docs_qa.index import Collection, SearchIndex, create_collection  # noqa: E402
 from lib.docs_qa.tokenize import tokenize  # noqa: E402
-from lib.host_paths import ANY_PATH  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]  # a smoke run: the same steps on a small corpus
 FILES, SECTIONS, QUERIES, K = (20, 5, 20, 5) if SMALL else (500, 20, 200, 5)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.local_server import LocalServer  # noqa: E402
-from lib.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
+from lib.engine.server import LocalServer  # noqa: E402
+from lib.llm.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]
 ROUNDS = 1 if SMALL else 2

@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 import gguf  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lib import local_models as lm  # noqa: E402
-from lib.gguf_header import read_gguf_info  # noqa: E402
-from lib.model_download import download_model  # noqa: E402
+from lib.engine import models as lm  # noqa: E402
+from lib.engine.download import download_model  # noqa: E402
+from lib.engine.gguf import read_gguf_info  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]  # a smoke run
 ROUNDS = 1 if SMALL else 3  # GGUFReader needs ~20 s a round on the Qwen-sized vocabulary

@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 import openai  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lib.chat import CallContext, ChatParams  # noqa: E402
-from lib.local_server import LocalServer  # noqa: E402
+from lib.engine.server import LocalServer  # noqa: E402
+from lib.llm.chat import CallContext, ChatParams  # noqa: E402
 from lib.logprobs import HEX_ERRORS, build_table, chosen_index, label_bytes, run_logprobs, summarize, to_frame, token_bytes  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]  # a smoke run

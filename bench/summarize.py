@@ -35,10 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import trafilatura  # noqa: E402
 
-from lib.chat import CallContext, ChatParams, complete  # noqa: E402
-from lib.fetch import Document, extract  # noqa: E402
-from lib.local_server import LocalServer  # noqa: E402
-from lib.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
+from lib.engine.server import LocalServer  # noqa: E402
+from lib.llm.chat import CallContext, ChatParams, complete  # noqa: E402
+from lib.llm.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
 from lib.summarize import (  # noqa: E402
     LlamaServerCounter,
     SummaryOptions,
@@ -48,6 +47,7 @@ from lib.summarize import (  # noqa: E402
     summarize,
     token_counter,
 )
+from lib.summarize.fetch import Document, extract  # noqa: E402
 from tests.support.hosted_api_sim import HostedAPISim, split_pieces  # noqa: E402
 
 URL = "https://example.org/reports/harbour-history"

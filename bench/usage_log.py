@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lib.identity import LOCAL_OWNER, owner_hash  # noqa: E402
-from lib.usage.log import UsageRecord  # noqa: E402
+from lib.core.identity import LOCAL_OWNER, owner_hash  # noqa: E402
+from lib.core.usage_log import UsageRecord  # noqa: E402
 
 FIELDS = [f.name for f in fields(UsageRecord)]
 ORDER = ["id", "ts"] + [f for f in FIELDS if f not in ("id", "ts")]
@@ -132,7 +132,7 @@ print(json.dumps({{"import": t1 - t0, "open": t2 - t1, "rows": snap.table.num_ro
 def main() -> None:
     import pandas as pd
 
-    from lib.usage import log as usage_log
+    from lib.core import usage_log
     from lib.usage.reader import CACHE_SAVE_BYTES, UsageLog, cache_path_for
 
     small = "--small" in sys.argv[1:]

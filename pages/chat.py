@@ -1,14 +1,14 @@
 """Chat: provider / model / sampling controls, personas, streamed replies with their cost, and
 conversations saved as they happen, restored after a reload from `?c=`.
 
-A thin view: widgets and state live in ui/chat_sidebar.py, the chat flow in lib/conversation.py."""
+A thin view: widgets and state live in ui/chat_sidebar.py, the chat flow in lib/conversation/service.py."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from lib.chat import ChatParams, parse_seed, parse_stop
-from lib.conversation import ConversationService, Target, Turn, meta_caption
+from lib.conversation.service import ConversationService, Target, Turn, meta_caption
+from lib.llm.chat import ChatParams, parse_seed, parse_stop
 from ui import chat_sidebar as sidebar
 from ui.common import enter_page, error_message, model_picker, open_store
 

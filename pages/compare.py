@@ -18,11 +18,11 @@ import streamlit as st
 from openai.types import CompletionUsage
 
 from lib import compare as cmp
-from lib.chat import ChatResult, parse_seed
-from lib.conversation import ChatSettings, ConversationService, Target, Turn, reply_meta
-from lib.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
+from lib.conversation.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
+from lib.conversation.service import ChatSettings, ConversationService, Target, Turn, reply_meta
+from lib.core.text import format_cost, md_text
+from lib.llm.chat import ChatResult, parse_seed
 from lib.storage.store import Store
-from lib.text import format_cost, md_text
 from ui.common import Selection, enter_page, error_message, model_picker, open_store
 
 enter_page()  # first: never run without the entry point (password gate, navigation)

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib.chat import ChatParams
+from lib.core.host_paths import host_path_access
+from lib.core.text import md_text
 from lib.docs_qa import DocsError, FileOutcome, Hit, SearchIndex, create_collection, list_collections, open_collection, tokenize
 from lib.docs_qa.answer import NOT_FOUND, build_prompt, citations, is_not_found, passage_title
 from lib.docs_qa.extract import SUPPORTED
 from lib.docs_qa.index import check_name, collections_root
-from lib.host_paths import host_path_access
-from lib.streams import ChatStream
+from lib.llm.chat import ChatParams
+from lib.llm.streams import ChatStream
 from lib.summarize import token_counter
-from lib.text import md_text
 from ui.common import current_visitor, enter_page, error_message, model_picker, settings, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -44,7 +44,7 @@ cfg = settings()
 DATA = cfg.data_dir
 VISITOR = current_visitor()
 OWNER = VISITOR.owner  # collections are per signed-in visitor (one owner, `local`, on a laptop)
-HOST_PATHS = host_path_access(cfg, VISITOR)  # which of the server's files this visitor may index (lib/host_paths.py)
+HOST_PATHS = host_path_access(cfg, VISITOR)  # which of the server's files this visitor may index (lib/core/host_paths.py)
 
 with st.sidebar:
     selection = model_picker("qa")

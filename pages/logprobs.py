@@ -7,7 +7,8 @@ import openai
 import pandas as pd
 import streamlit as st
 
-from lib.chat import CallContext, ChatParams, parse_seed
+from lib.llm.chat import CallContext, ChatParams, parse_seed
+from lib.llm.providers import PROVIDERS
 from lib.logprobs import (
     MAX_TOP_K,
     REPRODUCIBLE_NOTE,
@@ -29,7 +30,6 @@ from lib.logprobs import (
     visible,
     what_if,
 )
-from lib.providers import PROVIDERS
 from ui.common import Selection, enter_page, error_message, model_picker, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)

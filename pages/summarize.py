@@ -6,9 +6,9 @@ import hashlib
 
 import streamlit as st
 
-from lib.fetch import EXTRACTION_MODES, Document, FetchError, FetchLimits, from_text, load_upload, load_url
+from lib.core.text import format_cost, md_text
 from lib.summarize import LANGUAGES, STYLES, SummaryOptions, final_stream, map_reduce, plan, remember, token_counter
-from lib.text import format_cost, md_text
+from lib.summarize.fetch import EXTRACTION_MODES, Document, FetchError, FetchLimits, from_text, load_upload, load_url
 from ui.common import enter_page, error_message, model_picker, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)

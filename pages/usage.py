@@ -11,11 +11,11 @@ import pandas as pd
 import pyarrow.compute as pc
 import streamlit as st
 
-from lib.identity import owner_hash
-from lib.policy import usage_owners
-from lib.pricing import PRICES_FILE, Deprecation, Price, load_price_table
-from lib.providers import PROVIDERS
-from lib.usage import log as usage_log
+from lib.core import usage_log
+from lib.core.identity import owner_hash
+from lib.core.policy import usage_owners
+from lib.core.pricing import PRICES_FILE, Deprecation, Price, load_price_table
+from lib.llm.providers import PROVIDERS
 from lib.usage.reader import UsageLog, cache_path_for
 from lib.usage.view import Filters, UsageView, build_view, filter_table, options, to_csv_bytes
 from ui.common import current_visitor, enter_page, settings

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-from lib.local_server import free_port  # noqa: E402
+from lib.engine.server import free_port  # noqa: E402
 
 
 def chat_box_seconds(clone: Path, env: dict[str, str]) -> float:

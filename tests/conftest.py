@@ -19,8 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lib.local_server import LocalServer  # noqa: E402
-from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS  # noqa: E402
+from lib.engine.server import LocalServer  # noqa: E402
+from lib.llm.providers import LOCAL_MODEL_ALIAS, PROVIDERS  # noqa: E402
 from tests.support.hosted_api_sim import HostedAPISim, Reply, echo_reply  # noqa: E402
 
 # Keys of every provider are removed so the app's default is the embedded model, as on a fresh laptop.

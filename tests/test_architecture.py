@@ -1,5 +1,5 @@
 """Guard rails as tests: lib/ has no import cycle and never imports streamlit; every YOAKE_* setting
-the code reads has a typed property in lib/config.py and a row in README's table; every expected
+the code reads has a typed property in lib/core/config.py and a row in README's table; every expected
 failure has one root and one path to page text."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import ast
 import re
 from pathlib import Path
 
-from lib.config import Settings
-from lib.errors import YoakeError, describe_error
-from lib.local_server import LocalServerError
+from lib.conversation.io import ImportRejected, parse_import
+from lib.core.config import Settings
+from lib.core.errors import YoakeError, describe_error
+from lib.engine.server import LocalServerError
 from lib.logprobs import ForkError
 from lib.storage.db import StoreError
-from lib.store_io import ImportRejected, parse_import
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "lib"
@@ -71,8 +71,46 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_lib_has_no_import_cycle() -> None:
     graph = lib_graph()
-    assert "lib.conversation" in graph and "lib.usage.reader" in graph
+    assert "lib.conversation.service" in graph and "lib.usage.reader" in graph
     assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph) or [])}"
+
+
+# lib/'s layers, lowest first: a module imports its own layer and those below it, never one above.
+LAYERS: list[tuple[str, ...]] = [
+    ("lib.core",),  # settings, errors, identity and policy, the address guard, prices, the usage log
+    ("lib.llm",),  # providers and the client factory, one chat request, reply streams
+    ("lib.storage", "lib.engine"),  # SQLite repositories; the embedded engine and its model files
+    ("lib.conversation", "lib.compare", "lib.logprobs", "lib.summarize", "lib.docs_qa", "lib.usage"),  # features
+]
+
+
+def layer_of(module: str) -> int:
+    for n, packages in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in packages):
+            return n
+    raise AssertionError(f"{module} is in no layer: put it in a layer's folder (tests/test_architecture.py LAYERS)")
+
+
+def test_lib_is_in_layers_and_imports_only_downwards() -> None:
+    graph = lib_graph()
+    graph.pop("lib")
+    assert {m.split(".")[1] for m in graph} == {p.split(".")[1] for layer in LAYERS for p in layer}
+    upward = [(m, d) for m, deps in graph.items() for d in deps if d != "lib" and layer_of(d) > layer_of(m)]
+    assert upward == [], f"imports of a higher layer: {upward}"
+
+
+def test_the_layer_check_sees_an_upward_import() -> None:
+    assert layer_of("lib.core.config") < layer_of("lib.llm.chat") < layer_of("lib.storage.store") < layer_of("lib.compare.grid")
+    assert layer_of("lib.engine.server") == layer_of("lib.storage.db")
+
+
+def test_no_module_is_overgrown() -> None:
+    """Targets of the structure issue: a lib module over 600 lines holds several concerns, a page over
+    350 lines holds domain code."""
+    sizes = {p: len(p.read_text().splitlines()) for p in LIB.rglob("*.py")}
+    assert {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 600} == {}
+    pages = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "pages").glob("*.py")}
+    assert {k: n for k, n in pages.items() if n > 350} == {}
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
@@ -97,7 +135,7 @@ def test_every_setting_is_typed_and_documented() -> None:
         + (ROOT / "streamlit_app.py").read_text()
     )
     read = set(re.findall(r"YOAKE_[A-Z0-9_]+", code)) - {"YOAKE_ENV_FILE"}  # ENV_FILE names the .env itself (tests)
-    config = (LIB / "config.py").read_text()
+    config = (LIB / "core" / "config.py").read_text()
     readme = (ROOT / "README.md").read_text()
     table = {m for line in readme.splitlines() if line.startswith("| `YOAKE_") for m in re.findall(r"`(YOAKE_[A-Z0-9_]+)`", line)}
     assert read, "no settings found"
@@ -124,7 +162,7 @@ def test_every_expected_failure_has_one_root_and_its_own_words() -> None:
 
 
 def test_settings_precedence_holds_for_typed_properties(tmp_path: Path, monkeypatch) -> None:
-    from lib.config import load_settings
+    from lib.core.config import load_settings
 
     env = tmp_path / ".env"
     env.write_text("YOAKE_TIMEOUT=7\nYOAKE_MAX_RETRIES=5\nYOAKE_LOCAL_MODEL=/from/dotenv.gguf\n")

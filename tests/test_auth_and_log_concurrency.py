@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.auth import AttemptThrottle, password_matches
+from lib.core.auth import AttemptThrottle, password_matches
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")
@@ -56,7 +56,7 @@ WRITER = textwrap.dedent(
     import sys
     sys.path.insert(0, sys.argv[1])
     from pathlib import Path
-    from lib.usage.log import UsageRecord, append
+    from lib.core.usage_log import UsageRecord, append
     path, worker = Path(sys.argv[2]), int(sys.argv[3])
     for i in range(2000):
         append(path, UsageRecord(page="bench", provider="local", model=f"w{worker}", input_tokens=i,

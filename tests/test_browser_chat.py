@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.model]  # the app's own engine is
 
 
 def _engines(pid: int) -> list[int]:
-    return [p for p in children_of(pid) if "lib.local_server" in Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")]
+    return [p for p in children_of(pid) if "lib.engine.server" in Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")]
 
 
 def test_chat_streams_in_a_real_browser_survives_an_engine_kill_and_leaves_no_orphan(data_dir: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from browser import chromium_browser, streamlit_app
 
-from lib.local_server import free_port
+from lib.engine.server import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ import pytest
 from browser import alive, artifacts_dir, children_of, chromium_browser, chromium_page, streamlit_app
 from fault_proxy import FaultProxy
 
-from lib.conversation import Turn
+from lib.conversation.service import Turn
 from lib.storage.store import Store
 
 VISITORS = 4  # what a 2-core CI machine bears beside the app and its engine
@@ -112,7 +112,7 @@ def test_several_visitors_at_once_on_a_fresh_engine_are_all_answered_in_order(da
 
         # The engine dies (an out-of-memory kill) and every visitor sends at once: one session
         # restarts it, the others wait for that start rather than call a port nothing listens on.
-        (engine,) = [p for p in children_of(proc.pid) if "lib.local_server" in Path(f"/proc/{p}/cmdline").read_text()]
+        (engine,) = [p for p in children_of(proc.pid) if "lib.engine.server" in Path(f"/proc/{p}/cmdline").read_text()]
         os.kill(engine, signal.SIGKILL)
         _wait(lambda: not alive(engine), what="the engine's death")
         for page in pages:

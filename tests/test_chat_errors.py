@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.local_server import free_port
+from lib.engine.server import free_port
 from tests.support.hosted_api_sim import Fault, HostedAPISim, split_pieces
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")

@@ -8,7 +8,7 @@ from helpers import usage_lines as _usage_lines
 from streamlit.string_util import clean_text
 from streamlit.testing.v1 import AppTest
 
-from lib.text import md_text
+from lib.core.text import md_text
 from tests.support.hosted_api_sim import HostedAPISim, split_pieces
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")

@@ -11,9 +11,9 @@ from helpers import usage_lines as _usage
 from streamlit.string_util import clean_text
 from streamlit.testing.v1 import AppTest
 
-from lib.providers import LOCAL_MODEL_ALIAS
+from lib.conversation.io import export_json
+from lib.llm.providers import LOCAL_MODEL_ALIAS
 from lib.storage.store import Store
-from lib.store_io import export_json
 from tests.support.hosted_api_sim import Fault, HostedAPISim, split_pieces
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")

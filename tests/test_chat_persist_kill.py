@@ -19,11 +19,11 @@ CHILD = r"""
 import json, os, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from lib.chat import CallContext, ChatParams
-from lib.streams import ChatStream
-from lib.providers import LOCAL_MODEL_ALIAS, make_client
+from lib.llm.chat import CallContext, ChatParams
+from lib.llm.streams import ChatStream
+from lib.llm.providers import LOCAL_MODEL_ALIAS, make_client
 from lib.storage.store import Store
-from lib.streams import PersistedReply
+from lib.conversation.persisted import PersistedReply
 data = Path(os.environ["YOAKE_DATA_DIR"])
 store = Store.in_dir(data)
 prompt = "Count from 1 to 200, separated by commas. [fake count=200]"  # the fake model counts, one number a piece

@@ -16,10 +16,10 @@ from fault_proxy import Fault, FaultProxy
 from helpers import usage_lines
 
 from lib import compare as cmp
-from lib.chat import CallContext, estimate_message_tokens
-from lib.conversation import Target
-from lib.pricing import Price
-from lib.providers import PROVIDERS, make_client
+from lib.conversation.service import Target
+from lib.core.pricing import Price
+from lib.llm.chat import CallContext, estimate_message_tokens
+from lib.llm.providers import PROVIDERS, make_client
 from lib.storage.migrations import MIGRATIONS
 from lib.storage.store import DB_FILE, Store
 from tests.support.hosted_api_sim import HostedAPISim, piece_logprob, split_pieces

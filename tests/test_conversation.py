@@ -1,4 +1,4 @@
-"""The chat flow as a library (lib/conversation.py), without Streamlit: against the fake model."""
+"""The chat flow as a library (lib/conversation/service.py), without Streamlit: against the fake model."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from helpers import usage_lines as _usage
 
-from lib.chat import AUTO_MODEL, CallContext, ChatParams
-from lib.config import load_settings
-from lib.conversation import ChatSettings, ConversationService, Target, Turn, meta_caption, turns_of
-from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, Provider, client_for
+from lib.conversation.service import ChatSettings, ConversationService, Target, Turn, meta_caption, turns_of
+from lib.core.config import load_settings
+from lib.llm.chat import AUTO_MODEL, CallContext, ChatParams
+from lib.llm.providers import LOCAL_MODEL_ALIAS, PROVIDERS, Provider, client_for
 from lib.storage.store import Store
 from tests.support.hosted_api_sim import HostedAPISim
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from browser import ROOT, artifacts_dir, chromium_page, streamlit_app
 
-from lib.local_models import shipped_model_path
+from lib.engine.models import shipped_model_path
 
 GGUF = shipped_model_path()
 NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from docs_qa_corpus import BAD_FILES, write_corpus
 
+from lib.core.host_paths import ANY_PATH
 from lib.docs_qa import create_collection, open_collection
-from lib.host_paths import ANY_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from docs_qa_corpus import BAD_FILES, GUIDE_MD, PDF_PAGES, QUESTIONS, SERVER_PY, text_pdf, write_corpus
 
-from lib.chat import estimate_tokens
+from lib.core.host_paths import ANY_PATH
 from lib.docs_qa import DocsError, create_collection, list_collections, open_collection, tokenize
 from lib.docs_qa.answer import build_prompt, citations, is_not_found
 from lib.docs_qa.chunking import OVERLAP_TOKENS, TARGET_TOKENS, chunk_document
 from lib.docs_qa.extract import extract
 from lib.docs_qa.index import INDEX_PREFIX, Collection
-from lib.host_paths import ANY_PATH
+from lib.llm.chat import estimate_tokens
 
 # --- tokenizer -----------------------------------------------------------------------------------
 
@@ -315,7 +315,7 @@ def test_citations_map_to_passages() -> None:
 
 
 def test_configured_secrets_are_redacted_before_they_are_stored(data_dir: Path, tmp_path: Path) -> None:
-    from lib.config import Settings
+    from lib.core.config import Settings
 
     secret = "s3cr3t-deploy-token-0123456789"
     (tmp_path / "ops").mkdir()

@@ -13,10 +13,10 @@ from docs_qa_corpus import BAD_FILES, FAQ_HTML, GUIDE_JA_MD, write_corpus
 from helpers import usage_lines
 from streamlit.testing.v1 import AppTest
 
-from lib.chat import estimate_tokens
+from lib.core.host_paths import ANY_PATH
 from lib.docs_qa import create_collection, list_collections, open_collection
 from lib.docs_qa.answer import NOT_FOUND, SYSTEM_PROMPT, citations, passage_title
-from lib.host_paths import ANY_PATH
+from lib.llm.chat import estimate_tokens
 from tests.support.hosted_api_sim import HostedAPISim
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "docs_qa.py")

@@ -16,7 +16,7 @@ import pytest
 from browser import alive, children_of
 from streamlit.testing.v1 import AppTest
 
-from lib.local_server import LocalServer, LocalServerError, default_model_path
+from lib.engine.server import LocalServer, LocalServerError, default_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "chat.py")
@@ -34,7 +34,7 @@ def _engine_children(pid: int, but: int | None = None) -> list[int]:
     return [
         p
         for p in children_of(pid)
-        if p != but and "lib.local_server" in Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")
+        if p != but and "lib.engine.server" in Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")
     ]
 
 
@@ -79,7 +79,7 @@ def test_a_model_that_cannot_load_shows_the_log_tail_and_is_not_retried_in_a_loo
 def test_the_engine_dies_with_an_app_that_is_sigkilled(tmp_path: Path) -> None:
     code = (
         "import sys, time; sys.path.insert(0, sys.argv[1])\n"
-        "from lib.local_server import LocalServer\n"
+        "from lib.engine.server import LocalServer\n"
         "s = LocalServer(parallel=1).start(); print(s.process.pid, flush=True); time.sleep(600)\n"
     )
     app = subprocess.Popen([sys.executable, "-c", code, str(ROOT)], stdout=subprocess.PIPE, text=True)
@@ -99,7 +99,7 @@ def test_the_engine_dies_with_an_app_that_is_sigkilled(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_run_alone_it_prints_its_address_when_healthy(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lib.local_server", "--parallel", "1"],
+        [sys.executable, "-m", "lib.engine.server", "--parallel", "1"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

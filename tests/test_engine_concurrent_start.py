@@ -12,14 +12,14 @@ import openai
 import pytest
 from browser import children_of
 
-from lib.local_server import LocalServer, LocalServerError
+from lib.engine.server import LocalServer, LocalServerError
 
 
 def _engines() -> set[int]:
     found = set()
     for pid in children_of(os.getpid()):
         try:
-            if "lib.local_server" in Path(f"/proc/{pid}/cmdline").read_text():
+            if "lib.engine.server" in Path(f"/proc/{pid}/cmdline").read_text():
                 found.add(pid)
         except OSError:
             pass

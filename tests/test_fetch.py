@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fixtures.fixture_site import FIXTURES, FixtureSite, refused_url
 
-from lib.fetch import (
+from lib.summarize.fetch import (
     USER_AGENT,
     FetchError,
     FetchLimits,

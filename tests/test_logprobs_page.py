@@ -17,7 +17,7 @@ from fault_proxy import FaultProxy
 from helpers import usage_lines as _usage_lines
 from streamlit.testing.v1 import AppTest
 
-from lib.local_server import LocalServer
+from lib.engine.server import LocalServer
 from lib.logprobs import label_bytes
 from tests.support.hosted_api_sim import HostedAPISim
 
@@ -210,7 +210,7 @@ def test_empty_prompt_is_refused(data_dir: Path, fake_model: HostedAPISim) -> No
 def test_hostile_tokens_are_rendered_as_text_on_the_page() -> None:
     from openai.types.chat import ChatCompletionTokenLogprob
 
-    from lib.chat import ChatParams, ChatResult
+    from lib.llm.chat import ChatParams, ChatResult
     from lib.logprobs import LogprobRun, build_table
 
     hostile = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", " **bold** [x](javascript:alert(1))"]

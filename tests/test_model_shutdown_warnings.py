@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.chat import CallContext, ChatParams, route_model
-from lib.providers import PROVIDERS, list_models, make_client, router_defaults
-from lib.streams import ChatStream
+from lib.llm.chat import CallContext, ChatParams, route_model
+from lib.llm.providers import PROVIDERS, list_models, make_client, router_defaults
+from lib.llm.streams import ChatStream
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
 SUMMARIZE_PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "summarize.py")

@@ -22,8 +22,8 @@ import pytest
 from browser import children_of
 from streamlit.testing.v1 import AppTest
 
-from lib.local_server import PROJECT_ROOT, LocalServer, LocalServerError, default_model_path
-from lib.text import md_text
+from lib.core.text import md_text
+from lib.engine.server import PROJECT_ROOT, LocalServer, LocalServerError, default_model_path
 
 pytestmark = pytest.mark.model
 PAGE = str(PROJECT_ROOT / "pages" / "chat.py")
@@ -91,7 +91,7 @@ def test_switch_model_keeps_the_port_and_falls_back_when_the_new_one_cannot_load
 
 def test_the_command_line_takes_a_model_link(model_site: str, data_dir: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lib.local_server", "--model", f"{model_site}/{NEW_NAME}", "--parallel", "1"],
+        [sys.executable, "-m", "lib.engine.server", "--model", f"{model_site}/{NEW_NAME}", "--parallel", "1"],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -106,7 +106,7 @@ def test_the_command_line_takes_a_model_link(model_site: str, data_dir: Path) ->
 
 
 def _engines(but: int) -> list[int]:
-    return [p for p in children_of(os.getpid()) if p != but and "lib.local_server" in Path(f"/proc/{p}/cmdline").read_text()]
+    return [p for p in children_of(os.getpid()) if p != but and "lib.engine.server" in Path(f"/proc/{p}/cmdline").read_text()]
 
 
 def test_the_chat_page_downloads_a_model_switches_to_it_and_gets_a_reply(

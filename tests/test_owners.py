@@ -1,4 +1,4 @@
-"""Issue 17, the data half: every stored thing has an owner (lib/identity.py). The store scopes every
+"""Issue 17, the data half: every stored thing has an owner (lib/core/identity.py). The store scopes every
 statement by owner (behaviour per public method, a guard that lists the methods, and a trace of the
 SQL each one runs), the answer cache is per owner unless shared, a database from before owners is
 migrated to `local` without loss, Docs Q&A collections are per owner, and the usage log holds only
@@ -18,20 +18,20 @@ from typing import Any
 import pytest
 from openai.types import CompletionUsage
 
-from lib.chat import CallContext, ChatParams, ChatResult, finalize_and_log
-from lib.config import load_settings
-from lib.conversation import ChatSettings, ConversationService, Reply, Target, Turn, cache_key
+from lib.conversation.io import export_json, parse_import
+from lib.conversation.service import ChatSettings, ConversationService, Reply, Target, Turn, cache_key
+from lib.core.config import load_settings
+from lib.core.identity import LOCAL_OWNER, Identity, is_admin, owner_hash
 from lib.docs_qa import DocsError, create_collection, delete_collection, list_collections, open_collection
 from lib.docs_qa.__main__ import main as docs_cli
 from lib.docs_qa.index import DB_FILE as COLLECTION_DB
 from lib.docs_qa.index import OWNERS_DIR, Collection, check_name, collection_path, collections_root
-from lib.identity import LOCAL_OWNER, Identity, is_admin, owner_hash
-from lib.providers import PROVIDERS, client_for
+from lib.llm.chat import CallContext, ChatParams, ChatResult, finalize_and_log
+from lib.llm.providers import PROVIDERS, client_for
 from lib.storage.conversations import Conversation, StoredMessage
 from lib.storage.db import StoreError
 from lib.storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from lib.storage.store import DB_FILE, Store
-from lib.store_io import export_json, parse_import
 from lib.usage.reader import LOCAL_OWNER_HASH, UsageLog, read_table
 from lib.usage.view import Filters, build_view, options
 

@@ -10,9 +10,6 @@ import pytest
 from fixtures.fixture_site import FixtureSite
 from fixtures.pdfs import PAPER_PAGES, encrypted, image_only_pdf, paper_pdf, text_pdf
 
-from lib.document import Document
-from lib.fetch import FetchError, FetchLimits, load_upload, load_url
-from lib.pdf import read_pdf
 from lib.summarize import (
     EstimateCounter,
     SummaryOptions,
@@ -21,6 +18,9 @@ from lib.summarize import (
     page_spans,
     plan,
 )
+from lib.summarize.document import Document
+from lib.summarize.fetch import FetchError, FetchLimits, load_upload, load_url
+from lib.summarize.pdf import read_pdf
 
 LIMITS = FetchLimits(timeout=5, allow_private=True)  # the fixture site is on loopback
 

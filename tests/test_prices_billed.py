@@ -13,8 +13,8 @@ import pytest
 from openai.types import CompletionUsage
 from openai.types.completion_usage import PromptTokensDetails
 
-from lib.chat import CallContext, ChatParams, ChatResult, finalize_and_log
-from lib.pricing import (
+from lib.core import usage_log
+from lib.core.pricing import (
     DATA_FILE,
     DEFAULT_DEPRECATIONS,
     DEFAULT_PRICES,
@@ -24,8 +24,8 @@ from lib.pricing import (
     find_price,
     load_price_table,
 )
-from lib.providers import PROVIDERS, ModelList, router_defaults
-from lib.usage import log as usage_log
+from lib.llm.chat import CallContext, ChatParams, ChatResult, finalize_and_log
+from lib.llm.providers import PROVIDERS, ModelList, router_defaults
 from lib.usage import reader as usage_reader
 from lib.usage.reader import CACHE_FORMAT, UsageLog, cache_path_for, read_table
 from lib.usage.view import Filters, build_view, shutting_down, to_frame

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.pricing import DEFAULT_PRICES, Price, estimate_cost, find_price, load_price_table, load_prices, unknown_models
+from lib.core.pricing import DEFAULT_PRICES, Price, estimate_cost, find_price, load_price_table, load_prices, unknown_models
 
 
 def test_defaults_without_override_file(tmp_path: Path) -> None:

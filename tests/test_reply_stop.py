@@ -9,10 +9,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from lib.chat import ChatResult
-from lib.conversation import Turn, turns_of
+from lib.conversation.persisted import PersistedReply
+from lib.conversation.service import Turn, turns_of
+from lib.llm.chat import ChatResult
 from lib.storage.store import Store
-from lib.streams import PersistedReply
 
 
 class ScriptedStream:

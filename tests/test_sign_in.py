@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.core import usage_log
+from lib.core.identity import LOCAL_OWNER, Identity, owner_hash
+from lib.core.usage_log import UsageRecord
 from lib.docs_qa import create_collection
-from lib.identity import LOCAL_OWNER, Identity, owner_hash
 from lib.storage.store import Store
-from lib.usage import log as usage_log
-from lib.usage.log import UsageRecord
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 ISSUER = "https://idp.example.test"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from lib.chat import ChatResult
-from lib.fetch import from_text
+from lib.llm.chat import ChatResult
+from lib.summarize.fetch import from_text
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 

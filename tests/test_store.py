@@ -14,15 +14,16 @@ from pathlib import Path
 import pytest
 from helpers import usage_lines as _usage
 
-from lib.chat import CallContext, ChatParams, ChatResult
-from lib.config import load_settings
-from lib.conversation import cache_key
-from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, client_for
+from lib.conversation.persisted import PersistedReply
+from lib.conversation.service import cache_key
+from lib.core.config import load_settings
+from lib.llm.chat import CallContext, ChatParams, ChatResult
+from lib.llm.providers import LOCAL_MODEL_ALIAS, PROVIDERS, client_for
+from lib.llm.streams import CachedStream, ChatStream
 from lib.storage.conversations import title_from
 from lib.storage.db import StoreError
 from lib.storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from lib.storage.store import DB_FILE, Store
-from lib.streams import CachedStream, ChatStream, PersistedReply
 from tests.support.hosted_api_sim import HostedAPISim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -299,7 +300,7 @@ def test_no_reply_row_when_the_call_fails_before_any_text(data_dir: Path) -> Non
 
     import openai
 
-    from lib.providers import make_client
+    from lib.llm.providers import make_client
 
     with socket.socket() as sock:  # a loopback port nobody listens on
         sock.bind(("127.0.0.1", 0))

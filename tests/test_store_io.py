@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.storage.store import Store
-from lib.store_io import (
+from lib.conversation.io import (
     FORMAT,
     MAX_IMPORT_BYTES,
     MAX_MESSAGES,
@@ -18,6 +17,7 @@ from lib.store_io import (
     export_markdown,
     parse_import,
 )
+from lib.storage.store import Store
 
 
 def _saved(store: Store) -> str:

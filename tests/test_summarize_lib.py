@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from fixtures.fixture_site import FIXTURES, LONG_PARAGRAPHS, long_article
 
-from lib.chat import CallContext, estimate_tokens
-from lib.fetch import Document, extract
-from lib.local_server import LocalServer
-from lib.providers import LOCAL_MODEL_ALIAS, make_client
+from lib.engine.server import LocalServer
+from lib.llm.chat import CallContext, estimate_tokens
+from lib.llm.providers import LOCAL_MODEL_ALIAS, make_client
 from lib.summarize import (
     EstimateCounter,
     LlamaServerCounter,
@@ -24,6 +23,7 @@ from lib.summarize import (
     plan,
     token_counter,
 )
+from lib.summarize.fetch import Document, extract
 from tests.support.hosted_api_sim import HostedAPISim, echo_reply
 
 MODEL = LOCAL_MODEL_ALIAS
@@ -159,7 +159,7 @@ def test_combined_summaries_that_are_too_long_are_collapsed_again(fake_model: Ho
 def test_a_long_pdf_is_summarised_with_its_chunks_pages(fake_model: HostedAPISim, data_dir: Path) -> None:
     from fixtures.pdfs import text_pdf
 
-    from lib.pdf import read_pdf
+    from lib.summarize.pdf import read_pdf
 
     pages = [
         LONG_PARAGRAPHS[0].format(n=n, year=1800 + n) + " " + LONG_PARAGRAPHS[0].format(n=n + 50, year=1900 + n)

@@ -14,7 +14,7 @@ from fixtures.pdfs import encrypted, image_only_pdf, paper_pdf
 from net_trap import NetTrap, trap
 from streamlit.testing.v1 import AppTest
 
-from lib.text import md_text
+from lib.core.text import md_text
 from tests.support.hosted_api_sim import HostedAPISim
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "summarize.py")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lib.pricing import DEFAULT_PRICES, Price
-from lib.usage import log as usage_log
+from lib.core import usage_log
+from lib.core.pricing import DEFAULT_PRICES, Price
+from lib.core.usage_log import UsageRecord
 from lib.usage import reader
-from lib.usage.log import UsageRecord
 from lib.usage.reader import UsageLog, cache_path_for, parse_lines
 from lib.usage.view import Filters, build_view, filter_table, to_csv_bytes
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from lib.usage import log as usage_log
-from lib.usage.log import UsageRecord
+from lib.core import usage_log
+from lib.core.usage_log import UsageRecord
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "usage.py")
 NOW = datetime.now(UTC)

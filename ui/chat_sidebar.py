@@ -1,5 +1,5 @@
 """The chat page's sidebar and session state: conversations, this conversation, personas, presets and
-import. Widget code only; storage is lib/storage/ and the chat flow lib/conversation.py."""
+import. Widget code only; storage is lib/storage/ and the chat flow lib/conversation/service.py."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from datetime import datetime
 
 import streamlit as st
 
-from lib.conversation import ChatSettings, turns_of
-from lib.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
-from lib.providers import PROVIDERS
+from lib.conversation.io import MAX_IMPORT_BYTES, ImportRejected, clean_params, export_json, export_markdown, parse_import
+from lib.conversation.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
+from lib.conversation.service import ChatSettings, turns_of
+from lib.llm.providers import PROVIDERS
 from lib.storage.conversations import Conversation
 from lib.storage.db import StoreError
 from lib.storage.store import Store
-from lib.store_io import MAX_IMPORT_BYTES, ImportRejected, clean_params, export_json, export_markdown, parse_import
 
 # Saved parameter name -> widget key (what a conversation or preset restores).
 PARAM_KEYS = {

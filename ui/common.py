@@ -11,18 +11,19 @@ import openai
 import streamlit as st
 from streamlit.errors import StreamlitAuthError
 
-from lib import pricing
-from lib.auth import AttemptThrottle
-from lib.chat import AUTO_MODEL, AUTO_RULE, CallContext
-from lib.config import Settings, load_settings
-from lib.errors import YoakeError, describe_error
-from lib.identity import LOCAL_OWNER, Identity
-from lib.local_models import downloaded_path, fit_problem, model_link, models_folder, resolve_local_model
-from lib.local_server import START_TIMEOUT, LocalServer, LocalServerError
-from lib.model_download import DownloadProgress, display_url, follow_download, is_url
-from lib.model_errors import DownloadBusy
-from lib.policy import Action, Decision, Visitor, decide, may_reach_private_networks, visitor
-from lib.providers import (
+from lib.core import pricing, usage_log
+from lib.core.auth import AttemptThrottle
+from lib.core.config import Settings, load_settings
+from lib.core.errors import YoakeError, describe_error
+from lib.core.identity import LOCAL_OWNER, Identity
+from lib.core.policy import Action, Decision, Visitor, decide, may_reach_private_networks, visitor
+from lib.core.text import format_size, md_text
+from lib.engine.download import DownloadProgress, display_url, follow_download, is_url
+from lib.engine.errors import DownloadBusy
+from lib.engine.models import downloaded_path, fit_problem, model_link, models_folder, resolve_local_model
+from lib.engine.server import START_TIMEOUT, LocalServer, LocalServerError
+from lib.llm.chat import AUTO_MODEL, AUTO_RULE, CallContext
+from lib.llm.providers import (
     LOCAL_ID,
     LOCAL_MODEL_ALIAS,
     PROVIDERS,
@@ -37,8 +38,6 @@ from lib.providers import (
 )
 from lib.storage.db import StoreError
 from lib.storage.store import Store
-from lib.text import format_size, md_text
-from lib.usage import log as usage_log
 
 
 def enter_page() -> None:
@@ -256,7 +255,7 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
             return None
         _show_engine_notice()
         if (server := managed_server()) is not None:
-            from lib.shared_models import SharedModels
+            from lib.engine.shared import SharedModels
             from ui.local_models import local_model_panel
 
             local_model_panel(prefix, SharedModels(server, cfg, current_visitor()))
@@ -342,12 +341,12 @@ def current_owner() -> str:
 
 
 def current_visitor() -> Visitor:
-    """Who uses this session, in which mode (laptop, shared password, sign-in): what lib/policy.py judges."""
+    """Who uses this session, in which mode (laptop, shared password, sign-in): what lib/core/policy.py judges."""
     return visitor(settings(), sign_in_configured=sign_in_configured(), identity=current_identity())
 
 
 def allowed(action: Action) -> Decision:
-    """May this session's visitor do `action`? (lib/policy.py: the one statement of the rules)"""
+    """May this session's visitor do `action`? (lib/core/policy.py: the one statement of the rules)"""
     return decide(current_visitor(), action, settings())
 
 

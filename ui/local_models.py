@@ -1,6 +1,6 @@
 """The local provider's models in the sidebar: pick a GGUF for the embedded server, download more by
 link (with progress and resume), delete downloaded ones. The work, and the check of who may do it, is
-in lib/shared_models.py; this file only renders."""
+in lib/engine/shared.py; this file only renders."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib import local_models as lm
-from lib.errors import YoakeError
-from lib.model_download import DownloadProgress, display_url
-from lib.model_errors import DownloadInterrupted
-from lib.shared_models import SharedModels
-from lib.text import MB, format_size
+from lib.core.errors import YoakeError
+from lib.core.text import MB, format_size
+from lib.engine import models as lm
+from lib.engine.download import DownloadProgress, display_url
+from lib.engine.errors import DownloadInterrupted
+from lib.engine.shared import SharedModels
 from ui.common import error_message, settings
 
 
@@ -47,7 +47,7 @@ def local_model_panel(prefix: str, models: SharedModels) -> None:
         format_func=lambda p: by_path[p].label,
         on_change=_switch,
         args=(models, key),
-        # The engine is shared by everyone using this app (lib/policy.py says who may change it).
+        # The engine is shared by everyone using this app (lib/core/policy.py says who may change it).
         disabled=not manageable,
         help="GGUF models in the models folder and the built-in SmolLM2. Choosing one restarts the embedded server with it, for every page."
         + ("" if manageable else f" {manageable.reason}"),

@@ -7,7 +7,7 @@ python -m lib.docs_qa search --collection NAME [--k K] [--json] "query"
 python -m lib.docs_qa list | files --collection NAME | rebuild --collection NAME | delete --collection NAME
 
 Whoever runs this owns the machine, so any path can be indexed, unless YOAKE_DOCS_ROOTS is set:
-then only below those folders, and never the app's own files (lib/host_paths.py, as on the page).
+then only below those folders, and never the app's own files (lib/core/host_paths.py, as on the page).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import json
 import sys
 from collections import Counter
 
-from lib.config import load_settings
+from lib.core.config import load_settings
+from lib.core.errors import YoakeError
+from lib.core.host_paths import command_line_access
+from lib.core.identity import LOCAL_OWNER
 from lib.docs_qa.index import FileOutcome, create_collection, list_collections, open_collection
-from lib.errors import YoakeError
-from lib.host_paths import command_line_access
-from lib.identity import LOCAL_OWNER
 
 
 def _report(outcomes: list[FileOutcome]) -> None:

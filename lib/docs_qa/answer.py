@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from openai.types.chat import ChatCompletionMessageParam
 
-from lib.chat import estimate_tokens, trim_history
+from lib.core.text import md_text
 from lib.docs_qa.index import Hit
-from lib.text import md_text
+from lib.llm.chat import estimate_tokens, trim_history
 
 NOT_FOUND = "Not found in the documents."
 SYSTEM_PROMPT = (

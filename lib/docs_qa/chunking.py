@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from lib.chat import estimate_tokens
 from lib.docs_qa.extract import Extracted
+from lib.llm.chat import estimate_tokens
 
 TARGET_TOKENS = 320  # "a few hundred": room for 5+ passages in a small model's 8k context
 OVERLAP_TOKENS = 48

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from lib.errors import YoakeError
+from lib.core.errors import YoakeError
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files warn per object: not the user's concern
 

@@ -31,13 +31,13 @@ from pathlib import Path, PurePath
 import bm25s
 import numpy as np
 
+from lib.core.errors import YoakeError
+from lib.core.host_paths import HostPathAccess
+from lib.core.identity import LOCAL_OWNER, owner_hash
+from lib.core.policy import NotAllowed
 from lib.docs_qa.chunking import Chunk, chunk_document
 from lib.docs_qa.extract import MAX_FILE_BYTES, Skipped, extract, too_large
 from lib.docs_qa.tokenize import tokenize
-from lib.errors import YoakeError
-from lib.host_paths import HostPathAccess
-from lib.identity import LOCAL_OWNER, owner_hash
-from lib.policy import NotAllowed
 from lib.storage.db import connect, transaction, use_wal
 
 DOCS_DIR = "docs"

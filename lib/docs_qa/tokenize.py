@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from lib.text import CJK_CHARS
+from lib.core.text import CJK_CHARS
 
 # Words are letter/digit runs joined by single underscores (so `__init__` is `init`), in both paths.
 _PIECE = re.compile(rf"[{CJK_CHARS}]+|[^\W_{CJK_CHARS}]+(?:_[^\W_{CJK_CHARS}]+)*")

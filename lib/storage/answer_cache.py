@@ -6,7 +6,7 @@ import time
 
 from openai.types import CompletionUsage
 
-from lib.chat import ChatResult
+from lib.llm.chat import ChatResult
 from lib.storage.db import Database
 
 

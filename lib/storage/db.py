@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lib.errors import YoakeError
-from lib.identity import LOCAL_OWNER
+from lib.core.errors import YoakeError
+from lib.core.identity import LOCAL_OWNER
 
 BUSY_TIMEOUT_S = 30.0
 

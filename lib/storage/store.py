@@ -8,7 +8,7 @@ Durability: a committed write survives the app process being killed (WAL + synch
 only risks the last transactions on an OS crash or power loss, not on a process kill).
 Schema: `PRAGMA user_version` counts the migrations applied; `Store()` applies the missing ones
 in order, each in its own transaction, so an older database is upgraded in place without loss.
-Owners: a `Store` acts for one owner (`lib.identity`: a signed-in identity, or `local` without
+Owners: a `Store` acts for one owner (`lib.core.identity`: a signed-in identity, or `local` without
 sign-in) and every statement it runs is scoped to that owner in SQL. Another owner's id behaves
 exactly like a missing one (None, False, "no longer exists"), so nothing tells a visitor that it
 exists. Migration 5 gave everything stored before owners to `local`.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lib.identity import LOCAL_OWNER
+from lib.core.identity import LOCAL_OWNER
 from lib.storage.answer_cache import AnswerCacheRepository
 from lib.storage.compare_runs import CompareRunRepository
 from lib.storage.conversations import ConversationRepository

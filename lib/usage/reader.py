@@ -34,8 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from lib.identity import LOCAL_OWNER, owner_hash
-from lib.usage.log import UsageRecord
+from lib.core.identity import LOCAL_OWNER, owner_hash
+from lib.core.usage_log import UsageRecord
 
 # One column per `UsageRecord` field, in the order the writer emits them.
 SCHEMA = pa.schema(

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from lib.config import DAILY_TOKEN_ALERT_DEFAULT
-from lib.pricing import DEFAULT_DEPRECATIONS, Deprecation, Price, find_deprecation, find_price
+from lib.core.config import DAILY_TOKEN_ALERT_DEFAULT
+from lib.core.pricing import DEFAULT_DEPRECATIONS, Deprecation, Price, find_deprecation, find_price
 from lib.usage.reader import SCHEMA, distinct
 
 RECENT_ROWS = 2000  # rows of the filtered calls shown in the table (the CSV has all of them)

@@ -25,9 +25,9 @@ import pandas as pd
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionTokenLogprob
 from openai.types.chat.chat_completion_token_logprob import TopLogprob
 
-from lib.chat import CallContext, ChatParams, ChatResult, complete
-from lib.errors import YoakeError, describe_error
-from lib.providers import Provider
+from lib.core.errors import YoakeError, describe_error
+from lib.llm.chat import CallContext, ChatParams, ChatResult, complete
+from lib.llm.providers import Provider
 
 MAX_TOP_K = 20  # OpenAI's (and llama-server's OpenAI-compatible) upper bound
 

@@ -1,13 +1,13 @@
 """What the summariser reads (a `Document`: text plus metadata, pages for a PDF) and the error every
-failure to read one raises. Shared by lib/fetch.py (web pages, pasted text) and lib/pdf.py."""
+failure to read one raises. Shared by lib/summarize/fetch.py (web pages, pasted text) and lib/summarize/pdf.py."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from lib.errors import YoakeError
-from lib.text import CJK_CHARS
+from lib.core.errors import YoakeError
+from lib.core.text import CJK_CHARS
 
 MIN_WORDS = 5
 

@@ -3,7 +3,7 @@
 - `ChatStream`: a streamed chat completion from the model (usage via `stream_options`, time to
   first token, one usage-log line when it ends, however it ends).
 - `CachedStream`: the answer cache replaying a stored reply (a cache hit, cost 0, logged too).
-- `PersistedReply`: wraps either and saves the reply to the store as it grows.
+(`PersistedReply`, which saves a reply to the conversation store as it grows, is lib/conversation/persisted.py.)
 
 Iterate for text deltas; when iteration ends (normally, by an error, or by the consumer closing it)
 `.result` holds the text so far, usage, timing and any error.
@@ -11,20 +11,16 @@ Iterate for text deltas; when iteration ends (normally, by an error, or by the c
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from lib.chat import CallContext, ChatParams, ChatResult, finalize_and_log
-from lib.errors import describe_error
-
-if TYPE_CHECKING:
-    from lib.storage.store import Store
+from lib.core.errors import describe_error
+from lib.llm.chat import CallContext, ChatParams, ChatResult, finalize_and_log
 
 
 class ReplyStream(Protocol):
@@ -159,134 +155,3 @@ class CachedStream:
 
 
 # --- saving a reply while it streams ---------------------------------------------------------------
-
-
-class PersistedReply:
-    """Wraps a ChatStream (or CachedStream): passes its deltas through and saves the reply as it
-    grows - a row on the first delta (marked incomplete), the text whenever 0.5 s have passed
-    (a timer flushes text that arrived since, so a pause in the stream does not hold it back),
-    and the final text with its completeness and `meta(result)` when iteration ends, whether it
-    ended normally, by an error or by the consumer stopping. `message_id` is set once a row exists.
-
-    `stop()` (from any thread) ends it where it is: the row holds the text so far, marked incomplete
-    and stopped, and is never written again, so whatever is saved after the stop comes after it.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        conversation_id: str,
-        stream: ReplyStream,
-        *,
-        interval: float = 0.5,
-        meta: Callable[[ChatResult], dict[str, Any]] | None = None,
-    ) -> None:
-        self.store = store
-        self.conversation_id = conversation_id
-        self.stream = stream
-        self.interval = interval
-        self.meta = meta
-        self.message_id: int | None = None
-        self.text = ""
-        self._written = ""
-        self._last_write = 0.0
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        self._closed = False
-        self.stopped = False
-
-    @property
-    def result(self) -> ChatResult:
-        return self.stream.result
-
-    def _flush_locked(self) -> None:
-        if self.message_id is not None and self.text != self._written:
-            self.store.update_message(self.message_id, content=self.text)
-            self._written = self.text
-            self._last_write = time.monotonic()
-
-    def _on_timer(self) -> None:
-        with self._lock:
-            self._timer = None
-            if not self._closed:
-                try:
-                    self._flush_locked()
-                except sqlite3.Error:
-                    pass  # the next delta or the final write retries
-
-    def _on_delta(self, delta: str) -> bool:
-        """Save the delta; False once the reply was stopped (the delta is dropped)."""
-        with self._lock:
-            if self._closed:
-                return False
-            self.text += delta
-            if self.message_id is None:
-                self.message_id = self.store.add_message(self.conversation_id, "assistant", self.text, incomplete=True)
-                self._written = self.text
-                self._last_write = time.monotonic()
-                return True
-            wait = self._last_write + self.interval - time.monotonic()
-            if wait <= 0:
-                self._flush_locked()
-            elif self._timer is None:
-                self._timer = threading.Timer(wait, self._on_timer)
-                self._timer.daemon = True
-                self._timer.start()
-            return True
-
-    def stop(self) -> None:
-        """End the reply now, from any thread (a newer run of the page). It keeps its place: its row
-        (an empty one if no text had arrived) is final, marked incomplete and `meta["stopped"]`, and
-        a reply not iterated yet never calls the model."""
-        with self._lock:
-            if self._closed:
-                return  # already ended
-            self._closed = True
-            self.stopped = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            cancel = getattr(self.stream, "cancel", None)
-            if cancel:
-                cancel()
-            meta = (self.meta(self.stream.result) if self.meta else {}) | {"stopped": True}
-            if self.message_id is None:
-                self.message_id = self.store.add_message(self.conversation_id, "assistant", self.text, incomplete=True, meta=meta)
-            else:
-                self.store.update_message(self.message_id, content=self.text, incomplete=True, meta=meta)
-            self._written = self.text
-
-    def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            if self._closed:
-                return  # stopped before it began
-        it = iter(self.stream)
-        try:
-            for delta in it:
-                if not self._on_delta(delta):
-                    break  # stopped meanwhile
-                yield delta
-        finally:
-            close = getattr(it, "close", None)
-            if close:
-                close()  # runs the stream's own finaliser (usage log) before we read its result
-            self._finish()
-
-    def _finish(self) -> None:
-        with self._lock:
-            if self.stopped:
-                return  # stop() wrote the row's final state
-            self._closed = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self.message_id is None:
-                return
-            res = self.stream.result
-            self.store.update_message(
-                self.message_id,
-                content=self.text,
-                incomplete=not res.complete,
-                meta=self.meta(res) if self.meta else None,
-            )
-            self._written = self.text

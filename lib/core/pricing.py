@@ -1,6 +1,6 @@
 """Prices per million tokens (USD), model deprecations, and cost as billed. Unknown model -> None, local -> 0.
 
-The defaults are data, not code: `lib/prices.json` lists each model's price with the page it was
+The defaults are data, not code: `lib/core/prices.json` lists each model's price with the page it was
 read from and when, and the providers' announced shutdowns. `$YOAKE_DATA_DIR/prices.json` overrides
 or extends them, in the old flat form {"gpt-4.1-mini": {"input": 0.4, "output": 1.6}, ...} or the
 data file's own form {"models": [...], "deprecations": [...]}. A model named there replaces the
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PRICES_FILE = "prices.json"
-DATA_FILE = Path(__file__).resolve().with_name(PRICES_FILE)  # lib/prices.json, shipped with the app
+DATA_FILE = Path(__file__).resolve().with_name(PRICES_FILE)  # lib/core/prices.json, shipped with the app
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.errors import YoakeError
+from lib.core.errors import YoakeError
 
 
 class ModelError(YoakeError):

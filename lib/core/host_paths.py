@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib.config import PROJECT_ROOT, Settings
-from lib.policy import Action, Mode, Visitor, decide
+from lib.core.config import PROJECT_ROOT, Settings
+from lib.core.policy import Action, Mode, Visitor, decide
 
 # Never read by path, whatever the roots say: the kernel's views and devices, and secrets.
 SYSTEM_FORBIDDEN = (Path("/proc"), Path("/sys"), Path("/dev"))

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field, replace
 
 import openai
 
-from lib import netguard
-from lib.config import Settings
-from lib.errors import YoakeError
-from lib.pricing import Deprecation, find_deprecation
+from lib.core import netguard
+from lib.core.config import Settings
+from lib.core.errors import YoakeError
+from lib.core.pricing import Deprecation, find_deprecation
 
 LOCAL_ID = "local"
 LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
@@ -68,7 +68,7 @@ PROVIDERS: dict[str, Provider] = {
             base_url="https://api.openai.com/v1",
             base_url_env="OPENAI_BASE_URL",
             key_env="OPENAI_API_KEY",
-            # As of 2026-11-27 (lib/prices.json has the sources): gpt-4.1 and gpt-4o shut down 2027-01-14
+            # As of 2026-11-27 (lib/core/prices.json has the sources): gpt-4.1 and gpt-4o shut down 2027-01-14
             models=("gpt-6-luna", "gpt-6.2-sol", "gpt-6.1-sol", "gpt-6-sol", "gpt-6.1-terra", "gpt-6-astra"),
             small_model="gpt-6-luna",
             large_model="gpt-6.2-sol",

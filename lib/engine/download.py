@@ -4,7 +4,7 @@ Downloads stream to `<models>/<name>.gguf.part` (with a `.part.json` note of the
 validator so an interrupted download resumes with an HTTP Range request), refuse a body that does
 not start with the GGUF magic before taking more than its first bytes, and become `<name>.gguf`
 only once complete and readable. Every connection, redirects included, goes through the address
-guard (lib/netguard.py).
+guard (lib/core/netguard.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
 
-from lib import netguard
-from lib.config import load_settings
+from lib.core import netguard
+from lib.core.config import load_settings
 
 try:  # an advisory lock so two sessions never write one .part; absent on Windows
     import fcntl
@@ -34,8 +34,8 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 
-from lib.gguf_header import GGUF_MAGIC, GGUFInfo, describe_start, read_gguf_info
-from lib.model_errors import (
+from lib.core.text import MB, format_size
+from lib.engine.errors import (
     BadModelURL,
     DiskFull,
     DownloadBusy,
@@ -51,7 +51,7 @@ from lib.model_errors import (
     NotAGGUF,
     UnsafeModelName,
 )
-from lib.text import MB, format_size
+from lib.engine.gguf import GGUF_MAGIC, GGUFInfo, describe_start, read_gguf_info
 
 PART_SUFFIX = ".part"  # <name>.gguf.part while downloading, plus <name>.gguf.part.json
 USER_AGENT = "Yoake/0.1 (model download)"
@@ -507,7 +507,7 @@ def download_model(
     already there. `progress` is called on this thread at most every `progress_interval` seconds and
     once at the end with done == total; setting `cancel` stops at the next chunk (the .part is kept).
     `timeout` bounds the connection and every read. Every connection, redirects included, goes only to
-    public addresses (lib/netguard.py; `allow_private`, by default YOAKE_FETCH_ALLOW_PRIVATE, adds
+    public addresses (lib/core/netguard.py; `allow_private`, by default YOAKE_FETCH_ALLOW_PRIVATE, adds
     loopback and private networks): a refused link raises DownloadRefused and leaves nothing behind. With
     `sha256` the finished file must have that digest (else DownloadCorrupt, nothing kept). Raises a
     ModelError subclass for each failure."""

@@ -22,10 +22,10 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from lib.chat import CallContext, ChatParams, complete, estimate_tokens
-from lib.document import Document
-from lib.pricing import estimate_cost
-from lib.streams import ChatStream
+from lib.core.pricing import estimate_cost
+from lib.llm.chat import CallContext, ChatParams, complete, estimate_tokens
+from lib.llm.streams import ChatStream
+from lib.summarize.document import Document
 
 STYLES: dict[str, str] = {
     "tldr": "One-line TL;DR",

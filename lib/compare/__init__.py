@@ -30,14 +30,14 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from lib.chat import ChatParams, estimate_message_tokens
-from lib.conversation import Target
-from lib.errors import describe_error
-from lib.pricing import Price, estimate_cost
-from lib.providers import PROVIDERS
+from lib.conversation.service import Target
+from lib.core.errors import describe_error
+from lib.core.pricing import Price, estimate_cost
+from lib.core.text import CJK_CHARS
+from lib.llm.chat import ChatParams, estimate_message_tokens
+from lib.llm.providers import PROVIDERS
+from lib.llm.streams import ChatStream
 from lib.storage.store import Store
-from lib.streams import ChatStream
-from lib.text import CJK_CHARS
 
 PAGE = "compare"
 MAX_MODELS = 4
@@ -138,7 +138,7 @@ def parse_inputs(text: str, variables: Sequence[str]) -> tuple[list[dict[str, st
 
 @dataclass(frozen=True)
 class ModelChoice:
-    provider: str  # provider id (lib.providers)
+    provider: str  # provider id (lib.llm.providers)
     model: str
     label: str = ""  # as shown in column/row headers
 
@@ -334,7 +334,7 @@ class Estimate:
 
 
 def estimate(plan: GridPlan, prices: dict[str, Price] | None = None) -> Estimate:
-    """Calls, tokens and the cost ceiling before running (lib.pricing, lib.chat.estimate_message_tokens)."""
+    """Calls, tokens and the cost ceiling before running (lib.core.pricing, lib.chat.estimate_message_tokens)."""
     total_in = total_out = 0
     cost = 0.0
     unpriced: set[str] = set()

@@ -6,11 +6,11 @@ multi-second backoff), so the page could not say *why* a URL failed. We fetch wi
 download size, a redirect limit with loop detection, a real user-agent - and hand the HTML to
 trafilatura's extractor.
 
-Every connection goes to an address lib/netguard.py checked (public only, unless
+Every connection goes to an address lib/core/netguard.py checked (public only, unless
 YOAKE_FETCH_ALLOW_PRIVATE opens loopback and private networks), at every redirect: the host is
 resolved once and the socket connects to that very address (`netguard.GuardedPools`), while the
 Host header, TLS SNI and the certificate check still use the host name. A PDF (by its type or its
-bytes) is downloaded under the same size limit and read by lib/pdf.py.
+bytes) is downloaded under the same size limit and read by lib/summarize/pdf.py.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import urllib3
 from trafilatura.utils import decode_file
 from trafilatura.xml import xmltotxt
 
-from lib import netguard
-from lib.config import Settings
-from lib.document import MIN_WORDS, Document, FetchError, clip
-from lib.pdf import read_pdf
+from lib.core import netguard
+from lib.core.config import Settings
+from lib.summarize.document import MIN_WORDS, Document, FetchError, clip
+from lib.summarize.pdf import read_pdf
 
 # A browser-like agent: some sites refuse unknown agents; the suffix says who we are.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 Yoake/0.1"

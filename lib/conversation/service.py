@@ -16,12 +16,13 @@ from typing import Any, Literal
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from lib.chat import AUTO_MODEL, CallContext, ChatParams, ChatResult, route_model, trim_history
-from lib.providers import Provider
+from lib.conversation.persisted import PersistedReply
+from lib.core.text import format_cost, md_text
+from lib.llm.chat import AUTO_MODEL, CallContext, ChatParams, ChatResult, route_model, trim_history
+from lib.llm.providers import Provider
+from lib.llm.streams import CachedStream, ChatStream, ReplyStream
 from lib.storage.conversations import Conversation, StoredMessage
 from lib.storage.store import Store
-from lib.streams import CachedStream, ChatStream, PersistedReply, ReplyStream
-from lib.text import format_cost, md_text
 
 Role = Literal["user", "assistant"]
 

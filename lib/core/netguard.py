@@ -1,12 +1,12 @@
 """Which addresses the app may connect to, and the one way out that connects only to those (server-side
 request forgery guard, after OWASP's SSRF cheat sheet). Every outbound request a visitor can cause goes
-through `GuardedPools`: the summariser's pages and PDFs (lib/fetch.py) and model downloads
-(lib/local_models.py), each redirect hop checked again.
+through `GuardedPools`: the summariser's pages and PDFs (lib/summarize/fetch.py) and model downloads
+(lib/engine/models.py), each redirect hop checked again.
 
 A deployed demo fetches URLs typed by visitors, so without a guard they could make it read the
 cloud metadata service (credentials), the machine's own admin ports or the private network. The
 fetcher resolves the host itself, checks every address here, and connects to exactly the address
-it checked (lib/fetch.py pins it into the connection: no second DNS lookup that could answer
+it checked (lib/summarize/fetch.py pins it into the connection: no second DNS lookup that could answer
 differently). Host literals are parsed the way the C library's `inet_aton` reads them (decimal
 `2130706433`, hex `0x7f000001`, octal `0177.0.0.1`, short `127.1`), so no numeric form slips past as
 a "name"; and since the resolved address, not the text, is what gets checked and connected to, a

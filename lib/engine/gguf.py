@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 
-from lib.model_errors import InvalidModelFile, ModelFileMissing
+from lib.engine.errors import InvalidModelFile, ModelFileMissing
 
 GGUF_MAGIC = b"GGUF"
 

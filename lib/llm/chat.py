@@ -1,5 +1,5 @@
 """Chat requests: parameters, history trimming, model routing, the result of a call and its
-usage-log line, and one non-streaming call (`complete`). Streamed replies are in lib/streams.py."""
+usage-log line, and one non-streaming call (`complete`). Streamed replies are in lib/llm/streams.py."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import openai
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
-from lib.errors import describe_error
-from lib.identity import LOCAL_OWNER, owner_hash
-from lib.pricing import Price, estimate_cost
-from lib.text import CJK_CHARS
-from lib.usage import log as usage_log
+from lib.core import usage_log
+from lib.core.errors import describe_error
+from lib.core.identity import LOCAL_OWNER, owner_hash
+from lib.core.pricing import Price, estimate_cost
+from lib.core.text import CJK_CHARS
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAILY_TOKEN_ALERT_DEFAULT = 500_000
 
 # Names whose values are secrets: never printed, logged or shown.
@@ -145,14 +145,14 @@ class Settings:
     @property
     def docs_roots(self) -> tuple[str, ...] | None:
         """YOAKE_DOCS_ROOTS: folders (os.pathsep-separated) below which Docs Q&A may index files by path;
-        None when not set (lib/host_paths.py then uses the home folder on a laptop, nothing on a deployment)."""
+        None when not set (lib/core/host_paths.py then uses the home folder on a laptop, nothing on a deployment)."""
         raw = self.get("YOAKE_DOCS_ROOTS")
         return None if raw is None else tuple(p.strip() for p in raw.split(os.pathsep) if p.strip())
 
     @property
     def password_host_actions(self) -> bool:
         """YOAKE_PASSWORD_HOST_ACTIONS: everyone with the shared password may act on the host (index its
-        files, manage the shared model); off by default (lib/policy.py)."""
+        files, manage the shared model); off by default (lib/core/policy.py)."""
         return (self.get("YOAKE_PASSWORD_HOST_ACTIONS", "") or "").strip().lower() in ("1", "true", "yes", "on")
 
     @property

@@ -9,7 +9,7 @@ import logging
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
-from lib.document import MIN_WORDS, Document, FetchError, count_words
+from lib.summarize.document import MIN_WORDS, Document, FetchError, count_words
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files warn per object: not the user's concern
 

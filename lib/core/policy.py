@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lib.config import Settings
-from lib.errors import YoakeError
-from lib.identity import LOCAL_OWNER, Identity, is_admin, owner_hash
+from lib.core.config import Settings
+from lib.core.errors import YoakeError
+from lib.core.identity import LOCAL_OWNER, Identity, is_admin, owner_hash
 
 
 class Mode(StrEnum):

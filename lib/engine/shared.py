@@ -1,7 +1,7 @@
 """The embedded engine's model files as a visitor may touch them.
 
 The engine and its models folder are shared by every visitor of the app, so switching, downloading
-and deleting are host-level actions: each call asks lib/policy.py again (a disabled widget or a
+and deleting are host-level actions: each call asks lib/core/policy.py again (a disabled widget or a
 crafted session state is not what stops a visitor), downloads go through the address guard with the
 deployment's YOAKE_FETCH_ALLOW_PRIVATE, and a switch takes only a model the catalog lists.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lib import local_models as lm
-from lib.config import Settings
-from lib.local_server import LocalServer, default_model_path
-from lib.model_download import DownloadResult, ProgressCallback, download_model
-from lib.model_errors import ModelFileMissing
-from lib.policy import Action, Decision, Visitor, decide, require
-from lib.providers import LOCAL_MODEL_ALIAS
+from lib.core.config import Settings
+from lib.core.policy import Action, Decision, Visitor, decide, require
+from lib.engine import models as lm
+from lib.engine.download import DownloadResult, ProgressCallback, download_model
+from lib.engine.errors import ModelFileMissing
+from lib.engine.server import LocalServer, default_model_path
+from lib.llm.providers import LOCAL_MODEL_ALIAS
 
 
 class SharedModels:

@@ -1,0 +1,1 @@
+"""The chat feature: typed turns, sending a message, personas, import and export."""
