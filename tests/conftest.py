@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from lib.local_server import LocalServer  # noqa: E402
 from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS  # noqa: E402
-from tests.support.hosted_api_sim import HostedAPISim, Reply, echo_reply  # noqa: E402
+from tests.support.hosted_api_sim import HostedAPISim, Reply, ServeModel, echo_reply  # noqa: E402
 
 # Keys of every provider are removed so the app's default is the embedded model, as on a fresh laptop.
 _KEY_VARS = {p.key_env for p in PROVIDERS.values() if p.key_env} | {"YOAKE_DEFAULT_PROVIDER", "YOAKE_PASSWORD"}
@@ -66,7 +66,7 @@ def fake_model(yoake_env: Path, fake_model_server: HostedAPISim, request: pytest
 
 
 @pytest.fixture
-def serve_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., HostedAPISim]]:
+def serve_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[ServeModel]:
     """Start a model of the test's own (a fixed reply, or paced so a browser sees a reply stream) and make it
     YOAKE_LOCAL_BASE_URL: `serve_model(reply=echo_reply, first_byte_s=0, tokens_per_s=None, ...)`."""
     sims: list[HostedAPISim] = []

@@ -73,6 +73,7 @@ CONTINUATION = " and so the story goes on."  # what a continued (forked) assista
 MAX_TOP = 20
 
 Reply = str | Sequence[str] | Callable[[dict], str | Sequence[str]]
+ServeModel = Callable[..., "HostedAPISim"]  # the conftest's serve_model fixture: starts a model of the test's own
 
 
 def split_pieces(text: str) -> list[str]:
