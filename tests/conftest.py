@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -111,5 +112,16 @@ def data_dir(yoake_env: Path) -> Path:
     return yoake_env
 
 
+def _scan_components_once() -> None:
+    """Every new AppTest scans the metadata of every installed distribution for Streamlit components
+    (about 0.1 s of CPU each time, over a hundred AppTests in the fast tier). The installed packages do
+    not change during a session: scan once, hand each AppTest its own copy of the list."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    manifest_scanner.scan_component_manifests = lambda max_workers=None: list(scan(max_workers))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    _scan_components_once()
