@@ -116,8 +116,10 @@ def _scan_components_once() -> None:
     """Every new AppTest scans the metadata of every installed distribution for Streamlit components
     (about 0.1 s of CPU each time, over a hundred AppTests in the fast tier). The installed packages do
     not change during a session: scan once, hand each AppTest its own copy of the list."""
-    from streamlit.components.v2 import manifest_scanner
-
+    try:
+        from streamlit.components.v2 import manifest_scanner
+    except ImportError:  # a Streamlit without this scanner: nothing to cache
+        return
     scan = functools.cache(manifest_scanner.scan_component_manifests)
     manifest_scanner.scan_component_manifests = lambda max_workers=None: list(scan(max_workers))
 
