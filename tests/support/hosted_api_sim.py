@@ -569,7 +569,7 @@ def main() -> None:
     with sim:
         print(
             f"hosted-API simulator: {sim.base_url} (model '{sim.model}', first byte {sim.first_byte_s:g} s, "
-            f"{args.tokens_per_s:g} tokens/s per request). Ctrl-C stops it.",
+            f"{f'{args.tokens_per_s:g} tokens/s per request' if args.tokens_per_s else 'unpaced'}). Ctrl-C stops it.",
             flush=True,
         )
         try:
