@@ -11,7 +11,7 @@ Besides ours and llama.cpp's defaults, the variants tried for the shipped defaul
 rounds (information).
 
 Usage: .venv/bin/python bench/embedded_server.py [--small]   (--small: ours and the reference only, one round of
-5 turns of 8 tokens: a smoke run)
+3 turns of 8 tokens: a smoke run)
 Last line: `embedded_server: <ours / reference, total time of all turns>`.
 """
 
@@ -31,7 +31,8 @@ from lib.llm.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]
 ROUNDS = 1 if SMALL else 2
-TURNS = 5 if SMALL else 20
+TURNS = 3 if SMALL else 20
+GROUP = min(5, TURNS)  # turns per line of the table
 REPLY_TOKENS = 8 if SMALL else 128
 _SENTENCES = [
     "The harbour master recorded the winter catch after the spring floods.",
@@ -103,10 +104,10 @@ def main() -> None:
                 messages.append({"role": "user", "content": turns[t][0]})
                 shift = (r * TURNS + t) % len(names)  # rotate who goes first
                 for who in names[shift:] + names[:shift]:
-                    results.setdefault((who, t // 5), []).append(call(clients[who], messages))
+                    results.setdefault((who, t // GROUP), []).append(call(clients[who], messages))
         totals = dict.fromkeys(names, 0.0)
         print(f"{'turns':>8} | " + " | ".join(f"{n + ': TTFT, tok/s':>28}" for n in names))
-        for group in range(TURNS // 5):
+        for group in range(TURNS // GROUP):
             row = []
             for who in names:
                 runs = results[(who, group)]
@@ -114,7 +115,7 @@ def main() -> None:
                 rate = statistics.median(n / (total - t) for t, total, n in runs if total > t and n > 1)
                 totals[who] += sum(total for _, total, _ in runs)
                 row.append(f"{ttft * 1000:7.0f} ms, {rate:5.1f}")
-            print(f"{f'{group * 5 + 1}-{group * 5 + 5}':>8} | " + " | ".join(f"{c:>28}" for c in row))
+            print(f"{f'{group * GROUP + 1}-{group * GROUP + GROUP}':>8} | " + " | ".join(f"{c:>28}" for c in row))
         print("all calls: " + ", ".join(f"{n} {totals[n]:.1f} s" for n in names))
         print(f"embedded_server: {totals['ours'] / totals['reference']:.3f}")
 

@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from lib.engine.server import LocalServer  # noqa: E402
 from lib.llm.providers import LOCAL_MODEL_ALIAS, PROVIDERS  # noqa: E402
-from tests.support.hosted_api_sim import HostedAPISim, Reply, echo_reply  # noqa: E402
+from tests.support.hosted_api_sim import HostedAPISim, Reply, ServeModel, echo_reply  # noqa: E402
 
 # Keys of every provider are removed so the app's default is the embedded model, as on a fresh laptop.
 _KEY_VARS = {p.key_env for p in PROVIDERS.values() if p.key_env} | {"YOAKE_DEFAULT_PROVIDER", "YOAKE_PASSWORD"}
@@ -66,7 +67,7 @@ def fake_model(yoake_env: Path, fake_model_server: HostedAPISim, request: pytest
 
 
 @pytest.fixture
-def serve_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., HostedAPISim]]:
+def serve_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[ServeModel]:
     """Start a model of the test's own (a fixed reply, or paced so a browser sees a reply stream) and make it
     YOAKE_LOCAL_BASE_URL: `serve_model(reply=echo_reply, first_byte_s=0, tokens_per_s=None, ...)`."""
     sims: list[HostedAPISim] = []
@@ -111,5 +112,18 @@ def data_dir(yoake_env: Path) -> Path:
     return yoake_env
 
 
+def _scan_components_once() -> None:
+    """Every new AppTest scans the metadata of every installed distribution for Streamlit components
+    (about 0.1 s of CPU each time, over a hundred AppTests in the fast tier). The installed packages do
+    not change during a session: scan once, hand each AppTest its own copy of the list."""
+    try:
+        from streamlit.components.v2 import manifest_scanner
+    except ImportError:  # a Streamlit without this scanner: nothing to cache
+        return
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    manifest_scanner.scan_component_manifests = lambda max_workers=None: list(scan(max_workers))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    _scan_components_once()

@@ -13,7 +13,7 @@ from browser import artifacts_dir, chromium_page, streamlit_app
 from fixtures.fixture_site import FixtureSite
 from hostile import HOSTILE
 
-from tests.support.hosted_api_sim import HostedAPISim
+from tests.support.hosted_api_sim import HostedAPISim, ServeModel
 
 pytestmark = pytest.mark.browser
 
@@ -84,7 +84,7 @@ def test_walk_every_page_once_with_screenshots(data_dir: Path, fake_model: Hoste
         assert not errors, errors
 
 
-def test_hostile_model_output_and_web_page_run_no_script(data_dir: Path, serve_model) -> None:  # noqa: ANN001
+def test_hostile_model_output_and_web_page_run_no_script(data_dir: Path, serve_model: ServeModel) -> None:
     serve_model(HOSTILE)  # every model call answers exactly HOSTILE
     with FixtureSite() as site, streamlit_app(_env(data_dir)) as (url, _), chromium_page() as page:
         dialogs: list[str] = []

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from browser import artifacts_dir, chromium_page, streamlit_app
 
+from tests.support.hosted_api_sim import ServeModel
+
 pytestmark = pytest.mark.browser
 
 
@@ -27,7 +29,7 @@ def _wait(predicate, timeout: float = 180, what: str = "condition") -> None:
         time.sleep(0.1)
 
 
-def test_reload_and_app_kill_mid_reply_keep_the_conversation(data_dir: Path, serve_model) -> None:  # noqa: ANN001
+def test_reload_and_app_kill_mid_reply_keep_the_conversation(data_dir: Path, serve_model: ServeModel) -> None:
     serve_model(tokens_per_s=25)  # paced: the second reply is still streaming when the app is killed
     env = dict(os.environ)  # YOAKE_LOCAL_BASE_URL: that model, which outlives the app
     env["YOAKE_DATA_DIR"] = str(data_dir)

@@ -13,6 +13,7 @@ from browser import artifacts_dir, chromium_page, streamlit_app
 from helpers import usage_lines
 
 from lib.storage.store import Store
+from tests.support.hosted_api_sim import ServeModel
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +40,7 @@ def _commit(page, label: str, value: str, sidebar: bool = False) -> None:
     page.wait_for_timeout(400)  # let the rerun the change triggers settle
 
 
-def test_cells_stream_side_by_side_then_stop_keeps_what_arrived(serve_model, data_dir: Path) -> None:  # noqa: ANN001
+def test_cells_stream_side_by_side_then_stop_keeps_what_arrived(serve_model: ServeModel, data_dir: Path) -> None:
     serve_model(tokens_per_s=20)  # paced, so the browser sees cells part-way
     env = dict(os.environ, YOAKE_DATA_DIR=str(data_dir))  # YOAKE_LOCAL_BASE_URL: that model
     with streamlit_app(env) as (url, _proc), chromium_page() as page:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -188,3 +189,10 @@ def test_a_long_reply_and_a_context_limit_on_request() -> None:
             client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x" * 400}])
         with pytest.raises(openai.BadRequestError, match="unknown fake directive"):
             client.chat.completions.create(model="m", messages=[{"role": "user", "content": "[fake explode]"}])
+
+
+@pytest.mark.no_model
+def test_no_model_gets_a_port_nothing_listens_on() -> None:
+    client = make_client(os.environ["YOAKE_LOCAL_BASE_URL"], "x").with_options(max_retries=0, timeout=5)
+    with pytest.raises(openai.APIConnectionError):  # any model call fails at once
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])

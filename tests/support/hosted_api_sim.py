@@ -73,6 +73,7 @@ CONTINUATION = " and so the story goes on."  # what a continued (forked) assista
 MAX_TOP = 20
 
 Reply = str | Sequence[str] | Callable[[dict], str | Sequence[str]]
+ServeModel = Callable[..., "HostedAPISim"]  # the conftest's serve_model fixture: starts a model of the test's own
 
 
 def split_pieces(text: str) -> list[str]:
@@ -568,7 +569,7 @@ def main() -> None:
     with sim:
         print(
             f"hosted-API simulator: {sim.base_url} (model '{sim.model}', first byte {sim.first_byte_s:g} s, "
-            f"{args.tokens_per_s:g} tokens/s per request). Ctrl-C stops it.",
+            f"{f'{args.tokens_per_s:g} tokens/s per request' if args.tokens_per_s else 'unpaced'}). Ctrl-C stops it.",
             flush=True,
         )
         try:
