@@ -43,6 +43,10 @@ state = st.session_state
 state.setdefault("lp_run", None)  # LogprobRun of the last run
 state.setdefault("lp_fork", None)  # (LogprobRun, position, alternative label) of the last fork
 state.setdefault("lp_error", None)  # redacted message of the last failure
+if (handoff := state.pop("lp_handoff", None)) is not None:  # a compare cell opened here (LogprobsRequest)
+    state.update(lp_provider=handoff.provider, lp_model=handoff.model, lp_system=handoff.system, lp_prompt=handoff.prompt,
+                 lp_temperature=handoff.temperature, lp_max_tokens=handoff.max_tokens, lp_seed=handoff.seed,
+                 lp_run=None, lp_fork=None, lp_error=None)  # fmt: skip
 
 with st.sidebar:
     selection = model_picker("lp")

@@ -35,10 +35,11 @@ from lib.compare.grid import (
     render,
 )
 from lib.compare.metrics import DIVERSITY_NOTE, Diversity, column_diversity, column_texts, distinct_n, diversity, jaccard, words
-from lib.compare.record import RunRecord, export_csv, export_json, load_run, record_of, save_run
+from lib.compare.record import ActiveRun, RunRecord, export_csv, export_json, load_run, record_of, save_run
 from lib.compare.runner import DONE, ERROR, PENDING, RUNNING, SKIPPED, STOPPED, CellResult, GridRunner, perplexity
 
 __all__ = [
+    "ActiveRun",
     "AXES",
     "Cell",
     "CellResult",

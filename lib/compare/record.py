@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -153,3 +154,20 @@ def export_json(record: RunRecord) -> str:
         "cells": export_rows(record),
     }
     return json.dumps(doc, ensure_ascii=False, indent=1)
+
+
+class ActiveRun:
+    """A run in flight, kept in session state so a rerun (Stop, any widget) picks it up again."""
+
+    def __init__(self, spec: GridSpec, plan: GridPlan, runner: GridRunner) -> None:
+        self.spec, self.plan, self.runner = spec, plan, runner
+        self._saved: str | None = None
+        self._lock = threading.Lock()
+
+    def save_once(self, store: Store) -> str:
+        """The finished run's id, saved by whichever run of the page gets here first: using the page
+        as a run ends starts a new script run beside the old one, and both may see it finish."""
+        with self._lock:
+            if self._saved is None:
+                self._saved = save_run(store, record_of(self.spec, self.plan, self.runner))
+            return self._saved

@@ -144,6 +144,16 @@ class ChatResult:
     error: BaseException | None = None
     error_kind: str | None = None
 
+    @classmethod
+    def from_counts(cls, text: str, input_tokens: int | None, output_tokens: int | None, **fields: Any) -> ChatResult:
+        """A result rebuilt from what was saved (the answer cache, a compare cell): usage only when both counts are known."""
+        usage = None
+        if input_tokens is not None and output_tokens is not None:
+            usage = CompletionUsage(
+                prompt_tokens=input_tokens, completion_tokens=output_tokens, total_tokens=input_tokens + output_tokens
+            )
+        return cls(text=text, usage=usage, **fields)
+
     @property
     def complete(self) -> bool:
         return self.error is None and self.finish_reason is not None

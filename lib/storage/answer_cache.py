@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-from openai.types import CompletionUsage
-
 from lib.llm.chat import ChatResult
 from lib.storage.db import Database
 
@@ -27,16 +25,10 @@ class AnswerCacheRepository(Database):
             return None
         with self._write() as conn:
             conn.execute("UPDATE answer_cache SET hits = hits + 1 WHERE owner = ? AND key = ?", (row["owner"], key))
-        usage = None
-        if row["prompt_tokens"] is not None and row["completion_tokens"] is not None:
-            usage = CompletionUsage(
-                prompt_tokens=row["prompt_tokens"],
-                completion_tokens=row["completion_tokens"],
-                total_tokens=row["prompt_tokens"] + row["completion_tokens"],
-            )
-        return ChatResult(
-            text=row["text"], usage=usage, resolved_model=row["resolved_model"], finish_reason=row["finish_reason"] or "stop"
-        )
+        return ChatResult.from_counts(
+            row["text"], row["prompt_tokens"], row["completion_tokens"],
+            resolved_model=row["resolved_model"], finish_reason=row["finish_reason"] or "stop",
+        )  # fmt: skip
 
     def cache_put(self, key: str, provider: str, model: str, result: ChatResult) -> None:
         usage = result.usage
