@@ -5,20 +5,19 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
 from lib.core.host_paths import host_path_access
-from lib.core.text import md_text
-from lib.docs_qa import DocsError, FileOutcome, Hit, SearchIndex, create_collection, list_collections, open_collection, tokenize
-from lib.docs_qa.answer import NOT_FOUND, build_prompt, citations, is_not_found, passage_title
+from lib.docs_qa import DocsError, FileOutcome, SearchIndex, create_collection, list_collections, open_collection, tokenize
+from lib.docs_qa.answer import NOT_FOUND, build_prompt, passage_title
 from lib.docs_qa.extract import SUPPORTED
 from lib.docs_qa.index import check_name, collections_root
 from lib.llm.chat import ChatParams
 from lib.llm.streams import ChatStream
 from lib.summarize import token_counter
+from ui import docs_qa_turns
 from ui.common import current_visitor, enter_page, error_message, model_picker, settings, show_error
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -206,22 +205,6 @@ if len(index) == 0:
     st.stop()
 st.caption(f"{len(files)} files · {len(index):,} chunks")
 
-CODE_KINDS = {"python": "python", "code": None}
-
-
-def _redacted(hits: list[Hit]) -> list[Hit]:
-    """Configured secrets never reach the page or the model, even from an indexed file that holds one."""
-    return [replace(h, text=cfg.redact(h.text), heading=cfg.redact(h.heading), source=cfg.redact(h.source)) for h in hits]
-
-
-def _show_passage(hit: Hit) -> None:
-    st.caption(f"{md_text(hit.source)} · {md_text(hit.location or 'whole file')} · score {hit.score:.2f}")
-    if hit.kind in CODE_KINDS:
-        st.code(hit.text, language=CODE_KINDS[hit.kind])
-    else:
-        st.text(hit.text)  # the file's text as it is, never rendered as HTML
-
-
 # --- tabs ---------------------------------------------------------------------------------------
 
 tab_ask, tab_inspect = st.tabs(["💬 Ask", "🔎 Retrieval inspector"])
@@ -230,7 +213,7 @@ with tab_inspect:
     query = st.text_input("Query", key="qa_inspect_query", placeholder="What the retriever should find")
     inspect_k = st.slider("Results", 1, 50, 10, key="qa_inspect_k")
     if query.strip():
-        hits = _redacted(index.search(query, inspect_k))
+        hits = [h.redacted(cfg.redact) for h in index.search(query, inspect_k)]
         st.caption("Query tokens: " + (", ".join(tokenize(query)) or "(none)"))
         if not hits:
             st.info("No chunk shares a token with this query.")
@@ -241,43 +224,7 @@ with tab_inspect:
             )  # fmt: skip
             for h in hits:
                 with st.expander(passage_title(h.rank, h)):
-                    _show_passage(h)
-
-
-def _show_turn_sources(turn: dict) -> None:
-    passages: list[Hit] = turn["passages"]
-    answer = turn["answer"]
-    if not passages:
-        return
-    cited, unknown = citations(answer, len(passages))
-    if answer and is_not_found(answer):
-        st.caption("The model found no answer in these passages.")
-    st.markdown("**Sources**" + (f" (cited: {', '.join(f'[{n}]' for n in cited)})" if cited else ""))
-    for n, hit in enumerate(passages, 1):
-        label = passage_title(n, hit) + (" ✓ cited" if n in cited else "")
-        with st.expander(label):
-            if turn.get("truncated") and n == len(passages):
-                st.caption("Only the beginning of this passage fit in the model's context.")
-            _show_passage(hit)
-    if unknown:
-        st.warning(f"The answer cites {', '.join(f'[{n}]' for n in unknown)}, which is not one of the passages above.", icon="⚠️")
-
-
-def _show_turn(turn: dict) -> None:
-    with st.chat_message("user"):
-        st.markdown(turn["question"])
-    with st.chat_message("assistant"):
-        if turn.get("error"):
-            st.error(turn["error"], icon="⚠️")
-        if turn["answer"]:
-            st.markdown(turn["answer"])
-        if not turn["passages"]:
-            st.info(turn.get("notice") or NOT_FOUND)
-        if turn.get("stopped"):
-            st.caption("⏹️ Stopped: the page was used before the answer ended.")
-        if turn.get("caption"):
-            st.caption(turn["caption"])
-        _show_turn_sources(turn)
+                    docs_qa_turns.show_passage(h)
 
 
 def _history(turns: list[dict]) -> list:
@@ -294,7 +241,7 @@ def _ask(question: str, turns: list[dict]) -> None:
     search = question
     if followup and turns:
         search = f"{turns[-1]['question']} {question}"
-    hits = _redacted(index.search(search, k))
+    hits = [h.redacted(cfg.redact) for h in index.search(search, k)]
     turn: dict = {"question": question, "answer": "", "passages": [], "caption": "", "error": None, "search": search}
     history = _history(turns)
     turns.append(turn)
@@ -335,7 +282,7 @@ def _ask(question: str, turns: list[dict]) -> None:
             "cut off (max tokens)" if res.finish_reason == "length" else "",
         ] if x)  # fmt: skip
         st.caption(turn["caption"])
-        _show_turn_sources(turn)
+        docs_qa_turns.show_turn_sources(turn)
 
 
 with tab_ask:
@@ -343,7 +290,7 @@ with tab_ask:
     conversation = st.container()  # above the input box, the new turn included
     with conversation:
         for past in turns:
-            _show_turn(past)
+            docs_qa_turns.show_turn(past)
     if selection is None:
         st.info("Choose a usable model in the sidebar to ask questions; the retrieval inspector works without one.")
     question = st.chat_input(f"Ask about the documents in '{name}'", key="qa_question", disabled=selection is None)

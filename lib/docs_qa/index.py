@@ -133,6 +133,10 @@ class Hit:
             return ""
         return f"line {self.start_line}" if self.start_line == self.end_line else f"lines {self.start_line}–{self.end_line}"
 
+    def redacted(self, redact: Callable[[str], str]) -> Hit:
+        """Configured secrets never reach the page or the model, even from an indexed file that holds one."""
+        return replace(self, text=redact(self.text), heading=redact(self.heading), source=redact(self.source))
+
     def to_json(self) -> dict:
         return asdict(self) | {"score": round(float(self.score), 4)}
 
