@@ -23,7 +23,7 @@ service = ConversationService(store)
 # Using the page while a reply streams starts this run and ends the one streaming it (Streamlit's
 # fast reruns). Stop that reply first, so its text so far is saved in its place (marked stopped)
 # before anything typed since is added after it, and `restore` shows it.
-sidebar.stop_active_reply()
+sidebar.stop_active_reply(store)
 current = sidebar.restore(store)
 
 with st.sidebar:
@@ -49,6 +49,7 @@ if state.chat_pending and selection is not None:
     if state.chat_conversation_id is None:
         state.chat_conversation_id, state.chat_saved_settings = cid, sidebar.snapshot()
     state.chat_pending.pop(0)
+    state.chat_sending = cid  # until its reply exists: a run ended before then leaves a stopped turn
     sending = True
 
 for turn in state.chat_history:
@@ -99,7 +100,9 @@ def _send() -> None:
         max_messages=int(state.chat_max_history),
         history_tokens=int(state.chat_history_budget),
     )
-    state.chat_active = reply  # before the next Streamlit call: a newer run can stop it from then on
+    # Before the next Streamlit call (where a newer run can end this one): from here on it is
+    # the reply that a newer run stops.
+    state.chat_active, state.chat_sending = reply, None
     if reply.dropped:
         st.caption(f"{reply.dropped} older message(s) were not sent (history limit).")
     with st.chat_message("assistant"):
@@ -124,6 +127,7 @@ if state.chat_error:
 # (the button exists only while a message awaits its reply)
 if awaiting_reply and not sending and selection is not None and st.button("↻ Re-send last message", key="chat_resend"):
     state.chat_error = None
+    state.chat_sending = state.chat_conversation_id
     _send()
 
 if sending:

@@ -22,7 +22,7 @@ VISITORS = 4  # what a 2-core CI machine bears beside the app and its engine
 MESSAGES = 2  # each visitor's, back to back, on the engine the first visit started
 
 
-def _wait(predicate, timeout: float = 300, what: str = "condition") -> None:
+def _wait(predicate, timeout: float = 900, what: str = "condition") -> None:  # (a loaded 2-core CI: slow replies)
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

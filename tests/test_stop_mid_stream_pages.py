@@ -48,3 +48,21 @@ def test_a_docs_qa_answer_stopped_part_way_keeps_its_turn_marked_and_in_history(
     assert stream.cancelled and at.session_state["qa_active"] is None
     kept = at.session_state["qa_turns"]["notes"][0]
     assert kept["answer"] == "The index is rebuilt when" and kept["stopped"]
+
+
+def test_a_send_whose_run_ended_before_its_reply_began_leaves_a_stopped_turn(data_dir: Path) -> None:
+    from lib.conversation import Turn
+    from lib.store import Store
+
+    store = Store.in_dir(data_dir)
+    cid = store.create_conversation()
+    store.add_message(cid, "user", "Tell me a story.")
+    at = AppTest.from_file(str(PAGES / "chat.py"), default_timeout=60)
+    at.query_params["c"] = cid
+    at.session_state["chat_sending"] = cid  # the run that saved the message was ended right after
+    at.run()
+    assert not at.exception
+    turns = [Turn.from_stored(m) for m in store.get_conversation(cid).messages]
+    assert [(t.role, t.content, t.stopped) for t in turns] == [("user", "Tell me a story.", False), ("assistant", "", True)]
+    assert [t.role for t in at.session_state["chat_history"]] == ["user", "assistant"]
+    assert any("Stopped" in c.value for c in at.caption)

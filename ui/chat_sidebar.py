@@ -35,6 +35,7 @@ def init_state() -> None:
     state.setdefault("chat_history", [])  # list[Turn]
     state.setdefault("chat_pending", [])  # messages typed and not yet saved in the conversation
     state.setdefault("chat_active", None)  # the Reply streaming in this session's latest send
+    state.setdefault("chat_sending", None)  # the conversation a send began in, until its Reply exists
     state.setdefault("chat_error", None)  # last failure, shown until the next send
     state.setdefault("chat_notice", None)  # (kind, text) from the last sidebar action
     state.setdefault("chat_conversation_id", None)  # the saved conversation shown (None: not saved yet)
@@ -71,11 +72,16 @@ def queue_message() -> None:
         state.chat_pending.append(text)
 
 
-def stop_active_reply() -> None:
-    """Stop the reply a previous run of this session is still streaming (see `Reply.stop`)."""
+def stop_active_reply(store: Store) -> None:
+    """Stop the reply a previous run of this session is still streaming (see `Reply.stop`). A send
+    whose run ended before its reply began gets the same empty stopped turn, so the conversation
+    still alternates (its message is kept and answered in the next question's history)."""
     reply, state.chat_active = state.get("chat_active"), None
+    sending, state.chat_sending = state.get("chat_sending"), None
     if reply is not None:
         reply.stop()
+    elif sending is not None:
+        store.add_message(sending, "assistant", "", incomplete=True, meta={"stopped": True})
 
 
 def snapshot() -> ChatSettings:
