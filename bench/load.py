@@ -32,11 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.chat import CallContext, ChatParams  # noqa: E402
 from lib.conversation import ChatSettings, ConversationService, Target, Turn  # noqa: E402
-from lib.local_server import LocalServer  # noqa: E402
-from lib.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa: E402
-from lib.store import Store  # noqa: E402
+from lib.engine.server import LocalServer  # noqa: E402
+from lib.llm.chat import CallContext, ChatParams  # noqa: E402
+from lib.llm.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa: E402
+from lib.storage.store import Store  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:] or os.environ.get("YOAKE_BENCH_SMALL") == "1"
 LEVELS = (1, 4) if SMALL else (1, 4, 8)
