@@ -28,9 +28,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from lib.core.config import load_settings
 from lib.core.errors import YoakeError
 from lib.engine.download import is_url
-from lib.engine.models import shipped_model_path
+from lib.engine.models import resolve_local_model, shipped_model_path
 from lib.llm.providers import LOCAL_MODEL_ALIAS
 
 DEFAULT_CTX = 8192  # per slot: SmolLM2's training context
@@ -405,36 +406,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=0)
     parser.add_argument("--ubatch-size", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.model is None:
-        from lib.core.config import load_settings
-
-        args.model = load_settings().local_model
-    if args.model:
-        try:
-            args.model = _resolve_cli_model(args.model)  # a URL is downloaded once into the models folder
-        except YoakeError as exc:
-            print(f"{exc.title} {exc.detail}".strip(), file=sys.stderr)
-            return 2
+    configured = args.model or load_settings().local_model  # None: the built-in model
+    try:
+        # YOAKE_LOCAL_MODEL when no --model; a link (or the built-in model where its package is not
+        # installed: its pinned link) is downloaded once into the models folder
+        args.model = _resolve_cli_model(configured)
+    except YoakeError as exc:
+        print(f"{exc.title} {exc.detail}".strip(), file=sys.stderr)
+        return 2
     if args.alias is None:
-        args.alias = Path(args.model).stem if args.model else LOCAL_MODEL_ALIAS
-    args.model = Path(args.model) if args.model else default_model_path()
+        args.alias = args.model.stem if configured else LOCAL_MODEL_ALIAS
     if not args.model.is_file():
         print(f"Model file not found: {args.model}", file=sys.stderr)
         return 2
     return _serve(args)
 
 
-def _resolve_cli_model(value: str) -> Path:
-    from lib.engine.models import resolve_local_model
+def _resolve_cli_model(value: str | None) -> Path:
 
-    if not is_url(value):
+    cfg = load_settings()
+    if value and not is_url(value):
         return Path(value)
 
     def show(p) -> None:  # progress on stderr: stdout carries only the JSON line
         total = f" of {p.total / 1e6:,.1f}" if p.total else ""
         print(f"downloading: {p.done / 1e6:,.1f}{total} MB, {p.mb_per_s:.1f} MB/s", file=sys.stderr, flush=True)
 
-    return resolve_local_model(value, progress=show)
+    return resolve_local_model(value, progress=show, sha256=cfg.local_model_sha256)
 
 
 if __name__ == "__main__":
