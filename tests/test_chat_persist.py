@@ -261,12 +261,19 @@ def test_answer_cache_answers_a_repeat_without_a_model_call(data_dir: Path, fake
     assert lines[0]["cache_hit"] is False
     assert lines[1]["cache_hit"] is True and lines[1]["cost_usd"] == 0 and lines[1]["status"] == "ok"
 
+    # Forgotten: the same request goes to the model again (and is cached anew).
+    at.sidebar.button(key="chat_cache_clear").click().run()
+    assert "1 cached answer(s) forgotten." in " ".join(x.value for x in at.sidebar.success)
+    at.sidebar.button(key="chat_new").click().run()
+    at.chat_input(key="chat_input").set_value("Name a fruit.").run()
+    assert _turns(at)[1][1] == first and len(fake_model.calls()) == 2
+
     # Off again: the same request goes to the model.
     at.sidebar.toggle(key="chat_cache").set_value(False)
     at.sidebar.button(key="chat_new").click().run()
     at.chat_input(key="chat_input").set_value("Name a fruit.").run()
     lines = _usage(data_dir)
-    assert len(lines) == 3 and lines[2]["cache_hit"] is False and len(fake_model.calls()) == 2
+    assert len(lines) == 4 and lines[3]["cache_hit"] is False and len(fake_model.calls()) == 3
 
 
 def test_a_reply_cut_off_mid_stream_is_saved_incomplete_and_comes_back_after_a_reload(

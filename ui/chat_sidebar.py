@@ -377,6 +377,13 @@ def persona_and_parameters(store: Store) -> None:
         help="At temperature 0, a request identical in provider, model, messages and parameters is answered "
         "from the cache instantly (logged as a cache hit, cost 0).",
     )
+    if state.chat_cache:
+        st.button("Forget my cached answers", key="chat_cache_clear", on_click=_clear_cache, args=(store,),
+                  help="The next identical request asks the model again.")  # fmt: skip
+
+
+def _clear_cache(store: Store) -> None:
+    state.chat_notice = ("success", f"{store.cache_clear()} cached answer(s) forgotten.")
 
 
 def presets(store: Store) -> None:
