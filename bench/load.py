@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.conversation import ChatSettings, ConversationService, Target, Turn  # noqa: E402
+from lib.conversation.service import ChatSettings, ConversationService, Target, Turn  # noqa: E402
 from lib.engine.server import LocalServer  # noqa: E402
 from lib.llm.chat import CallContext, ChatParams  # noqa: E402
 from lib.llm.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa: E402

@@ -51,7 +51,7 @@ def test_a_docs_qa_answer_stopped_part_way_keeps_its_turn_marked_and_in_history(
 
 
 def test_a_send_whose_run_ended_before_its_reply_began_leaves_a_stopped_turn(data_dir: Path) -> None:
-    from lib.conversation import Turn
+    from lib.conversation.service import Turn
     from lib.storage.store import Store
 
     store = Store.in_dir(data_dir)
