@@ -10,7 +10,7 @@ import streamlit as st
 from lib.conversation.service import ConversationService, Target, Turn, meta_caption
 from lib.llm.chat import ChatParams, parse_seed, parse_stop
 from ui import chat_sidebar as sidebar
-from ui.common import enter_page, error_message, model_picker, open_store
+from ui.common import enter_page, error_message, model_picker, open_store, restarted_after
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -77,7 +77,7 @@ def _save() -> str:
     return cid
 
 
-def _send() -> None:
+def _send(*, retry_if_engine_died: bool = True) -> None:
     assert selection is not None
     params = ChatParams(
         model=selection.model,
@@ -105,12 +105,20 @@ def _send() -> None:
     state.chat_active, state.chat_sending = reply, None
     if reply.dropped:
         st.caption(f"{reply.dropped} older message(s) were not sent (history limit).")
+    retry = False
     with st.chat_message("assistant"):
         try:
             st.write_stream(reply)
         except Exception as exc:  # the SDK's errors, shown (redacted) after the rerun
             if not reply.stopped:
-                state.chat_error = error_message(exc, selection.provider, selection.settings)
+                retry = retry_if_engine_died and restarted_after(exc, selection.provider)
+                if not retry:
+                    state.chat_error = error_message(exc, selection.provider, selection.settings)
+    if retry:  # the engine had died: nothing was said (no turn saved); the same message to the restarted one
+        reply.finish()
+        state.chat_active, state.chat_sending = None, state.chat_conversation_id
+        _send(retry_if_engine_died=False)
+        return
     if reply.stopped:
         return  # a newer run stopped it, and shows it from the store
     reply.finish()

@@ -166,3 +166,39 @@ def test_chat_page_survives_its_engine_being_killed(
         for pid in _engine_children(os.getpid(), but=local_server.process.pid):
             os.kill(pid, signal.SIGTERM)
         st.cache_resource.clear()
+
+
+def test_a_message_sent_the_instant_the_engine_dies_is_answered_by_the_restarted_one(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer
+) -> None:
+    """The kill lands between the page's check and its call (the race a visitor can hit right after an
+    out-of-memory kill): the call is refused, the page restarts the engine and sends the same message
+    again, without asking the visitor to re-send."""
+    import streamlit as st
+
+    monkeypatch.delenv("YOAKE_LOCAL_BASE_URL")
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(PAGE, default_timeout=180).run()
+        engines = _engine_children(os.getpid(), but=local_server.process.pid)
+        assert len(engines) == 1, engines
+        at.sidebar.number_input(key="chat_max_tokens").set_value(16)
+        at.chat_input(key="chat_input").set_value("Hello").run()
+        os.kill(engines[0], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(engines[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        real_running = LocalServer.running
+        checks = iter([True])  # the page's first look still sees the engine alive, as before the kill landed
+        monkeypatch.setattr(LocalServer, "running", lambda self: next(checks, None) or real_running(self))
+        at.chat_input(key="chat_input").set_value("Are you still there?").run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        history = at.session_state["chat_history"]
+        assert [m.role for m in history] == ["user", "assistant"] * 2 and history[-1].content.strip()
+        lines = [json.loads(line) for line in (data_dir / "usage.jsonl").read_text().splitlines()]
+        assert [r["status"] for r in lines] == ["ok", "error", "ok"]  # the refused call is logged, then the answer
+        assert lines[1]["error_type"] == "connection"
+    finally:
+        for pid in _engine_children(os.getpid(), but=local_server.process.pid):
+            os.kill(pid, signal.SIGTERM)
+        st.cache_resource.clear()

@@ -307,6 +307,19 @@ def error_message(exc: BaseException, provider: Provider | None, cfg: Settings) 
     return cfg.redact(f"**{err.title}** {detail}")
 
 
+def restarted_after(exc: BaseException, provider: Provider) -> bool:
+    """After a failed call: when our embedded engine died (an out-of-memory kill, a crash, killed just
+    before the call), start it again on the same URL (with the notice) and say so, so the caller sends
+    the same request once more instead of asking the visitor to re-send."""
+    if provider.id != LOCAL_ID or describe_error(exc).kind != "connection":
+        return False
+    server = managed_server()
+    if server is None or server.running():
+        return False
+    local_server_base_url()
+    return server.running()
+
+
 def show_error(exc: BaseException, provider: Provider | None, cfg: Settings) -> None:
     st.error(error_message(exc, provider, cfg), icon="⚠️")
 
