@@ -15,6 +15,7 @@ from lib.core import pricing, usage_log
 from lib.core.auth import AttemptThrottle
 from lib.core.config import Settings, load_settings
 from lib.core.errors import YoakeError, describe_error
+from lib.core.i18n import LANGUAGES, SOURCE_LANGUAGE, normalize
 from lib.core.identity import LOCAL_OWNER, Identity
 from lib.core.policy import Action, Decision, Visitor, decide, may_reach_private_networks, visitor
 from lib.core.text import format_size, md_text
@@ -38,6 +39,7 @@ from lib.llm.providers import (
 )
 from lib.storage.db import StoreError
 from lib.storage.store import Store
+from ui.i18n import LANGUAGE_KEY, _, browser_language, language, tr
 
 
 def enter_page() -> None:
@@ -50,6 +52,48 @@ def enter_page() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+    apply_language()
+
+
+LANGUAGE_CHOICE_KEY = "app_language_choice"  # session: what the visitor picked in the sidebar
+LANGUAGE_PREFERENCE = "language"  # the store's preference name for a signed-in visitor's choice
+
+
+def apply_language() -> str:
+    """Decide this run's language, first match wins: `?lang=` in the URL (a shared link keeps it), the
+    sidebar choice of this session, a signed-in visitor's stored choice, the browser's language,
+    YOAKE_LANGUAGE, English."""
+    chosen = normalize(st.query_params.get("lang")) or st.session_state.get(LANGUAGE_CHOICE_KEY)
+    if chosen is None and current_identity() is not None:
+        try:
+            chosen = normalize(open_store().get_preference(LANGUAGE_PREFERENCE))
+        except StoreError:
+            chosen = None
+    lang = chosen or browser_language() or normalize(settings().language) or SOURCE_LANGUAGE
+    st.session_state[LANGUAGE_KEY] = lang
+    if chosen and st.query_params.get("lang") != chosen:
+        st.query_params["lang"] = chosen  # page changes drop query parameters: keep the choice in the link
+    return lang
+
+
+def language_switch() -> None:
+    """言語 / Language in the sidebar: remembered for the session and in the URL, and for a signed-in
+    visitor in the store."""
+    current = language()
+    codes = list(LANGUAGES)
+    picked = st.sidebar.selectbox(
+        "言語 / Language", codes, index=codes.index(current), format_func=LANGUAGES.__getitem__, key="app_language"
+    )
+    if picked == current:
+        return
+    st.session_state[LANGUAGE_CHOICE_KEY] = picked
+    st.query_params["lang"] = picked
+    if current_identity() is not None:
+        try:
+            open_store().set_preference(LANGUAGE_PREFERENCE, picked)
+        except StoreError:
+            pass  # the choice still holds for this session and link
+    st.rerun()
 
 
 def _secrets() -> dict:
@@ -298,13 +342,13 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
 
 def error_message(exc: BaseException, provider: Provider | None, cfg: Settings) -> str:
     """The one place an expected failure becomes page text: specific, secrets redacted, no stack trace."""
-    err = describe_error(exc, provider.label if provider else "The provider")
-    detail = err.detail
+    err = describe_error(exc, provider.label if provider else None)
+    detail = tr(err.detail)
     if provider is not None and provider.id == LOCAL_ID and err.kind == "connection":
         server = managed_server()
         if server is not None and not server.running():
-            detail = "The embedded model stopped. Re-send: it is restarted first."
-    return cfg.redact(f"**{err.title}** {detail}")
+            detail = _("The embedded model stopped. Re-send: it is restarted first.")
+    return cfg.redact(f"**{tr(err.title)}** {detail}")
 
 
 def restarted_after(exc: BaseException, provider: Provider) -> bool:

@@ -156,6 +156,17 @@ class Settings:
         return (self.get("YOAKE_PASSWORD_HOST_ACTIONS", "") or "").strip().lower() in ("1", "true", "yes", "on")
 
     @property
+    def language(self) -> str | None:
+        """YOAKE_LANGUAGE: the interface language (ja or en) for a visitor whose browser asks for neither and who has not chosen."""
+        return self.get("YOAKE_LANGUAGE")
+
+    @property
+    def usd_jpy(self) -> float | None:
+        """YOAKE_USD_JPY: yen per US dollar; when set, costs also show an estimate in yen at this rate."""
+        rate = self.get_float("YOAKE_USD_JPY", 0.0)
+        return rate if rate > 0 else None
+
+    @property
     def admins(self) -> tuple[str, ...]:
         """YOAKE_ADMINS: comma-separated e-mails of signed-in users who see every user's usage."""
         raw = self.get("YOAKE_ADMINS", "") or ""

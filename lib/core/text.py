@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from lib.core.i18n import format_jpy, format_number, format_usd, gettext
+
 # CommonMark lets any ASCII punctuation be escaped with a backslash. These start markup anywhere in a
 # line in Streamlit's dialect: links and images ([ ]), emphasis (* _), code (`), HTML and autolinks
 # (< >), strikethrough (~), LaTeX ($), tables (|), bare-URL autolinks (:) and `:red[…]` /
@@ -40,11 +42,21 @@ def format_size(n: int | None) -> str:
     return f"{n / 1000:.0f} kB"
 
 
-def format_cost(cost_usd: float | None, qualifier: str = "") -> str:
+def format_cost(cost_usd: float | None, qualifier: str = "", *, lang: str = "en", usd_jpy: float | None = None) -> str:
     """The one way a cost is worded: "free (local)", "cost unknown", or "$0.00042" after an optional
-    qualifier ("about", "at most") for estimates."""
+    qualifier ("about", "at most") for estimates. Dollars, as providers bill; with `usd_jpy`
+    (YOAKE_USD_JPY) an estimate in yen at that rate follows, labelled as such."""
     if cost_usd is None:
-        return "cost unknown"
+        return gettext("cost unknown", lang)
     if cost_usd == 0:
-        return "free (local)"
-    return f"{qualifier} ${cost_usd:.5f}".lstrip()
+        return gettext("free (local)", lang)
+    amount = format_usd(cost_usd, lang)
+    if usd_jpy:
+        amount = gettext("{usd} (about {jpy} at {rate} yen to the dollar)", lang).format(
+            usd=amount, jpy=format_jpy(cost_usd * usd_jpy, lang), rate=format_number(usd_jpy, lang)
+        )
+    if qualifier == "about":
+        return gettext("about {amount}", lang).format(amount=amount)
+    if qualifier == "at most":
+        return gettext("at most {amount}", lang).format(amount=amount)
+    return amount

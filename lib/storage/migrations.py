@@ -146,5 +146,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE answer_cache_v5 RENAME TO answer_cache;
     CREATE INDEX answer_cache_by_key ON answer_cache(key)
     """,
+    # 6: an owner's preferences (the interface language, issue 22)
+    """
+    CREATE TABLE preferences (
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (owner, name)
+    )
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,5 +1,5 @@
 """The store: conversations, messages, user personas, parameter presets, the
-answer cache and compare runs, in one SQLite database (`$YOAKE_DATA_DIR/yoake.db`).
+answer cache, compare runs and preferences, in one SQLite database (`$YOAKE_DATA_DIR/yoake.db`).
 
 Concurrency: Streamlit runs each session's script in its own thread and several app processes may
 share a data dir, so every call opens its own short-lived connection (WAL journal, busy timeout);
@@ -24,12 +24,20 @@ from lib.storage.compare_runs import CompareRunRepository
 from lib.storage.conversations import ConversationRepository
 from lib.storage.migrations import MIGRATIONS
 from lib.storage.personas import PersonaRepository
+from lib.storage.preferences import PreferenceRepository
 from lib.storage.presets import PresetRepository
 
 DB_FILE = "yoake.db"
 
 
-class Store(ConversationRepository, PersonaRepository, PresetRepository, AnswerCacheRepository, CompareRunRepository):
+class Store(
+    ConversationRepository,
+    PersonaRepository,
+    PresetRepository,
+    AnswerCacheRepository,
+    CompareRunRepository,
+    PreferenceRepository,
+):
     """Thread-safe by construction: no connection is shared between calls.
 
     `owner`: whose things this store reads and writes (see the module's docstring).
