@@ -74,8 +74,10 @@ def fill(translations: dict[str, str | list[str]], lang: str = "ja") -> int:
         key = m.id[0] if isinstance(m.id, tuple) else m.id
         if key and key in translations and translations[key]:
             value = translations[key]
-            m.string = tuple(value) if isinstance(m.id, tuple) and isinstance(value, list) else (
-                (value,) if isinstance(m.id, tuple) else value
+            m.string = (
+                tuple(value)
+                if isinstance(m.id, tuple) and isinstance(value, list)
+                else ((value,) if isinstance(m.id, tuple) else value)
             )
             if m.fuzzy:
                 m.flags.discard("fuzzy")

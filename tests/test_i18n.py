@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import openai
 import pytest
@@ -85,7 +85,7 @@ def test_describe_error_speaks_either_language() -> None:
 def test_numbers_percentages_and_dates_follow_the_locale(lang: str, number: str, percent: str, when: str) -> None:
     assert i18n.format_number(12345.678, lang, 2) == number
     assert i18n.format_percent(0.1234, lang, 1) == percent
-    moment = datetime(2026, 11, 27, 21, 30, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 27, 21, 30, tzinfo=UTC)
     zone = "Asia/Tokyo" if lang == "ja" else "Europe/London"
     expected = when if lang == "ja" else "Nov 27, 2026, 9:30:00\u202fPM"
     assert i18n.format_datetime(moment, lang, zone) in (when, expected)
@@ -103,7 +103,9 @@ def test_a_cost_stays_in_dollars_and_adds_yen_only_at_a_stated_rate() -> None:
     assert format_cost(0.01, "at most", lang="en", usd_jpy=150.0).startswith("at most $0.01000 (about ¥1.5 at 150")
 
 
-@pytest.mark.parametrize(("tag", "code"), [("ja-JP", "ja"), ("ja", "ja"), ("en-GB", "en"), ("EN_us", "en"), ("fr-FR", None), (None, None)])
+@pytest.mark.parametrize(
+    ("tag", "code"), [("ja-JP", "ja"), ("ja", "ja"), ("en-GB", "en"), ("EN_us", "en"), ("fr-FR", None), (None, None)]
+)
 def test_browser_tags_map_to_the_languages_we_speak(tag: str | None, code: str | None) -> None:
     assert i18n.normalize(tag) == code
 

@@ -89,9 +89,14 @@ def japanese_texts() -> list[str]:
     out = []
     for msgid in code_messages():
         message = ja_catalog().get(msgid)
-        if message is not None and message.string and not message.pluralizable and "{" not in message.string:
-            if re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", message.string) and message.string != msgid:
-                out.append(message.string)
+        if (
+            message is not None
+            and message.string
+            and not message.pluralizable
+            and "{" not in message.string
+            and re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", message.string)
+        ):
+            out.append(message.string)
     return out
 
 
@@ -100,6 +105,7 @@ _TEXT_ATTRS = ("label", "body", "value", "help", "placeholder", "caption", "opti
 
 def visible_texts(at: AppTest) -> Iterator[str]:
     """Labels, bodies, help, placeholders, options and values of everything the run shows."""
+
     def walk(node) -> Iterator[object]:
         yield node
         children = getattr(node, "children", None)
