@@ -5,4 +5,5 @@ cd "$(dirname "$0")"
 scripts/install.sh dev
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist); the tests of the real engine all run on one of them (tests/conftest.py).
+exec .venv/bin/python -m pytest -n "${YOAKE_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -15,7 +15,7 @@ affects both sides of a pair alike.
 First, a cold start: 8 chats at once through our path on an engine nobody has started yet; each
 waits for the one start and is answered (issue 28's refused connections).
 
-Small size: `--small` or YOAKE_BENCH_SMALL=1 (levels 1 and 4, 2 rounds). Last line:
+Small size: `--small` or YOAKE_BENCH_SMALL=1 (levels 1 and 4, 2 rounds, 16-token replies). Last line:
 `load: <worst ratio>` (ours / bare time to first token, the worst level; target <= 1.1).
 On a shared machine the medians move with other load: compare runs made on a quiet machine.
 """
@@ -50,7 +50,7 @@ PROMPTS = [
     "Describe a busy harbour town in many sentences.",
     "Write a long letter to a friend about the sea.",
 ]
-PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=48)
+PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=16 if SMALL else 48)
 
 
 class Bench:

@@ -40,6 +40,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # A test that asks for the server by name is a model test, marked or not (`-m "not model"` skips it).
         if "local_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.model)
+        # With pytest-xdist (`./test.sh` runs two workers, `--dist loadgroup`), every test of the real
+        # engine runs on one worker: one engine per run, and two never fight over the 2 cores.
+        if needs_model(item):
+            item.add_marker(pytest.mark.xdist_group("engine"))
 
 
 @pytest.fixture(scope="session")

@@ -206,6 +206,7 @@ class HostedAPISim:
         self.requests: list[Request] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when the last request in flight ends
         self._active = 0
         self._stats = {"requests": 0, "peak_concurrency": 0, "completion_tokens": 0}
         self._server = _Server((host, port), _handler(self))
@@ -266,8 +267,11 @@ class HostedAPISim:
             self._faults.clear()
             self._stats = {"requests": 0, "peak_concurrency": 0, "completion_tokens": 0}
 
-    def stats(self) -> dict[str, int]:
-        with self._lock:
+    def stats(self, settle_s: float = 5.0) -> dict[str, int]:
+        """The counts once the requests in flight have ended: a client has its whole reply a moment
+        before the handler that wrote it has counted it."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=settle_s)
             return dict(self._stats)
 
     def reset_stats(self) -> None:
@@ -307,6 +311,8 @@ class HostedAPISim:
         with self._lock:
             self._active -= 1
             self._stats["completion_tokens"] += tokens
+            if self._active == 0:
+                self._idle.notify_all()
 
     def _pace(self, start: float, i: int) -> None:
         """Piece i leaves at first byte + i / rate: paced on the clock, so sleeps don't drift."""

@@ -47,9 +47,10 @@ def code_messages() -> dict[str, str]:
     for filename, lineno, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map=method_map, keywords=_keywords()
     ):
-        for msgid in message if isinstance(message, tuple) else (message,):
-            if msgid:
-                found.setdefault(msgid, f"{filename}:{lineno}")
+        # a plural message (ngettext) is one catalog entry, known by its singular
+        msgid = message[0] if isinstance(message, tuple) else message
+        if msgid:
+            found.setdefault(msgid, f"{filename}:{lineno}")
     return found
 
 
@@ -101,6 +102,9 @@ def japanese_texts() -> list[str]:
 
 
 _TEXT_ATTRS = ("label", "body", "value", "help", "placeholder", "caption", "options")
+# Choice widgets: `value` is the option's own value (often an English id the code keeps), not what is
+# shown; their shown texts are the (formatted) `options`.
+_CHOICE_WIDGETS = {"selectbox", "radio", "multiselect", "select_slider", "segmented_control", "pills"}
 
 
 def visible_texts(at: AppTest) -> Iterator[str]:
@@ -114,7 +118,10 @@ def visible_texts(at: AppTest) -> Iterator[str]:
                 yield from walk(child)
 
     for node in walk(at._tree):
+        choice = getattr(node, "type", None) in _CHOICE_WIDGETS
         for attr in _TEXT_ATTRS:
+            if choice and attr == "value":
+                continue
             try:
                 value = getattr(node, attr, None)
             except Exception:  # an element without that field in its proto
