@@ -38,6 +38,7 @@ from lib.usage.view import Filters, build_view, options
 ALICE = Identity("https://issuer.example", "alice-sub-123", email="Alice@Example.com", name="Alice")
 BOB = Identity("https://issuer.example", "bob-sub-456", email="bob@example.com")
 OWNED_TABLES = ("conversations", "messages", "personas", "presets", "answer_cache", "compare_runs", "compare_cells")
+SINCE_V6 = ("preferences",)  # owned tables that a database from before owners (schema 4) does not have yet
 
 
 # --- identity and settings ---------------------------------------------------------------------------
@@ -95,6 +96,7 @@ def _give_bob_one_of_everything(bob: Store) -> Things:
         summary={},
         cells=[{"index": 0, "cell": {}, "text": "cell text", "status": "done", "metrics": {}}],
     )
+    bob.set_preference("language", "en")
     return Things(cid, mid, pid, preset_id, "k" * 64, rid)
 
 
@@ -111,6 +113,7 @@ def _rows_of(path: Path, owner: str) -> dict[str, list[tuple]]:
             "answer_cache": conn.execute("SELECT * FROM answer_cache WHERE owner = ? ORDER BY key", (owner,)).fetchall(),
             "compare_runs": conn.execute("SELECT * FROM compare_runs WHERE owner = ? ORDER BY id", (owner,)).fetchall(),
             "compare_cells": conn.execute(f"SELECT * FROM compare_cells WHERE run_id IN {runs}", (owner,)).fetchall(),
+            "preferences": conn.execute("SELECT * FROM preferences WHERE owner = ? ORDER BY name", (owner,)).fetchall(),
         }
 
 
@@ -139,6 +142,7 @@ ON_SOMEONE_ELSES: list[tuple[str, Callable[[Store, Things], Any]]] = [
     ("cache_get", lambda s, t: s.cache_get(t.key)),
     ("get_compare_run", lambda s, t: s.get_compare_run(t.rid)),
     ("delete_compare_run", lambda s, t: s.delete_compare_run(t.rid)),
+    ("get_preference", lambda s, t: s.get_preference("language")),
 ]
 # Lists: Alice sees none of Bob's things.
 LISTS: list[tuple[str, Callable[[Store], list]]] = [
@@ -156,6 +160,7 @@ CREATES: list[tuple[str, Callable[[Store, Things], Any]]] = [
     ("cache_put", lambda s, t: s.cache_put(t.key, "local", "m", ChatResult(text="Alice's answer", finish_reason="stop"))),
     ("cache_clear", lambda s, t: s.cache_clear()),
     ("save_compare_run", lambda s, t: s.save_compare_run(title="Alice's run", status="complete", spec={}, summary={}, cells=[])),
+    ("set_preference", lambda s, t: s.set_preference("language", "ja")),  # Bob's preference name: Alice's own
 ]
 NOT_OWNED = {"schema_version", "for_owner", "in_dir"}  # no stored thing: the database's version, constructors
 
@@ -181,7 +186,7 @@ def test_alice_cannot_see_open_change_export_or_delete_bobs_things(data_dir: Pat
     assert (bob.owner, alice.owner, base.owner) == (BOB.owner, ALICE.owner, LOCAL_OWNER) and bob.path == alice.path
     things = _give_bob_one_of_everything(bob)
     before = _rows_of(base.path, BOB.owner)
-    assert all(before[t] for t in OWNED_TABLES)  # Bob really has one of everything
+    assert all(before[t] for t in OWNED_TABLES + SINCE_V6)  # Bob really has one of everything
 
     for name, call in ON_SOMEONE_ELSES:
         on_bobs = _outcome(lambda call=call: call(alice, things))
@@ -245,7 +250,7 @@ def test_every_statement_on_an_owned_table_names_the_owner(data_dir: Path, monke
         _outcome(lambda call=call: call(bob, things))
     for _, listing in LISTS:
         listing(bob)
-    owned = re.compile(r"\b(" + "|".join(OWNED_TABLES) + r")\b", re.IGNORECASE)
+    owned = re.compile(r"\b(" + "|".join(OWNED_TABLES + SINCE_V6) + r")\b", re.IGNORECASE)
     checked = [s for s in statements if owned.search(s)]
     assert len(checked) > 40
     unscoped = [s for s in checked if not re.search(r"\bowner\b", s)]

@@ -60,7 +60,8 @@ def sidebar_buttons(at: AppTest) -> list[str]:
 def test_with_auth_configured_a_visitor_must_sign_in_first(data_dir: Path) -> None:
     at = app(signed_out=True)
     assert [b.label for b in at.button] == ["Sign in"]
-    assert not at.chat_input and not at.sidebar.selectbox  # no page of the app, no picker
+    # no page of the app, no model picker: only the language switch
+    assert not at.chat_input and [s.key for s in at.sidebar.selectbox] == ["app_language"]
     assert "yours alone" in " ".join(m.value for m in at.markdown)
 
 
