@@ -10,11 +10,12 @@ import streamlit as st
 from lib.conversation.service import ConversationService, Target, Turn, meta_caption
 from lib.llm.chat import ChatParams, parse_seed, parse_stop
 from ui import chat_sidebar as sidebar
-from ui.common import enter_page, error_message, model_picker, open_store, restarted_after
+from ui.common import enter_page, error_message, model_picker, open_store, restarted_after, settings
+from ui.i18n import _, language, tr
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
-st.title("💬 Chat")
+st.title(_("💬 Chat"))
 
 state = st.session_state
 sidebar.init_state()
@@ -36,7 +37,7 @@ with st.sidebar:
 
 seed, seed_error = parse_seed(state.chat_seed)
 if seed_error:
-    st.sidebar.error(f"{seed_error} Sending without one.")
+    st.sidebar.error(_("{problem} Sending without one.").format(problem=tr(seed_error)))
 sidebar.sync_settings(store)
 
 # A message typed is queued by chat_input's callback (before any code of the run), so a run that
@@ -52,19 +53,20 @@ if state.chat_pending and selection is not None:
     state.chat_sending = cid  # until its reply exists: a run ended before then leaves a stopped turn
     sending = True
 
+usd_jpy = settings().usd_jpy
 for turn in state.chat_history:
     with st.chat_message(turn.role):
         st.markdown(turn.content)
         if turn.stopped:
-            st.caption("⏹️ Stopped: a new message (or another action) came before the reply ended.")
+            st.caption(_("⏹️ Stopped: a new message (or another action) came before the reply ended."))
         elif turn.incomplete:
-            st.caption("⚠️ Incomplete: the reply was cut off.")
+            st.caption(_("⚠️ Incomplete: the reply was cut off."))
         if turn.meta and not turn.stopped:
-            st.caption(meta_caption(turn.meta))
+            st.caption(meta_caption(turn.meta, language(), usd_jpy))
 for text in state.chat_pending:  # typed while the model was starting or unreachable: sent in turn
     with st.chat_message("user"):
         st.markdown(text)
-        st.caption("⏳ Waiting to be sent.")
+        st.caption(_("⏳ Waiting to be sent."))
 
 
 def _save() -> str:
@@ -104,7 +106,7 @@ def _send(*, retry_if_engine_died: bool = True) -> None:
     # the reply that a newer run stops.
     state.chat_active, state.chat_sending = reply, None
     if reply.dropped:
-        st.caption(f"{reply.dropped} older message(s) were not sent (history limit).")
+        st.caption(_("{n} older message(s) were not sent (history limit).").format(n=reply.dropped))
     retry = False
     with st.chat_message("assistant"):
         try:
@@ -126,14 +128,14 @@ def _send(*, retry_if_engine_died: bool = True) -> None:
     st.rerun()  # the reply, saved as it streamed, is shown from the store (`restore`)
 
 
-st.chat_input("Message the model…", key="chat_input", on_submit=sidebar.queue_message, disabled=selection is None)
+st.chat_input(_("Message the model…"), key="chat_input", on_submit=sidebar.queue_message, disabled=selection is None)
 last = state.chat_history[-1] if state.chat_history else None
 awaiting_reply = last is not None and last.role == "user"
 
 if state.chat_error:
     st.error(state.chat_error, icon="⚠️")
 # (the button exists only while a message awaits its reply)
-if awaiting_reply and not sending and selection is not None and st.button("↻ Re-send last message", key="chat_resend"):
+if awaiting_reply and not sending and selection is not None and st.button(_("↻ Re-send last message"), key="chat_resend"):
     state.chat_error = None
     state.chat_sending = state.chat_conversation_id
     _send()

@@ -3,17 +3,18 @@ import. Widget code only; storage is lib/storage/ and the chat flow lib/conversa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import streamlit as st
 
 from lib.conversation.io import MAX_IMPORT_BYTES, ImportRejected, clean_params, export_json, export_markdown, parse_import
-from lib.conversation.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
+from lib.conversation.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name, persona_label, reserved_names
 from lib.conversation.service import ChatSettings, turns_of
 from lib.llm.providers import PROVIDERS
 from lib.storage.conversations import Conversation
 from lib.storage.db import StoreError
 from lib.storage.store import Store
+from ui.i18n import _, fmt_datetime, language, tr
 
 # Saved parameter name -> widget key (what a conversation or preset restores).
 PARAM_KEYS = {
@@ -44,7 +45,7 @@ def init_state() -> None:
     state.setdefault("chat_title_synced", None)
     state.setdefault("chat_import_nonce", 0)
     state.setdefault("chat_persona", BUILTIN_PERSONAS[0].name)
-    state.setdefault("chat_system_prompt", BUILTIN_PERSONAS[0].system_prompt)
+    state.setdefault("chat_system_prompt", BUILTIN_PERSONAS[0].prompt(language()))
     for key, default in {
         "chat_temperature": BUILTIN_PERSONAS[0].temperature,
         "chat_top_p": 1.0,
@@ -104,6 +105,23 @@ def _persona(store: Store, name: str):
     return builtin_by_name().get(name) or {p.name: p for p in store.list_personas()}.get(name)
 
 
+def _prompt_of(persona) -> str:
+    """A persona's system prompt: a built-in's in the visitor's language, a user's own as written."""
+    return persona.prompt(language()) if getattr(persona, "builtin", False) else persona.system_prompt
+
+
+def follow_language() -> None:
+    """A chat not saved yet whose built-in persona's prompt is untouched speaks the visitor's language:
+    after a switch of language its prompt is that persona's prompt in the new language. (A saved
+    conversation keeps the prompt it was saved with.)"""
+    persona = builtin_by_name().get(state.get("chat_persona") or "")
+    if persona is None or state.get("chat_conversation_id") is not None:
+        return
+    wanted = persona.prompt(language())
+    if state.get("chat_system_prompt") != wanted and state.get("chat_system_prompt") in persona.prompt_variants():
+        state.chat_system_prompt = wanted
+
+
 def load_conversation(store: Store, conv: Conversation) -> None:
     """Show a saved conversation with the settings it was saved with (runs before the widgets)."""
     state.chat_conversation_id = conv.id
@@ -146,7 +164,7 @@ def restore(store: Store) -> Conversation | None:
             load_conversation(store, conv)
         else:
             st.query_params.pop("c", None)
-            state.chat_notice = ("warning", "The conversation in the link no longer exists; starting a new chat.")
+            state.chat_notice = ("warning", _("The conversation in the link no longer exists; starting a new chat."))
     elif not url_cid and state.chat_conversation_id:
         st.query_params["c"] = state.chat_conversation_id  # e.g. back from another page
 
@@ -162,7 +180,7 @@ def restore(store: Store) -> Conversation | None:
             state.chat_history += turns_of(current, after_id=max(known))
         if current.title != state.chat_title_synced:
             state.chat_title_synced = current.title
-            state.chat_rename_title = current.title
+            state.chat_rename_title = tr(current.title)
     return current
 
 
@@ -180,14 +198,14 @@ def sync_settings(store: Store) -> None:
 def _apply_persona(store: Store) -> None:
     persona = _persona(store, state.chat_persona)
     if persona:
-        state.chat_system_prompt = persona.system_prompt
+        state.chat_system_prompt = _prompt_of(persona)
         state.chat_temperature = float(persona.temperature)
 
 
 def _open(store: Store, cid: str) -> None:
     conv = store.get_conversation(cid)
     if conv is None:
-        state.chat_notice = ("warning", "That conversation no longer exists (deleted in another tab?).")
+        state.chat_notice = ("warning", _("That conversation no longer exists (deleted in another tab?)."))
         return
     load_conversation(store, conv)
 
@@ -196,18 +214,18 @@ def _rename(store: Store) -> None:
     try:
         title = store.rename_conversation(state.chat_conversation_id, state.get("chat_rename_title", ""))
     except StoreError as exc:
-        state.chat_notice = ("error", str(exc))
+        state.chat_notice = ("error", tr(exc.detail))
         return
     state.chat_title_synced = title
     state.chat_rename_title = title
-    state.chat_notice = ("success", f"Renamed to '{title}'.")
+    state.chat_notice = ("success", _("Renamed to '{title}'.").format(title=title))
 
 
 def _delete_confirmed(store: Store) -> None:
     cid = state.chat_confirm_delete
     state.chat_confirm_delete = None
     if cid and store.delete_conversation(cid):
-        state.chat_notice = ("success", "Conversation deleted.")
+        state.chat_notice = ("success", _("Conversation deleted."))
     if cid == state.chat_conversation_id:
         clear_conversation()
 
@@ -215,25 +233,29 @@ def _delete_confirmed(store: Store) -> None:
 def _import(store: Store) -> None:
     upload = state.get(f"chat_import_file_{state.chat_import_nonce}")
     if upload is None:
-        state.chat_notice = ("error", "Choose a JSON export to import first.")
+        state.chat_notice = ("error", _("Choose a JSON export to import first."))
         return
     try:
-        conv = parse_import(upload.getvalue())
+        conv = parse_import(upload.getvalue(), language())
     except ImportRejected as exc:
-        state.chat_notice = ("error", f"Import failed: {str(exc)} Nothing was changed.")
+        state.chat_notice = ("error", _("Import failed: {reason} Nothing was changed.").format(reason=tr(exc.detail)))
         return
     cid = store.import_conversation(conv)
     state.chat_import_nonce += 1  # a fresh, empty uploader
     loaded = store.get_conversation(cid)
     if loaded:
         load_conversation(store, loaded)
-    state.chat_notice = ("success", f"Imported '{conv.title}' ({len(conv.messages)} messages).")
+    n = len(conv.messages)
+    state.chat_notice = (
+        "success",
+        _("Imported '{title}' ({n} messages).").format(title=conv.title, n=n),
+    )
 
 
 def _pick_persona_to_edit(store: Store) -> None:
     persona = next((p for p in store.list_personas() if p.id == state.chat_pe_pick), None)
     state.chat_pe_name = persona.name if persona else ""
-    state.chat_pe_prompt = persona.system_prompt if persona else ""
+    state.chat_pe_prompt = persona.system_prompt if persona else ""  # a user's own persona
     state.chat_pe_temp = float(persona.temperature) if persona else 0.7
 
 
@@ -246,10 +268,10 @@ def _save_persona(store: Store) -> None:
             state.chat_pe_prompt,
             state.chat_pe_temp,
             persona_id=pid,
-            reserved=[*builtin_by_name(), CUSTOM_PERSONA],
+            reserved=reserved_names(),
         )
     except StoreError as exc:
-        state.chat_notice = ("error", str(exc))
+        state.chat_notice = ("error", tr(exc.detail))
         return
     saved = next(p for p in store.list_personas() if p.id == pid)
     state.chat_pe_pick = pid
@@ -257,7 +279,7 @@ def _save_persona(store: Store) -> None:
     if old and state.chat_persona == old.name:  # the persona in use was edited: use the new version
         state.chat_persona = saved.name
         _apply_persona(store)
-    state.chat_notice = ("success", f"Persona '{saved.name}' saved.")
+    state.chat_notice = ("success", _("Persona '{name}' saved.").format(name=saved.name))
 
 
 def _delete_persona(store: Store) -> None:
@@ -265,7 +287,7 @@ def _delete_persona(store: Store) -> None:
     if persona and store.delete_persona(persona.id):
         if state.chat_persona == persona.name:
             state.chat_persona = CUSTOM_PERSONA  # keep the prompt in use
-        state.chat_notice = ("success", f"Persona '{persona.name}' deleted.")
+        state.chat_notice = ("success", _("Persona '{name}' deleted.").format(name=persona.name))
     state.chat_pe_pick = 0
     _pick_persona_to_edit(store)
 
@@ -279,57 +301,59 @@ def _save_preset(store: Store) -> None:
             {name: state.get(key) for name, key in PARAM_KEYS.items()},
         )
     except StoreError as exc:
-        state.chat_notice = ("error", str(exc))
+        state.chat_notice = ("error", tr(exc.detail))
         return
-    state.chat_notice = ("success", f"Preset '{' '.join(state.chat_preset_name.split())}' saved.")
+    state.chat_notice = ("success", _("Preset '{name}' saved.").format(name=" ".join(state.chat_preset_name.split())))
     state.chat_preset_name = ""
 
 
 def _load_preset(store: Store, preset_id: int) -> None:
     preset = next((p for p in store.list_presets() if p.id == preset_id), None)
     if preset is None:
-        state.chat_notice = ("warning", "That preset no longer exists.")
+        state.chat_notice = ("warning", _("That preset no longer exists."))
         return
     if preset.provider in PROVIDERS:
         state.chat_provider = preset.provider
         state.chat_model = preset.model
     _apply_params(preset.params)
-    state.chat_notice = ("success", f"Loaded preset '{preset.name}'.")
+    state.chat_notice = ("success", _("Loaded preset '{name}'.").format(name=preset.name))
 
 
 # --- sections -------------------------------------------------------------------------------------
 
 
 def conversations(store: Store, current: Conversation | None) -> None:
-    st.button("🆕 New chat", on_click=clear_conversation, key="chat_new", use_container_width=True)
+    st.button(_("🆕 New chat"), on_click=clear_conversation, key="chat_new", use_container_width=True)
     notice = state.chat_notice
     if notice:
         getattr(st, notice[0])(notice[1])
         state.chat_notice = None
-    with st.expander("Conversations", expanded=True):
+    with st.expander(_("Conversations"), expanded=True):
         convs = store.list_conversations()
         if not convs:
-            st.caption("Nothing saved yet: your first message starts a conversation.")
+            st.caption(_("Nothing saved yet: your first message starts a conversation."))
         with st.container(height=260 if len(convs) > 7 else "content"):
             for c in convs:
                 is_current = c.id == state.chat_conversation_id
                 st.button(
-                    c.title,
+                    tr(c.title),
                     key=f"chat_open_{c.id}",
                     on_click=_open,
                     args=(store, c.id),
                     use_container_width=True,
                     type="primary" if is_current else "secondary",
-                    help=f"{c.message_count} messages · last active {datetime.fromtimestamp(c.updated_at):%Y-%m-%d %H:%M}",
+                    help=_("{n} messages · last active {when}").format(
+                        n=c.message_count, when=fmt_datetime(datetime.fromtimestamp(c.updated_at, UTC), "short")
+                    ),
                 )
     if current is None:
         return
-    with st.expander("This conversation"):
-        st.text_input("Title", key="chat_rename_title", max_chars=80)
-        st.button("Rename", key="chat_rename", on_click=_rename, args=(store,))
-        stem = "".join(ch if ch.isalnum() else "-" for ch in current.title)[:40].strip("-") or "conversation"
+    with st.expander(_("This conversation")):
+        st.text_input(_("Title"), key="chat_rename_title", max_chars=80)
+        st.button(_("Rename"), key="chat_rename", on_click=_rename, args=(store,))
+        stem = "".join(ch if ch.isalnum() else "-" for ch in current.title)[:40].strip("-") or _("conversation")
         st.download_button(
-            "⬇️ Export JSON",
+            _("⬇️ Export JSON"),
             export_json(current),
             file_name=f"{stem}.json",
             mime="application/json",
@@ -337,20 +361,21 @@ def conversations(store: Store, current: Conversation | None) -> None:
             on_click="ignore",
         )
         st.download_button(
-            "⬇️ Export Markdown",
-            export_markdown(current),
+            _("⬇️ Export Markdown"),
+            export_markdown(current, language()),
             file_name=f"{stem}.md",
             mime="text/markdown",
             key="chat_export_md",
             on_click="ignore",
         )
         if state.chat_confirm_delete == current.id:
-            st.warning(f"Delete '{current.title}' and its {len(current.messages)} messages? This cannot be undone.")
+            n = len(current.messages)
+            st.warning(_("Delete '{title}' and its {n} messages? This cannot be undone.").format(title=tr(current.title), n=n))
             yes, no = st.columns(2)
-            yes.button("Delete", key="chat_delete_yes", type="primary", on_click=_delete_confirmed, args=(store,))
-            no.button("Cancel", key="chat_delete_no", on_click=lambda: state.update(chat_confirm_delete=None))
+            yes.button(_("Delete"), key="chat_delete_yes", type="primary", on_click=_delete_confirmed, args=(store,))
+            no.button(_("Cancel"), key="chat_delete_no", on_click=lambda: state.update(chat_confirm_delete=None))
         else:
-            st.button("🗑️ Delete…", key="chat_delete", on_click=lambda cid=current.id: state.update(chat_confirm_delete=cid))
+            st.button(_("🗑️ Delete…"), key="chat_delete", on_click=lambda cid=current.id: state.update(chat_confirm_delete=cid))
 
 
 def persona_and_parameters(store: Store) -> None:
@@ -358,36 +383,48 @@ def persona_and_parameters(store: Store) -> None:
     persona_options = [p.name for p in BUILTIN_PERSONAS] + sorted(user_personas) + [CUSTOM_PERSONA]
     if state.chat_persona not in persona_options:
         state.chat_persona = CUSTOM_PERSONA
-    st.selectbox("Persona", persona_options, key="chat_persona", on_change=_apply_persona, args=(store,))
-    st.text_area("System prompt", key="chat_system_prompt", height=120)
-    st.slider("Temperature", 0.0, 2.0, step=0.05, key="chat_temperature")
-    with st.expander("More parameters"):
+    follow_language()
+    lang = language()
+    st.selectbox(
+        _("Persona"),
+        persona_options,
+        key="chat_persona",
+        on_change=_apply_persona,
+        args=(store,),
+        format_func=lambda name: persona_label(name, lang),
+    )
+    st.text_area(_("System prompt"), key="chat_system_prompt", height=120)
+    st.slider(_("Temperature"), 0.0, 2.0, step=0.05, key="chat_temperature")
+    with st.expander(_("More parameters")):
         st.slider("top_p", 0.0, 1.0, step=0.01, key="chat_top_p")
-        st.number_input("Max tokens", 1, 32768, key="chat_max_tokens")
-        st.text_input("Seed (blank = random)", key="chat_seed")
-        st.slider("Presence penalty", -2.0, 2.0, step=0.1, key="chat_presence")
-        st.slider("Frequency penalty", -2.0, 2.0, step=0.1, key="chat_frequency")
-        st.text_area("Stop sequences (one per line, up to 4)", key="chat_stop", height=68)
-    with st.expander("History sent to the model"):
-        st.number_input("Max messages", 1, 200, key="chat_max_history")
-        st.number_input("Token budget (approx.)", 200, 1_000_000, step=500, key="chat_history_budget")
+        st.number_input(_("Max tokens"), 1, 32768, key="chat_max_tokens")
+        st.text_input(_("Seed (blank = random)"), key="chat_seed")
+        st.slider(_("Presence penalty"), -2.0, 2.0, step=0.1, key="chat_presence")
+        st.slider(_("Frequency penalty"), -2.0, 2.0, step=0.1, key="chat_frequency")
+        st.text_area(_("Stop sequences (one per line, up to 4)"), key="chat_stop", height=68)
+    with st.expander(_("History sent to the model")):
+        st.number_input(_("Max messages"), 1, 200, key="chat_max_history")
+        st.number_input(_("Token budget (approx.)"), 200, 1_000_000, step=500, key="chat_history_budget")
     st.toggle(
-        "⚡ Answer cache",
+        _("⚡ Answer cache"),
         key="chat_cache",
-        help="At temperature 0, a request identical in provider, model, messages and parameters is answered "
-        "from the cache instantly (logged as a cache hit, cost 0).",
+        help=_(
+            "At temperature 0, a request identical in provider, model, messages and parameters is answered "
+            "from the cache instantly (logged as a cache hit, cost 0)."
+        ),
     )
     if state.chat_cache:
-        st.button("Forget my cached answers", key="chat_cache_clear", on_click=_clear_cache, args=(store,),
-                  help="The next identical request asks the model again.")  # fmt: skip
+        st.button(_("Forget my cached answers"), key="chat_cache_clear", on_click=_clear_cache, args=(store,),
+                  help=_("The next identical request asks the model again."))  # fmt: skip
 
 
 def _clear_cache(store: Store) -> None:
-    state.chat_notice = ("success", f"{store.cache_clear()} cached answer(s) forgotten.")
+    n = store.cache_clear()
+    state.chat_notice = ("success", _("{n} cached answer(s) forgotten.").format(n=n))
 
 
 def presets(store: Store) -> None:
-    with st.expander("Presets"):
+    with st.expander(_("Presets")):
         for p in store.list_presets():
             load, drop = st.columns([5, 1])
             load.button(
@@ -396,40 +433,49 @@ def presets(store: Store) -> None:
                 on_click=_load_preset,
                 args=(store, p.id),
                 use_container_width=True,
-                help=f"{PROVIDERS[p.provider].label if p.provider in PROVIDERS else p.provider} · {p.model}",
+                help=f"{tr(PROVIDERS[p.provider].label) if p.provider in PROVIDERS else p.provider} · {p.model}",
             )
-            drop.button("🗑️", key=f"chat_preset_del_{p.id}", on_click=store.delete_preset, args=(p.id,), help=f"Delete '{p.name}'")
-        st.text_input("Preset name", key="chat_preset_name", max_chars=80)
-        st.button("💾 Save current provider, model and parameters", key="chat_preset_save", on_click=_save_preset, args=(store,))
+            drop.button(
+                "🗑️",
+                key=f"chat_preset_del_{p.id}",
+                on_click=store.delete_preset,
+                args=(p.id,),
+                help=_("Delete '{name}'").format(name=p.name),
+            )
+        st.text_input(_("Preset name"), key="chat_preset_name", max_chars=80)
+        st.button(
+            _("💾 Save current provider, model and parameters"), key="chat_preset_save", on_click=_save_preset, args=(store,)
+        )
 
 
 def personas(store: Store) -> None:
-    with st.expander("My personas"):
+    with st.expander(_("My personas")):
         by_id = {p.id: p for p in store.list_personas()}
         if state.chat_pe_pick not in by_id:
             state.chat_pe_pick = 0
+        new = _("➕ New persona")
         st.selectbox(
-            "Persona to edit",
+            _("Persona to edit"),
             [0, *by_id],
             key="chat_pe_pick",
             on_change=_pick_persona_to_edit,
             args=(store,),
-            format_func=lambda i: "➕ New persona" if i == 0 else by_id[i].name,
+            format_func=lambda i: new if i == 0 else by_id[i].name,
         )
-        st.text_input("Name", key="chat_pe_name", max_chars=80)
-        st.text_area("System prompt", key="chat_pe_prompt", height=100)
-        st.slider("Default temperature", 0.0, 2.0, step=0.05, key="chat_pe_temp")
-        st.button("💾 Save persona", key="chat_pe_save", on_click=_save_persona, args=(store,))
+        st.text_input(_("Name"), key="chat_pe_name", max_chars=80)
+        st.text_area(_("System prompt"), key="chat_pe_prompt", height=100)
+        st.slider(_("Default temperature"), 0.0, 2.0, step=0.05, key="chat_pe_temp")
+        st.button(_("💾 Save persona"), key="chat_pe_save", on_click=_save_persona, args=(store,))
         if state.chat_pe_pick:
-            st.button("🗑️ Delete persona", key="chat_pe_delete", on_click=_delete_persona, args=(store,))
+            st.button(_("🗑️ Delete persona"), key="chat_pe_delete", on_click=_delete_persona, args=(store,))
 
 
 def import_conversation(store: Store) -> None:
-    with st.expander("Import a conversation"):
+    with st.expander(_("Import a conversation")):
         st.file_uploader(
-            "JSON export",
+            _("JSON export"),
             type=["json"],
             key=f"chat_import_file_{state.chat_import_nonce}",
             max_upload_size=max(1, MAX_IMPORT_BYTES // (1024 * 1024)),
         )
-        st.button("📥 Import", key="chat_import", on_click=_import, args=(store,))
+        st.button(_("📥 Import"), key="chat_import", on_click=_import, args=(store,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from lib.core import pricing, usage_log
 from lib.core.auth import AttemptThrottle
 from lib.core.config import Settings, load_settings
 from lib.core.errors import YoakeError, describe_error
-from lib.core.i18n import LANGUAGES, SOURCE_LANGUAGE, normalize
+from lib.core.i18n import LANGUAGES, SOURCE_LANGUAGE, Msg, normalize
 from lib.core.identity import LOCAL_OWNER, Identity
 from lib.core.policy import Action, Decision, Visitor, decide, may_reach_private_networks, visitor
 from lib.core.text import format_size, md_text
@@ -39,7 +40,7 @@ from lib.llm.providers import (
 )
 from lib.storage.db import StoreError
 from lib.storage.store import Store
-from ui.i18n import LANGUAGE_KEY, _, browser_language, language, tr
+from ui.i18n import LANGUAGE_KEY, _, browser_language, fmt_number, language, tr
 
 
 def enter_page() -> None:
@@ -119,7 +120,7 @@ def _auth_secret_values(section: object) -> list[str]:
     return found + [v for sub in section.values() for v in _auth_secret_values(sub)]
 
 
-@st.cache_resource(show_spinner="Getting the local model…")
+@st.cache_resource(show_spinner=False)  # the spinner is managed_server's (in the visitor's language)
 def _embedded_server(model: str | None, sha256: str | None) -> LocalServer:
     """One manager per app process and YOAKE_LOCAL_MODEL (a path, or a link downloaded once into the
     models folder; nothing: the shipped SmolLM2, or its pinned link where the package is not installed);
@@ -129,9 +130,11 @@ def _embedded_server(model: str | None, sha256: str | None) -> LocalServer:
         path = resolve_local_model(model, folder=models_folder(cfg), sha256=sha256)
     except YoakeError as exc:  # not cached: the next run tries again (e.g. once back online)
         shown = (
-            (display_url(model) if is_url(model) else model) if model else "the built-in model"
+            (display_url(model) if is_url(model) else model) if model else Msg("the built-in model")
         )  # a signed link's token never shows
-        raise LocalServerError(f"YOAKE_LOCAL_MODEL ({shown}): {exc.title} {exc.detail}") from exc
+        raise LocalServerError(
+            Msg("YOAKE_LOCAL_MODEL ({model}): {title} {detail}", model=shown, title=exc.title, detail=exc.detail)
+        ) from exc
     return LocalServer(path, alias=None if model else LOCAL_MODEL_ALIAS, log_path=cfg.data_dir / "logs" / "llama-server.log")
 
 
@@ -143,11 +146,15 @@ def _fetch_model_first(cfg: Settings) -> None:
     folder = models_folder(cfg)
     if link is None or downloaded_path(link[0], folder).is_file():
         return
-    bar = st.progress(0.0, text="Downloading the model for its first start…")
+    bar = st.progress(0.0, text=_("Downloading the model for its first start…"))
 
     def show(p: DownloadProgress) -> None:
-        total = f" of {format_size(p.total)}" if p.total else ""
-        bar.progress(p.fraction or 0.0, text=f"Downloading the model for its first start: {format_size(p.done)}{total}")
+        text = (
+            _("Downloading the model for its first start: {done} of {total}")
+            if p.total
+            else _("Downloading the model for its first start: {done}")
+        )
+        bar.progress(p.fraction or 0.0, text=text.format(done=format_size(p.done), total=format_size(p.total)))
 
     try:
         resolve_local_model(cfg.local_model, folder=folder, sha256=cfg.local_model_sha256, progress=show)
@@ -171,7 +178,8 @@ def managed_server() -> LocalServer | None:
     if cfg.local_base_url:
         return None
     _fetch_model_first(cfg)
-    return _embedded_server(cfg.local_model, cfg.local_model_sha256)
+    with st.spinner(_("Getting the local model…")):  # shown only if it takes a while: the first time
+        return _embedded_server(cfg.local_model, cfg.local_model_sha256)
 
 
 def local_server_base_url(*, retry: bool = False) -> str:
@@ -184,17 +192,18 @@ def local_server_base_url(*, retry: bool = False) -> str:
         return server.base_url
     # Every session waits here for the one start (another session's, perhaps): a message sent
     # meanwhile is handled once the engine answers, never sent to a port it does not listen on yet.
-    with st.spinner(f"Starting the model… (up to {START_TIMEOUT:.0f} s)"):
+    with st.spinner(_("Starting the model… (up to {seconds} s)").format(seconds=fmt_number(START_TIMEOUT, 0))):
         notice = server.ensure_running(START_TIMEOUT, retry=retry)
     if notice:  # kept for a minute: a page that reruns after sending (chat) must still show it
-        st.session_state["engine_notice"] = (f"{notice} ({time.strftime('%H:%M:%S')})", time.monotonic())
+        st.session_state["engine_notice"] = (notice, time.strftime("%H:%M:%S"), time.monotonic())
     return server.base_url
 
 
 def _show_engine_notice() -> None:
     notice = st.session_state.get("engine_notice")
-    if notice and time.monotonic() - notice[1] < 60:
-        st.warning(notice[0], icon="♻️")
+    if notice and time.monotonic() - notice[-1] < 60:
+        text, when = notice[0], notice[1] if len(notice) > 2 else ""  # (the notice is worded in this run's language)
+        st.warning(_("{notice} (at {time})").format(notice=tr(text), time=when) if when else tr(text), icon="♻️")
 
 
 @st.cache_resource(show_spinner=False)
@@ -210,7 +219,8 @@ def open_store() -> Store:
     try:
         return _store(str(cfg.data_dir), cfg.shared_answer_cache).for_owner(current_owner())
     except (StoreError, sqlite3.Error, OSError) as exc:
-        st.error(f"**Your work cannot be saved.** {cfg.redact(str(exc))}", icon="⚠️")
+        detail = tr(exc.detail) if isinstance(exc, StoreError) else str(exc)
+        st.error(_("**Your work cannot be saved.** {detail}").format(detail=cfg.redact(detail)), icon="⚠️")
         st.stop()
         raise  # not reached: st.stop() ends the run
 
@@ -261,19 +271,20 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
     cfg = settings()
     ids = list(PROVIDERS)
     st.session_state.setdefault(f"{prefix}_provider", default_provider_id(cfg))
-    provider_id = st.sidebar.selectbox("Provider", ids, key=f"{prefix}_provider", format_func=lambda i: PROVIDERS[i].label)
+    names = {i: tr(PROVIDERS[i].label) for i in ids}  # worded now: format_func may be called outside this run
+    provider_id = st.sidebar.selectbox(_("Provider"), ids, key=f"{prefix}_provider", format_func=lambda i: names.get(i, i))
     provider = PROVIDERS[provider_id]
     base_url = provider.resolve_base_url(cfg)
     api_key = provider.api_key(cfg)
     if provider.id == "custom":
         base_url = (
             st.sidebar.text_input(
-                "Base URL", value=base_url or "", key=f"{prefix}_custom_url", placeholder="http://host:port/v1"
+                _("Base URL"), value=base_url or "", key=f"{prefix}_custom_url", placeholder="http://host:port/v1"
             ).strip()
             or None
         )
         typed = st.sidebar.text_input(
-            "API key", type="password", key=f"{prefix}_custom_key", help="Kept in this browser session only; never logged."
+            _("API key"), type="password", key=f"{prefix}_custom_key", help=_("Kept in this browser session only; never logged.")
         )
         api_key = typed or api_key
         if typed:
@@ -286,7 +297,9 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
                 return None
     if api_key is None:
         st.sidebar.warning(
-            f"{provider.label} needs an API key: set `{provider.key_env}` in the environment, `.env` or `.streamlit/secrets.toml`."
+            _("{provider} needs an API key: set `{setting}` in the environment, `.env` or `.streamlit/secrets.toml`.").format(
+                provider=tr(provider.label), setting=provider.key_env
+            )
         )
         return None
     server = None  # our embedded server, when the local provider runs one
@@ -295,7 +308,7 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
             base_url = local_server_base_url(retry=st.session_state.get(f"{prefix}_engine_retry", False))
         except LocalServerError as exc:
             show_error(exc, None, cfg)
-            st.button("Try to start it again", key=f"{prefix}_engine_retry")
+            st.button(_("Try to start it again"), key=f"{prefix}_engine_retry")
             return None
         _show_engine_notice()
         if (server := managed_server()) is not None:
@@ -304,9 +317,9 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
 
             local_model_panel(prefix, SharedModels(server, cfg, current_visitor()))
             if problem := _host_too_small(str(server.model_path)):
-                st.sidebar.warning(problem, icon="🐢")
+                st.sidebar.warning(tr(problem), icon="🐢")
     if not base_url:
-        st.sidebar.info("Enter the server's base URL, e.g. `http://localhost:8000/v1`.")
+        st.sidebar.info(_("Enter the server's base URL, e.g. `http://localhost:8000/v1`."))
         return None
     client = _cached_client(provider.id, base_url, cfg.timeout, cfg.max_retries, api_key, _fingerprint(api_key))
     models = _cached_models(provider.id, base_url, client, server.alias if server else "")
@@ -326,18 +339,34 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
 
     def label(m: str) -> str:
         if m == AUTO_MODEL:
-            return f"auto ({provider.small_model} / {provider.large_model})"
+            return _("auto ({small} / {large})").format(small=provider.small_model, large=provider.large_model)
         dep = model_deprecation(m, models, deprecations)
-        return f"{m}  ⚠️ {dep.label()}" if dep else m
+        if dep is None:
+            return m
+        going = _going_away(dep.shutdown_date)
+        return f"{m}  ⚠️ {going}" + (f" → {dep.replacement}" if dep.replacement else "")
 
-    model = st.sidebar.selectbox("Model", options, key=model_key, format_func=label, help=AUTO_RULE if allow_auto else None)
+    labels = {m: label(m) for m in options}  # worded now: format_func may be called outside this run
+    model = st.sidebar.selectbox(
+        _("Model"), options, key=model_key, format_func=lambda m: labels.get(m, m), help=tr(AUTO_RULE) if allow_auto else None
+    )
     if model != AUTO_MODEL and (dep := model_deprecation(model, models, deprecations)) is not None:
         # model ids come from the provider: shown as text, never as markdown
-        instead = f" Its replacement is {md_text(dep.replacement)}." if dep.replacement else ""
-        st.sidebar.warning(f"{md_text(model)} {dep.label().split(' → ')[0]}.{instead}", icon="⚠️")
+        day = dep.shutdown_date
+        going = _("{model} shuts down {date}.") if day >= _dt.date.today() else _("{model} shut down {date}.")
+        warning = going.format(model=md_text(model), date=day.isoformat())
+        if dep.replacement:
+            warning += _(" Its replacement is {model}.").format(model=md_text(dep.replacement))
+        st.sidebar.warning(warning, icon="⚠️")
     if models.notice:
-        st.sidebar.caption(models.notice)
+        st.sidebar.caption(tr(models.notice))
     return Selection(provider, client, model, base_url, cfg)
+
+
+def _going_away(day: _dt.date) -> str:
+    """How a model picker says a model goes away: "shuts down 2027-01-14" ("shut down …" once past)."""
+    going = _("shuts down {date}") if day >= _dt.date.today() else _("shut down {date}")
+    return going.format(date=day.isoformat())
 
 
 def error_message(exc: BaseException, provider: Provider | None, cfg: Settings) -> str:
@@ -415,7 +444,10 @@ def oidc_sign_in_page() -> None:
     """The only page registered while `[auth]` is configured and the visitor has not signed in."""
     st.title("🌅 Yoake")
     st.write(
-        "Sign in to use this demo. Your conversations, personas, compare runs and document collections are yours alone: other visitors cannot see them."
+        _(
+            "Sign in to use this demo. Your conversations, personas, compare runs and document collections are "
+            "yours alone: other visitors cannot see them."
+        )
     )
     auth = _secrets().get("auth") or {}
     # A client in [auth] itself is the default provider; named ones ([auth.google], [auth.okta] …)
@@ -425,15 +457,19 @@ def oidc_sign_in_page() -> None:
     try:
         for provider in providers + named:
             if provider is None:
-                clicked = st.button("Sign in", key="auth_login", type="primary")
+                clicked = st.button(_("Sign in"), key="auth_login", type="primary")
             else:
-                clicked = st.button(f"Sign in with {provider.capitalize()}", key=f"auth_login_{provider}")
+                clicked = st.button(
+                    _("Sign in with {provider}").format(provider=provider.capitalize()), key=f"auth_login_{provider}"
+                )
             if clicked:
                 st.login(provider)
     except StreamlitAuthError as exc:  # e.g. [auth] without cookie_secret, or Authlib missing
         st.error(
-            f"**Sign-in is not set up correctly.** {' '.join(str(exc).split())} The host needs to fix "
-            "the `[auth]` section of the app's secrets (see the README's *Deploy* section).",
+            _(
+                "**Sign-in is not set up correctly.** {detail} The host needs to fix "
+                "the `[auth]` section of the app's secrets (see the README's *Deploy* section)."
+            ).format(detail=" ".join(str(exc).split())),
             icon="⚠️",
         )
 
@@ -443,8 +479,8 @@ def signed_in_sidebar() -> None:
     identity = current_identity()
     if identity is None:
         return
-    st.sidebar.caption(f"Signed in as **{identity.display}**")
-    if st.sidebar.button("Sign out", key="auth_logout"):
+    st.sidebar.caption(_("Signed in as **{name}**").format(name=identity.display))
+    if st.sidebar.button(_("Sign out"), key="auth_logout"):
         st.logout()
 
 
@@ -457,13 +493,15 @@ def sign_in_page() -> None:
     """The only page registered while YOAKE_PASSWORD is set and not yet given."""
     st.title("🌅 Yoake")
     st.caption(
-        "This demo has one shared workspace: everyone who has the password sees the same conversations, "
-        "personas and collections. For a workspace per visitor, the host can set up sign-in instead (see the README)."
+        _(
+            "This demo has one shared workspace: everyone who has the password sees the same conversations, "
+            "personas and collections. For a workspace per visitor, the host can set up sign-in instead (see the README)."
+        )
     )
-    given = st.text_input("Password", type="password", key="auth_password")
-    if st.button("Enter", key="auth_submit", type="primary"):
+    given = st.text_input(_("Password"), type="password", key="auth_password")
+    if st.button(_("Enter"), key="auth_submit", type="primary"):
         if _throttle().check(given, settings().password or ""):
             st.session_state.auth_ok = True
             del st.session_state["auth_password"]
             st.rerun()
-        st.error("Wrong password.")
+        st.error(_("Wrong password."))

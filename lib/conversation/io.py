@@ -11,7 +11,9 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
+from lib.conversation.personas import persona_label
 from lib.core.errors import YoakeError
+from lib.core.i18n import Msg, gettext
 from lib.storage.conversations import Conversation, StoredMessage, title_from
 
 FORMAT = "yoake.conversation"
@@ -39,27 +41,27 @@ class ImportRejected(YoakeError):
     """The file is not an importable conversation; the message says what is wrong."""
 
     kind = "import_rejected"
-    title = "The file cannot be imported."
+    title = Msg("The file cannot be imported.")
 
 
 def _param_value(name: str, value: Any) -> Any:
     """The value coerced to the widget's type, or raise ValueError."""
     kind, lo, hi = PARAM_SPEC[name]
     if isinstance(value, bool):
-        raise ValueError("a boolean")
+        raise ValueError(Msg("a boolean"))
     if kind is str:
         if not isinstance(value, str) or len(value) > 1000:
-            raise ValueError("not text (or too long)")
+            raise ValueError(Msg("not text (or too long)"))
         return value
     if kind is int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int):
-            raise ValueError("not a whole number")
+            raise ValueError(Msg("not a whole number"))
     elif not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError("not a number")
+        raise ValueError(Msg("not a number"))
     if lo is not None and hi is not None and not lo <= value <= hi:
-        raise ValueError(f"outside {lo}..{hi}")
+        raise ValueError(Msg("outside {low}..{high}", low=lo, high=hi))
     return kind(value)
 
 
@@ -110,20 +112,22 @@ def export_json(conv: Conversation) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
 
-def export_markdown(conv: Conversation) -> str:
+def export_markdown(conv: Conversation, lang: str = "en") -> str:
+    """The conversation as a Markdown document, its headings and notes in `lang`."""
     lines = [f"# {conv.title}", ""]
-    facts = [f"Exported from Yoake on {_iso(datetime.now(UTC).timestamp())}"]
+    facts = [gettext("Exported from Yoake on {when}", lang).format(when=_iso(datetime.now(UTC).timestamp()))]
     if conv.provider or conv.model:
-        facts.append(f"provider `{conv.provider}`, model `{conv.model}`")
+        facts.append(gettext("provider `{provider}`, model `{model}`", lang).format(provider=conv.provider, model=conv.model))
     if conv.persona:
-        facts.append(f"persona: {conv.persona}")
+        facts.append(gettext("persona: {persona}", lang).format(persona=persona_label(conv.persona, lang)))
     lines += ["_" + " · ".join(facts) + "_", ""]
     if conv.system_prompt:
-        lines += ["## System prompt", "", conv.system_prompt, ""]
+        lines += ["## " + gettext("System prompt", lang), "", conv.system_prompt, ""]
+    user, assistant = "## 🧑 " + gettext("User", lang), "## 🤖 " + gettext("Assistant", lang)
     for m in conv.messages:
-        lines += ["## 🧑 User" if m.role == "user" else "## 🤖 Assistant", "", m.content, ""]
+        lines += [user if m.role == "user" else assistant, "", m.content, ""]
         if m.incomplete:
-            lines += ["_(incomplete: the reply was cut off)_", ""]
+            lines += ["_" + gettext("(incomplete: the reply was cut off)", lang) + "_", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -142,14 +146,18 @@ def _content_text(i: int, content: Any) -> str:
         parts = []
         for part in content:
             if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
-                raise ImportRejected(f"Message {i + 1}: only text content can be imported (found a non-text part).")
+                raise ImportRejected(Msg("Message {n}: only text content can be imported (found a non-text part).", n=i + 1))
             parts.append(part["text"])
         text = "".join(parts)
     else:
-        raise ImportRejected(f"Message {i + 1}: 'content' must be text, not {type(content).__name__}.")
+        raise ImportRejected(Msg("Message {n}: 'content' must be text, not {kind}.", n=i + 1, kind=type(content).__name__))
     if len(text) > MAX_FIELD_CHARS:
-        raise ImportRejected(f"Message {i + 1} is longer than {MAX_FIELD_CHARS:,} characters.")
+        raise ImportRejected(Msg("Message {n} is longer than {limit} characters.", n=i + 1, limit=_grouped(MAX_FIELD_CHARS)))
     return _clean_text(text)
+
+
+def _grouped(n: int) -> str:
+    return format(n, ",")
 
 
 def _optional_str(meta: dict, name: str, limit: int = 200) -> str | None:
@@ -157,117 +165,144 @@ def _optional_str(meta: dict, name: str, limit: int = 200) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > limit:
-        raise ImportRejected(f"metadata.{name} must be text of at most {limit} characters.")
+        raise ImportRejected(Msg("metadata.{name} must be text of at most {limit} characters.", name=name, limit=limit))
     return _clean_text(value)
 
 
-def parse_import(data: bytes) -> Conversation:
+def parse_import(data: bytes, lang: str = "en") -> Conversation:
     """Validate an export (or a bare OpenAI `messages` list / {"messages": [...]}) and return the
-    conversation to insert. Raises ImportRejected with a specific reason."""
+    conversation to insert. Raises ImportRejected with a specific reason (a `Msg`). `lang`: the
+    language of the title given to a conversation that brings none."""
     if len(data) > MAX_IMPORT_BYTES:
-        raise ImportRejected(f"The file is {len(data) / 1e6:.1f} MB; the limit is {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
+        raise ImportRejected(
+            Msg(
+                "The file is {size} MB; the limit is {limit} MB.",
+                size=round(len(data) / 1e6, 1),
+                limit=MAX_IMPORT_BYTES // (1024 * 1024),
+            )
+        )
     if not data.strip():
-        raise ImportRejected("The file is empty.")
+        raise ImportRejected(Msg("The file is empty."))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportRejected("The file is not UTF-8 text (is it really a JSON export?).") from None
+        raise ImportRejected(Msg("The file is not UTF-8 text (is it really a JSON export?).")) from None
     try:
         doc = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
     except RecursionError:
-        raise ImportRejected("The file is nested too deeply to be a conversation export.") from None
+        raise ImportRejected(Msg("The file is nested too deeply to be a conversation export.")) from None
     except ValueError as exc:
-        raise ImportRejected(f"The file is not valid JSON ({exc}).") from None
+        raise ImportRejected(Msg("The file is not valid JSON ({reason}).", reason=str(exc))) from None
 
     meta: dict[str, Any] = {}
     if isinstance(doc, list):
         messages = doc
     elif isinstance(doc, dict):
         if "messages" not in doc:
-            raise ImportRejected("The JSON has no 'messages' list: this is not a conversation export.")
+            raise ImportRejected(Msg("The JSON has no 'messages' list: this is not a conversation export."))
         messages = doc["messages"]
         raw_meta = doc.get("metadata", {})
         if raw_meta is None:
             raw_meta = {}
         if not isinstance(raw_meta, dict):
-            raise ImportRejected("'metadata' must be an object.")
+            raise ImportRejected(Msg("'metadata' must be an object."))
         meta = raw_meta
         if meta.get("format") not in (None, FORMAT):
-            raise ImportRejected(f"metadata.format is {str(meta.get('format'))[:50]!r}, not {FORMAT!r}.")
+            raise ImportRejected(
+                Msg(
+                    "metadata.format is {found}, not {expected}.", found=repr(str(meta.get("format"))[:50]), expected=repr(FORMAT)
+                )
+            )
         version = meta.get("version", FORMAT_VERSION)
         if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
             raise ImportRejected(
-                f"This export's version ({str(version)[:20]}) is newer than this Yoake understands ({FORMAT_VERSION})."
+                Msg(
+                    "This export's version ({version}) is newer than this Yoake understands ({known}).",
+                    version=str(version)[:20],
+                    known=FORMAT_VERSION,
+                )
             )
     else:
-        raise ImportRejected("The JSON must be an object with a 'messages' list (or the list itself).")
+        raise ImportRejected(Msg("The JSON must be an object with a 'messages' list (or the list itself)."))
 
     if not isinstance(messages, list):
-        raise ImportRejected("'messages' must be a list.")
+        raise ImportRejected(Msg("'messages' must be a list."))
     if not messages:
-        raise ImportRejected("The conversation has no messages.")
+        raise ImportRejected(Msg("The conversation has no messages."))
     if len(messages) > MAX_MESSAGES:
-        raise ImportRejected(f"The conversation has {len(messages):,} messages; the limit is {MAX_MESSAGES:,}.")
+        raise ImportRejected(
+            Msg(
+                "The conversation has {count} messages; the limit is {limit}.",
+                count=_grouped(len(messages)),
+                limit=_grouped(MAX_MESSAGES),
+            )
+        )
 
     system_prompt: str | None = None
     out: list[StoredMessage] = []
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
-            raise ImportRejected(f"Message {i + 1} is not an object with 'role' and 'content'.")
+            raise ImportRejected(Msg("Message {n} is not an object with 'role' and 'content'.", n=i + 1))
         role = msg.get("role")
         if role is None:
-            raise ImportRejected(f"Message {i + 1} has no 'role'.")
+            raise ImportRejected(Msg("Message {n} has no 'role'.", n=i + 1))
         if role not in ("system", "user", "assistant"):
-            raise ImportRejected(f"Message {i + 1} has role {str(role)[:30]!r}; only system, user and assistant can be imported.")
+            raise ImportRejected(
+                Msg(
+                    "Message {n} has role {role}; only system, user and assistant can be imported.",
+                    n=i + 1,
+                    role=repr(str(role)[:30]),
+                )
+            )
         if "content" not in msg:
-            raise ImportRejected(f"Message {i + 1} has no 'content'.")
+            raise ImportRejected(Msg("Message {n} has no 'content'.", n=i + 1))
         content = _content_text(i, msg["content"])
         if role == "system":
             if i != 0:
-                raise ImportRejected(f"Message {i + 1}: a system message is only allowed first.")
+                raise ImportRejected(Msg("Message {n}: a system message is only allowed first.", n=i + 1))
             system_prompt = content
             continue
         out.append(StoredMessage(id=0, role=role, content=content))
     if not out:
-        raise ImportRejected("The conversation has no user or assistant messages.")
+        raise ImportRejected(Msg("The conversation has no user or assistant messages."))
 
     turns = meta.get("turns")
     if turns is not None:
         if not isinstance(turns, list) or len(turns) != len(out):
-            raise ImportRejected("metadata.turns must be a list with one entry per user/assistant message.")
+            raise ImportRejected(Msg("metadata.turns must be a list with one entry per user/assistant message."))
         for i, (turn, m) in enumerate(zip(turns, out, strict=True)):
             if turn is None:
                 continue
             if not isinstance(turn, dict):
-                raise ImportRejected(f"metadata.turns[{i}] must be an object.")
+                raise ImportRejected(Msg("metadata.turns[{i}] must be an object.", i=i))
             incomplete = turn.get("incomplete", False)
             if not isinstance(incomplete, bool):
-                raise ImportRejected(f"metadata.turns[{i}].incomplete must be true or false.")
+                raise ImportRejected(Msg("metadata.turns[{i}].incomplete must be true or false.", i=i))
             m.incomplete = incomplete
             turn_meta = turn.get("meta")
             if turn_meta is not None:
                 if not isinstance(turn_meta, dict) or len(json.dumps(turn_meta)) > 4000:
-                    raise ImportRejected(f"metadata.turns[{i}].meta must be a small object.")
+                    raise ImportRejected(Msg("metadata.turns[{i}].meta must be a small object.", i=i))
                 m.meta = turn_meta
 
     params_raw = meta.get("params", {})
     if params_raw is None:
         params_raw = {}
     if not isinstance(params_raw, dict):
-        raise ImportRejected("metadata.params must be an object.")
+        raise ImportRejected(Msg("metadata.params must be an object."))
     params: dict[str, Any] = {}
     for name, value in params_raw.items():
         if name not in PARAM_SPEC:
-            raise ImportRejected(f"metadata.params has an unknown parameter {str(name)[:40]!r}.")
+            raise ImportRejected(Msg("metadata.params has an unknown parameter {name}.", name=repr(str(name)[:40])))
         try:
             params[name] = _param_value(name, value)
         except ValueError as exc:
-            raise ImportRejected(f"metadata.params.{name} is invalid ({exc}).") from None
+            raise ImportRejected(Msg("metadata.params.{name} is invalid ({reason}).", name=name, reason=exc.args[0])) from None
 
     title = (
         _optional_str(meta, "title")
         or title_from(next((m.content for m in out if m.role == "user"), ""))
-        or "Imported conversation"
+        or gettext("Imported conversation", lang)
     )
     return Conversation(
         id="",

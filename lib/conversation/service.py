@@ -17,8 +17,9 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from lib.conversation.persisted import PersistedReply
+from lib.core.i18n import format_number, gettext, render
 from lib.core.text import format_cost, md_text
-from lib.llm.chat import AUTO_MODEL, CallContext, ChatParams, ChatResult, route_model, trim_history
+from lib.llm.chat import AUTO_MODEL, CallContext, ChatParams, ChatResult, route_model, route_reason, trim_history
 from lib.llm.providers import Provider
 from lib.llm.streams import CachedStream, ChatStream, ReplyStream
 from lib.storage.conversations import Conversation, StoredMessage
@@ -114,23 +115,33 @@ def reply_meta(res: ChatResult, model: str, route: str | None, cache_hit: bool) 
     }
 
 
-def meta_caption(meta: dict[str, Any]) -> str:
-    """The one-line caption under a reply: model, tokens, time, cost."""
+def meta_caption(meta: dict[str, Any], lang: str = "en", usd_jpy: float | None = None) -> str:
+    """The one-line caption under a reply, in `lang`: model, tokens, time, cost (dollars; with `usd_jpy`
+    also an estimate in yen)."""
     model = md_text(meta.get("model"))  # a provider's model id is shown as text, never as markdown
     parts = [model]
     if meta.get("route"):
-        parts[0] = f"auto → {model} ({md_text(meta['route'])})"
-    est = " (est.)" if meta.get("estimated") else ""
-    parts.append(f"{meta.get('input_tokens', '?')} in / {meta.get('output_tokens', '?')} out tokens{est}")
+        reason = md_text(render(route_reason(str(meta["route"])), lang))
+        parts[0] = gettext("auto → {model} ({reason})", lang).format(model=model, reason=reason)
+
+    def count(key: str) -> str:
+        value = meta.get(key)
+        return format_number(value, lang) if isinstance(value, (int, float)) else "?"
+
+    if meta.get("estimated"):
+        tokens = gettext("{input} in / {output} out tokens (est.)", lang)
+    else:
+        tokens = gettext("{input} in / {output} out tokens", lang)
+    parts.append(tokens.format(input=count("input_tokens"), output=count("output_tokens")))
     if meta.get("duration_ms") is not None:
-        parts.append(f"{meta['duration_ms'] / 1000:.2f} s")
+        parts.append(format_number(meta["duration_ms"] / 1000, lang, 2) + " s")  # units stay as they are
     if meta.get("ttft_ms") is not None:
-        parts.append(f"first token {meta['ttft_ms']:.0f} ms")
+        parts.append(gettext("first token {ms} ms", lang).format(ms=format_number(meta["ttft_ms"], lang, 0)))
     cost = meta.get("cost_usd")
     if meta.get("cache_hit"):
-        parts.append("⚡ from the answer cache, free")
+        parts.append(gettext("⚡ from the answer cache, free", lang))
     else:
-        parts.append(format_cost(cost))
+        parts.append(format_cost(cost, lang=lang, usd_jpy=usd_jpy))
     return " · ".join(parts)
 
 

@@ -17,6 +17,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from lib.core import usage_log
 from lib.core.errors import describe_error
+from lib.core.i18n import N_, Msg
 from lib.core.identity import LOCAL_OWNER, owner_hash
 from lib.core.pricing import Price, estimate_cost
 from lib.core.text import CJK_CHARS
@@ -52,7 +53,7 @@ def parse_seed(text: str) -> tuple[int | None, str | None]:
     try:
         return int(text), None
     except ValueError:
-        return None, "The seed must be a whole number."
+        return None, Msg("The seed must be a whole number.")
 
 
 def parse_stop(text: str) -> list[str]:
@@ -114,17 +115,36 @@ _HARD_WORDS = re.compile(
     r"\b(explain|why|analy[sz]e|compare|prove|design|debug|step[- ]by[- ]step|refactor|plan)\b|```|説明|なぜ|比較|設計",
     re.IGNORECASE,
 )
-AUTO_RULE = "Large model when the message is long (over 400 characters), contains code, or asks to explain/analyse/compare/debug/design; otherwise the small model."
+AUTO_RULE = Msg(
+    "Large model when the message is long (over 400 characters), contains code, or asks to "
+    "explain/analyse/compare/debug/design; otherwise the small model."
+)
+_LONG = N_("long message")
+_SIMPLE = N_("short, simple message")
+_REASONING = N_("asks for reasoning ('{word}')")
 
 
 def route_model(message: str, small: str, large: str) -> tuple[str, str]:
-    """(model, reason) for the 'auto' choice: a simple rule a user can predict."""
+    """(model, reason) for the 'auto' choice: a simple rule a user can predict. The reason is a `Msg`
+    (English as a `str`, which is what a reply's saved meta keeps; `route_reason` words it again)."""
     if len(message) > 400:
-        return large, "long message"
+        return large, Msg(_LONG)
     match = _HARD_WORDS.search(message)
     if match:
-        return large, f"asks for reasoning ('{match.group(0).strip('`') or 'code'}')"
-    return small, "short, simple message"
+        return large, Msg(_REASONING, word=match.group(0).strip("`") or Msg("code"))
+    return small, Msg(_SIMPLE)
+
+
+def route_reason(saved: str) -> str:
+    """A routing reason as saved (its English text) as a `Msg` again, to show in the visitor's language;
+    text it does not recognise is returned as it is."""
+    if saved in (_LONG, _SIMPLE):
+        return Msg(saved)
+    match = re.fullmatch(r"asks for reasoning \('(.*)'\)", saved, re.DOTALL)
+    if match:
+        word = match.group(1)
+        return Msg(_REASONING, word=Msg("code") if word == "code" else word)
+    return saved
 
 
 # --- streaming ----------------------------------------------------------------------------------

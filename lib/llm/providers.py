@@ -10,6 +10,7 @@ import openai
 from lib.core import netguard
 from lib.core.config import Settings
 from lib.core.errors import YoakeError
+from lib.core.i18n import Msg
 from lib.core.pricing import Deprecation, find_deprecation
 
 LOCAL_ID = "local"
@@ -19,7 +20,7 @@ LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
 @dataclass(frozen=True)
 class Provider:
     id: str
-    label: str
+    label: str  # shown to a person: a product name, or a `Msg` where it has words to translate
     base_url: str | None  # None: filled in at run time (embedded server, custom)
     key_env: str | None  # env var holding the key; None: no key needed
     models: tuple[str, ...]  # fallback list when /v1/models is unavailable
@@ -52,7 +53,7 @@ PROVIDERS: dict[str, Provider] = {
     for p in [
         Provider(
             id=LOCAL_ID,
-            label="Local (embedded SmolLM2)",
+            label=Msg("Local (embedded SmolLM2)"),
             base_url=None,
             key_env=None,
             models=(LOCAL_MODEL_ALIAS,),
@@ -152,7 +153,7 @@ PROVIDERS: dict[str, Provider] = {
         ),
         Provider(
             id="custom",
-            label="Custom (base URL + key)",
+            label=Msg("Custom (base URL + key)"),
             base_url=None,
             base_url_env="CUSTOM_BASE_URL",
             key_env="CUSTOM_API_KEY",
@@ -195,9 +196,15 @@ def client_for(
     url = base_url or provider.resolve_base_url(settings)
     key = api_key or provider.api_key(settings)
     if not url:
-        raise ValueError(f"{provider.label} needs a base URL.")
+        raise ValueError(Msg("{provider} needs a base URL.", provider=provider.label))
     if key is None:
-        raise ValueError(f"{provider.label} needs an API key: set {provider.key_env} in the environment, .env or secrets.toml.")
+        raise ValueError(
+            Msg(
+                "{provider} needs an API key: set {setting} in the environment, .env or secrets.toml.",
+                provider=provider.label,
+                setting=provider.key_env,
+            )
+        )
     return make_client(
         url,
         key,
@@ -208,7 +215,7 @@ def client_for(
 
 class EndpointRefused(YoakeError):
     kind = "blocked_address"
-    title = "This base URL is not allowed."
+    title = Msg("This base URL is not allowed.")
 
 
 def check_typed_base_url(url: str, *, allow_private: bool) -> None:
@@ -218,14 +225,24 @@ def check_typed_base_url(url: str, *, allow_private: bool) -> None:
     try:
         netguard.checked_url(url, allow_private)
     except netguard.AddressRefused as exc:
-        opens = (" On your own computer this works without a setting; on a deployment the operator can allow "
-                 "private networks with YOAKE_FETCH_ALLOW_PRIVATE=1." if exc.refusal.opens_with_setting else "")  # fmt: skip
-        raise EndpointRefused(f"{netguard.describe(exc.refusal)}, which the app does not call for a visitor.{opens}") from None
+        opens = (Msg(" On your own computer this works without a setting; on a deployment the operator can allow "
+                     "private networks with YOAKE_FETCH_ALLOW_PRIVATE=1.") if exc.refusal.opens_with_setting else "")  # fmt: skip
+        raise EndpointRefused(
+            Msg(
+                "{refusal}, which the app does not call for a visitor.{opens}",
+                refusal=netguard.describe(exc.refusal),
+                opens=opens,
+            )
+        ) from None
     except ValueError as exc:
-        raise EndpointRefused(f"That is not a valid base URL ({exc}).", title="That base URL is malformed.") from None
+        raise EndpointRefused(
+            Msg("That is not a valid base URL ({reason}).", reason=str(exc)), title=Msg("That base URL is malformed.")
+        ) from None
     except (OSError, UnicodeError):  # socket.gaierror
         raise EndpointRefused(
-            "Check the spelling of the host, or the network.", title="The base URL's host could not be found.", retryable=True
+            Msg("Check the spelling of the host, or the network."),
+            title=Msg("The base URL's host could not be found."),
+            retryable=True,
         ) from None
 
 
@@ -259,11 +276,17 @@ def list_models(client: openai.OpenAI, provider: Provider) -> ModelList:
         return ModelList(
             list(provider.models),
             False,
-            f"Could not list models ({type(exc).__name__}); showing {provider.label}'s usual models.",
+            Msg(
+                "Could not list models ({error}); showing {provider}'s usual models.",
+                error=type(exc).__name__,
+                provider=provider.label,
+            ),
         )
     ids = sorted(m.id for m in listed)
     if not ids:
-        return ModelList(list(provider.models), False, f"{provider.label} listed no models; showing its usual models.")
+        return ModelList(
+            list(provider.models), False, Msg("{provider} listed no models; showing its usual models.", provider=provider.label)
+        )
     dates = {m.id: day for m in listed if (day := _shutdown_date(m)) is not None}
     return ModelList(ids, True, shutdown_dates=dates)
 

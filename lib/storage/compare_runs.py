@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lib.storage.conversations import title_from
+from lib.core.i18n import Msg
+from lib.storage.conversations import UNTITLED, title_from
 from lib.storage.db import Database, dumps, loads_dict
 
 
@@ -89,7 +90,7 @@ class CompareRunRepository(Database):
                 " FROM compare_runs r WHERE r.owner = ? ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?",
                 (self.owner, limit),
             ).fetchall()
-        return [CompareRunSummary(r["id"], r["title"] or "Untitled", r["created_at"], r["status"], r["n"]) for r in rows]
+        return [CompareRunSummary(r["id"], r["title"] or Msg(UNTITLED), r["created_at"], r["status"], r["n"]) for r in rows]
 
     def get_compare_run(self, run_id: str) -> StoredCompareRun | None:
         with self._read() as conn:
@@ -104,7 +105,7 @@ class CompareRunRepository(Database):
             ).fetchall()
             conn.execute("COMMIT")
         return StoredCompareRun(
-            id=row["id"], title=row["title"] or "Untitled", created_at=row["created_at"], status=row["status"],
+            id=row["id"], title=row["title"] or Msg(UNTITLED), created_at=row["created_at"], status=row["status"],
             spec=loads_dict(row["spec"]), summary=loads_dict(row["summary"]),
             cells=[{"index": c["idx"], "cell": loads_dict(c["cell"]), "text": c["text"], "status": c["status"],
                     "metrics": loads_dict(c["metrics"]), "error": c["error"]} for c in cells],

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.core.i18n import N_, Msg
 from lib.storage.db import Database, StoreError, dumps, loads_dict
 
-_CONVERSATION_GONE = "That conversation no longer exists."
+_CONVERSATION_GONE = N_("That conversation no longer exists.")
+UNTITLED = N_("Untitled")  # shown for a conversation without a title (never stored)
 TITLE_MAX = 80
 
 
@@ -109,13 +111,13 @@ class ConversationRepository(Database):
     def rename_conversation(self, conversation_id: str, title: str) -> str:
         clean = title_from(title)
         if not clean:
-            raise StoreError("A conversation title cannot be empty.")
+            raise StoreError(Msg("A conversation title cannot be empty."))
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE conversations SET title = ? WHERE id = ? AND owner = ?", (clean, conversation_id, self.owner)
             )
             if cur.rowcount == 0:
-                raise StoreError(_CONVERSATION_GONE)
+                raise StoreError(Msg(_CONVERSATION_GONE))
         return clean
 
     def delete_conversation(self, conversation_id: str) -> bool:
@@ -132,7 +134,7 @@ class ConversationRepository(Database):
                 " FROM conversations c WHERE c.owner = ? ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
                 (self.owner, limit),
             ).fetchall()
-        return [ConversationSummary(r["id"], r["title"] or "Untitled", r["created_at"], r["updated_at"], r["n"]) for r in rows]
+        return [ConversationSummary(r["id"], r["title"] or Msg(UNTITLED), r["created_at"], r["updated_at"], r["n"]) for r in rows]
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         with self._read() as conn:
@@ -149,7 +151,7 @@ class ConversationRepository(Database):
             conn.execute("COMMIT")
         return Conversation(
             id=row["id"],
-            title=row["title"] or "Untitled",
+            title=row["title"] or Msg(UNTITLED),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             persona=row["persona"],
@@ -177,7 +179,7 @@ class ConversationRepository(Database):
         """Append a message; the first user message titles an untitled conversation. A conversation
         that is gone (or another owner's) raises StoreError."""
         if role not in ("user", "assistant"):
-            raise StoreError(f"Unsupported message role {role!r}.")
+            raise StoreError(Msg("Unsupported message role {role}.", role=repr(role)))
         now = time.time()
         with self._write() as conn:
             # INSERT ... SELECT: the owner check and the insert are one statement.
@@ -187,7 +189,7 @@ class ConversationRepository(Database):
                 (role, content, int(incomplete), dumps(dict(meta)) if meta else None, now, now, conversation_id, self.owner),
             )
             if cur.rowcount == 0:
-                raise StoreError(_CONVERSATION_GONE)
+                raise StoreError(Msg(_CONVERSATION_GONE))
             if role == "user":
                 conn.execute(
                     "UPDATE conversations SET updated_at = ?, title = CASE WHEN title = '' THEN ? ELSE title END"

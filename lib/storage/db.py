@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.core.errors import YoakeError
+from lib.core.i18n import Msg
 from lib.core.identity import LOCAL_OWNER
 
 BUSY_TIMEOUT_S = 30.0
@@ -27,7 +28,7 @@ class StoreError(YoakeError):
     """A store operation the user asked for cannot be done (the message says why)."""
 
     kind = "store"
-    title = "That could not be saved."
+    title = Msg("That could not be saved.")
 
 
 def connect(path: Path, *, rows: bool = True) -> sqlite3.Connection:
@@ -74,8 +75,13 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str], name: str) -> N
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > target:
         raise StoreError(
-            f"The database {name} was written by a newer Yoake (schema {version}, "
-            f"this version knows {target}). Upgrade Yoake; the file was not changed."
+            Msg(
+                "The database {name} was written by a newer Yoake (schema {version}, this version knows {known}). "
+                "Upgrade Yoake; the file was not changed.",
+                name=name,
+                version=version,
+                known=target,
+            )
         )
     while version < target:
         with transaction(conn):

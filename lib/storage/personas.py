@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lib.core.i18n import Msg
 from lib.storage.conversations import TITLE_MAX
 from lib.storage.db import Database, StoreError
 
@@ -35,22 +36,22 @@ class PersonaRepository(Database):
         """Create (persona_id None) or update a persona. `reserved`: names it may not take (built-ins)."""
         name = " ".join(name.split())
         if not name:
-            raise StoreError("A persona needs a name.")
+            raise StoreError(Msg("A persona needs a name."))
         if len(name) > TITLE_MAX:
-            raise StoreError(f"A persona name can be at most {TITLE_MAX} characters.")
+            raise StoreError(Msg("A persona name can be at most {limit} characters.", limit=TITLE_MAX))
         if name.casefold() in {r.casefold() for r in reserved}:
-            raise StoreError(f"'{name}' is a built-in name; choose another.")
+            raise StoreError(Msg("'{name}' is a built-in name; choose another.", name=name))
         if not system_prompt.strip():
-            raise StoreError("A persona needs a system prompt.")
+            raise StoreError(Msg("A persona needs a system prompt."))
         if not 0.0 <= float(temperature) <= 2.0:
-            raise StoreError("A persona's temperature must be between 0 and 2.")
+            raise StoreError(Msg("A persona's temperature must be between 0 and 2."))
         now = time.time()
         with self._write() as conn:
             clash = conn.execute(
                 "SELECT id FROM personas WHERE owner = ? AND name = ? COLLATE NOCASE", (self.owner, name)
             ).fetchone()
             if clash and clash["id"] != persona_id:
-                raise StoreError(f"A persona named '{name}' already exists.")
+                raise StoreError(Msg("A persona named '{name}' already exists.", name=name))
             if persona_id is None:
                 cur = conn.execute(
                     "INSERT INTO personas (owner, name, system_prompt, temperature, created_at, updated_at)"
@@ -63,7 +64,7 @@ class PersonaRepository(Database):
                 (name, system_prompt, float(temperature), now, persona_id, self.owner),
             )
             if cur.rowcount == 0:
-                raise StoreError("That persona no longer exists.")
+                raise StoreError(Msg("That persona no longer exists."))
             return persona_id
 
     def delete_persona(self, persona_id: int) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lib.core.i18n import Msg
 from lib.storage.conversations import TITLE_MAX
 from lib.storage.db import Database, StoreError, dumps, loads_dict
 
@@ -35,9 +36,9 @@ class PresetRepository(Database):
         """Save under a name; an existing preset of that name is replaced."""
         name = " ".join(name.split())
         if not name:
-            raise StoreError("A preset needs a name.")
+            raise StoreError(Msg("A preset needs a name."))
         if len(name) > TITLE_MAX:
-            raise StoreError(f"A preset name can be at most {TITLE_MAX} characters.")
+            raise StoreError(Msg("A preset name can be at most {limit} characters.", limit=TITLE_MAX))
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO presets (owner, name, provider, model, params, created_at) VALUES (?, ?, ?, ?, ?, ?)"
