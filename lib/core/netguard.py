@@ -25,6 +25,8 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from lib.core.i18n import N_, Msg
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Cloud instance-metadata endpoints that are not link-local (those are refused as link-local anyway).
@@ -53,15 +55,26 @@ PRIVATE_NETWORKS = tuple(
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # "this host": Linux connects 0.x to itself
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
-# Categories and how the page names them.
-LABELS = {
-    "loopback": "a loopback address (the machine the app runs on)",
-    "private": "a private-network address",
-    "link_local": "a link-local address (169.254.x.x or fe80::, where cloud metadata services hand out credentials)",
-    "metadata": "a cloud metadata service address (it hands out the server's credentials)",
-    "multicast": "a multicast address",
-    "reserved": "a reserved address that is not a public web server",
-    "unspecified": "the unspecified address (0.0.0.0 or ::), which means the machine the app runs on",
+# Categories and how the page names them (`Msg`s: English as text, the visitor's language on the page).
+LABELS: dict[str, Msg] = {
+    "loopback": Msg("a loopback address (the machine the app runs on)"),
+    "private": Msg("a private-network address"),
+    "link_local": Msg("a link-local address (169.254.x.x or fe80::, where cloud metadata services hand out credentials)"),
+    "metadata": Msg("a cloud metadata service address (it hands out the server's credentials)"),
+    "multicast": Msg("a multicast address"),
+    "reserved": Msg("a reserved address that is not a public web server"),
+    "unspecified": Msg("the unspecified address (0.0.0.0 or ::), which means the machine the app runs on"),
+}
+# "{ip} is {label}" for an address the URL names itself: one message per category (a message with
+# nothing of its own between its fields could not be told apart from other text that has " is " in it).
+_NAMED = {
+    "loopback": N_("{ip} is a loopback address (the machine the app runs on)"),
+    "private": N_("{ip} is a private-network address"),
+    "link_local": N_("{ip} is a link-local address (169.254.x.x or fe80::, where cloud metadata services hand out credentials)"),
+    "metadata": N_("{ip} is a cloud metadata service address (it hands out the server's credentials)"),
+    "multicast": N_("{ip} is a multicast address"),
+    "reserved": N_("{ip} is a reserved address that is not a public web server"),
+    "unspecified": N_("{ip} is the unspecified address (0.0.0.0 or ::), which means the machine the app runs on"),
 }
 # What YOAKE_FETCH_ALLOW_PRIVATE opens up; everything else non-public stays refused.
 PRIVATE_CATEGORIES = frozenset({"loopback", "private"})
@@ -88,7 +101,7 @@ def parse_ipv4_legacy(host: str) -> ipaddress.IPv4Address | None:
     parts = [_number(p) for p in host.split(".")]
     *head, last = parts
     if any(p > 255 for p in head) or last >= 1 << (8 * (4 - len(head))):
-        raise ValueError(f"'{host}' is not a valid IPv4 address")
+        raise ValueError(Msg("'{host}' is not a valid IPv4 address", host=host))
     value = 0
     for p in head:
         value = value << 8 | p
@@ -217,17 +230,19 @@ def check(host: str, port: int, allow_private: bool) -> list[Target] | Refusal:
     return [_target(ip, port) for ip in ips]
 
 
-def describe(refusal: Refusal) -> str:
-    """Which address was refused and why, for the page."""
-    where = f"{refusal.ip} is" if refusal.literal else f"'{refusal.host}' resolves to {refusal.ip},"
-    return f"{where} {LABELS[refusal.category]}"
+def describe(refusal: Refusal) -> Msg:
+    """Which address was refused and why, for the page (a `Msg`: English as text, `render(lang)` words it)."""
+    if refusal.literal:
+        return Msg(_NAMED[refusal.category], ip=str(refusal.ip))
+    return Msg("'{host}' resolves to {ip}, {label}", host=refusal.host, ip=str(refusal.ip), label=LABELS[refusal.category])
 
 
 class AddressRefused(Exception):
     """A URL whose host is (or resolves to) an address the app may not connect to; nothing was sent."""
 
     def __init__(self, refusal: Refusal, url: str) -> None:
-        super().__init__(describe(refusal))
+        self.message = describe(refusal)  # a `Msg`: the page renders it in the visitor's language
+        super().__init__(self.message)
         self.refusal, self.url = refusal, url
 
 

@@ -1,5 +1,7 @@
 """Prompts for answering from retrieved passages, within a small model's context, and the
-citations ([1], [2]…) in the answer mapped back to the passages."""
+citations ([1], [2]…) in the answer mapped back to the passages. What the model is told (the
+instructions, the labels of the passages and the "not found" reply it is asked for) is worded in the
+visitor's language (`lang`: "en" or "ja")."""
 
 from __future__ import annotations
 
@@ -9,43 +11,56 @@ from dataclasses import dataclass
 
 from openai.types.chat import ChatCompletionMessageParam
 
+from lib.core.i18n import N_, gettext, render
 from lib.core.text import md_text
 from lib.docs_qa.index import Hit
 from lib.llm.chat import estimate_tokens, trim_history
 
-NOT_FOUND = "Not found in the documents."
-SYSTEM_PROMPT = (
+NOT_FOUND = N_("Not found in the documents.")  # the reply asked for when the passages do not answer (English)
+_SYSTEM_PROMPT = N_(
     "You answer questions about the user's documents. Use only the numbered passages given with the question, "
     "never outside knowledge. After each statement, cite the passage it comes from by its number in square "
-    "brackets, like [1] or [2]. If the passages do not contain the answer, reply exactly: " + NOT_FOUND
+    "brackets, like [1] or [2]. If the passages do not contain the answer, reply exactly: {not_found}"
 )
+SYSTEM_PROMPT = _SYSTEM_PROMPT.format(not_found=NOT_FOUND)  # the English one
+
+
+def not_found(lang: str = "en") -> str:
+    """The "not found" reply in `lang`: what the model is asked to say, and what the page says itself."""
+    return gettext(NOT_FOUND, lang)
+
+
+def system_prompt(lang: str = "en") -> str:
+    return gettext(_SYSTEM_PROMPT, lang).format(not_found=not_found(lang))
+
+
 TEMPLATE_MARGIN = 64  # chat-template tokens around the messages, and slack for the estimate
 HISTORY_SHARE = 0.25  # at most this share of the context goes to earlier turns
 # The instruction is in the system prompt only: repeating it next to the question (tried) sends
 # SmolLM2-135M into loops of "[1]" instead of an answer; larger models follow it from the system prompt.
 
 
-def _passage_name(hit: Hit) -> str:
+def _passage_name(hit: Hit, lang: str = "en") -> str:
     parts = [hit.name]
     if hit.heading:
         parts.append(hit.heading)
-    where = f" ({hit.location})" if hit.location else ""
+    where = gettext(" ({where})", lang).format(where=render(hit.location, lang)) if hit.location else ""
     return " › ".join(parts) + where
 
 
-def passage_label(n: int, hit: Hit) -> str:
+def passage_label(n: int, hit: Hit, lang: str = "en") -> str:
     """How a passage is named to the model: [n] file › heading (lines a–b)."""
-    return f"[{n}] {_passage_name(hit)}"
+    return f"[{n}] {_passage_name(hit, lang)}"
 
 
-def passage_title(n: int, hit: Hit) -> str:
+def passage_title(n: int, hit: Hit, lang: str = "en") -> str:
     """The same name on the page, in markdown (an expander's label): the file name and the document's
     heading are shown as the characters they are, never as a link or emphasis."""
-    return f"[{n}] {md_text(_passage_name(hit))}"
+    return f"[{n}] {md_text(_passage_name(hit, lang))}"
 
 
-def format_passage(n: int, hit: Hit, text: str | None = None) -> str:
-    return f"{passage_label(n, hit)}\n{text if text is not None else hit.text}"
+def format_passage(n: int, hit: Hit, text: str | None = None, lang: str = "en") -> str:
+    return f"{passage_label(n, hit, lang)}\n{text if text is not None else hit.text}"
 
 
 @dataclass
@@ -77,12 +92,15 @@ def build_prompt(
     context_tokens: int = 8192,
     reply_tokens: int = 512,
     count: Callable[[str], int] = estimate_tokens,
+    lang: str = "en",
 ) -> Prompt:
     """System instruction, earlier turns (trimmed) and the question with as many passages (best
     first) as fit in `context_tokens` less the reply; the last one is cut rather than dropped when
-    at least a useful part of it fits. `count` is the model's tokenizer where known."""
+    at least a useful part of it fits. `count` is the model's tokenizer where known; the instruction
+    and the labels are in `lang`."""
     question = question.strip()
-    budget = context_tokens - reply_tokens - TEMPLATE_MARGIN - count(SYSTEM_PROMPT) - count(question) - 40
+    system = system_prompt(lang)
+    budget = context_tokens - reply_tokens - TEMPLATE_MARGIN - count(system) - count(question) - 40
     trimmed = trim_history(None, _clean_history(history), max_tokens=max(0, int(context_tokens * HISTORY_SHARE)))
     past = trimmed.messages if history else []
     budget -= sum(count(str(m.get("content") or "")) + 4 for m in past)
@@ -90,7 +108,7 @@ def build_prompt(
     blocks: list[str] = []
     truncated = False
     for hit in hits:
-        block = format_passage(len(sent) + 1, hit)
+        block = format_passage(len(sent) + 1, hit, lang=lang)
         cost = count(block) + 2
         if cost <= budget:
             sent.append(hit)
@@ -98,16 +116,18 @@ def build_prompt(
             budget -= cost
             continue
         if budget >= 80:  # room for a useful part of it: cut the text to the budget, at a line
-            head = passage_label(len(sent) + 1, hit)
+            head = passage_label(len(sent) + 1, hit, lang)
             keep = hit.text[: max(0, int(len(hit.text) * (budget - count(head) - 4) / max(1, count(hit.text))))]
             keep = keep.rsplit("\n", 1)[0] if "\n" in keep[len(keep) // 2 :] else keep
             if keep.strip():
                 sent.append(hit)
-                blocks.append(format_passage(len(sent), hit, keep.rstrip() + " …"))
+                blocks.append(format_passage(len(sent), hit, keep.rstrip() + " …", lang))
                 truncated = True
         break
-    user = "Passages:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
-    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": SYSTEM_PROMPT}, *past,
+    user = gettext("Passages:\n\n{passages}\n\nQuestion: {question}", lang).format(
+        passages="\n\n".join(blocks), question=question
+    )
+    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system}, *past,
                                                   {"role": "user", "content": user}]  # fmt: skip
     size = sum(count(str(m.get("content") or "")) + 4 for m in messages)
     dropped_history = len(history) - len(past) if history else 0
@@ -132,6 +152,9 @@ def citations(answer: str, n_passages: int) -> tuple[list[int], list[int]]:
 
 
 def is_not_found(answer: str) -> bool:
-    """The model said the passages do not answer the question."""
-    text = answer.strip().lower().rstrip(".")
-    return text.startswith("not found in the documents") or text in ("not found", "i don't know", "i do not know")
+    """The model said the passages do not answer the question (in English or Japanese, whatever it was asked in)."""
+    text = answer.strip().lower().rstrip(".。")
+    if text.startswith("not found in the documents") or text in ("not found", "i don't know", "i do not know"):
+        return True
+    japanese = not_found("ja").rstrip("。")
+    return bool(japanese) and japanese != NOT_FOUND.rstrip(".") and text.startswith(japanese)

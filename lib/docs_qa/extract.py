@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from lib.core.errors import YoakeError
+from lib.core.i18n import Msg
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files warn per object: not the user's concern
 
@@ -30,17 +31,18 @@ CODE_NAMES = {"makefile", "dockerfile", "jenkinsfile", "rakefile", "gemfile", "c
 SUPPORTED = sorted(MARKDOWN | RST | (TEXT - {""}) | HTML | PYTHON | CODE | {".pdf"})
 
 _MAGIC = [
-    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"), (b"PK\x03\x04", "a ZIP archive (docx, xlsx, jar…)"),
-    (b"\x1f\x8b", "a gzip archive"), (b"\x7fELF", "a program (ELF binary)"), (b"MZ", "a Windows program"),
-    (b"SQLite format 3", "an SQLite database"), (b"RIFF", "a media file"), (b"\x00\x00\x00", "a binary file"),
+    (b"\x89PNG", Msg("a PNG image")), (b"\xff\xd8\xff", Msg("a JPEG image")), (b"GIF8", Msg("a GIF image")),
+    (b"PK\x03\x04", Msg("a ZIP archive (docx, xlsx, jar…)")), (b"\x1f\x8b", Msg("a gzip archive")),
+    (b"\x7fELF", Msg("a program (ELF binary)")), (b"MZ", Msg("a Windows program")),
+    (b"SQLite format 3", Msg("an SQLite database")), (b"RIFF", Msg("a media file")), (b"\x00\x00\x00", Msg("a binary file")),
 ]  # fmt: skip
 
 
 class Skipped(YoakeError):
-    """A file that cannot be indexed; `detail` is the per-file reason shown to the user."""
+    """A file that cannot be indexed; `detail` is the per-file reason shown to the user (a `Msg`)."""
 
     kind = "docs_skipped"
-    title = "File skipped."
+    title = Msg("File skipped.")
 
 
 @dataclass
@@ -70,8 +72,8 @@ def _size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
 
 
-def too_large(size: int, limit: int) -> str:
-    return f"too large ({_size(size)}; the limit is {_size(limit)})"
+def too_large(size: int, limit: int) -> Msg:
+    return Msg("too large ({size}; the limit is {limit})", size=_size(size), limit=_size(limit))
 
 
 def decode(data: bytes) -> str:
@@ -86,13 +88,13 @@ def decode(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise Skipped("not text in a known encoding (tried UTF-8, UTF-16 and Shift_JIS)")
+    raise Skipped(Msg("not text in a known encoding (tried UTF-8, UTF-16 and Shift_JIS)"))
 
 
 def extract(name: str, data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Extracted:
     """The file's text by its kind; `Skipped` with the reason for a file that cannot be indexed."""
     if not data:
-        raise Skipped("empty file")
+        raise Skipped(Msg("empty file"))
     if len(data) > max_bytes:
         raise Skipped(too_large(len(data), max_bytes))
     kind = "pdf" if data.startswith(b"%PDF-") else kind_of(name)
@@ -103,14 +105,14 @@ def extract(name: str, data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Extra
     if not is_utf16:
         for magic, what in _MAGIC:
             if data.startswith(magic):
-                raise Skipped(f"binary file ({what})")
+                raise Skipped(Msg("binary file ({what})", what=what))
         if b"\x00" in head:
-            raise Skipped("binary file (not text)")
+            raise Skipped(Msg("binary file (not text)"))
     if kind is None:
-        raise Skipped(f"unsupported file type '{PurePath(name).suffix.lower()}'")
+        raise Skipped(Msg("unsupported file type '{ext}'", ext=PurePath(name).suffix.lower()))
     text = decode(data).replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise Skipped("no text (only whitespace)")
+        raise Skipped(Msg("no text (only whitespace)"))
     return Extracted(kind, text=text)
 
 
@@ -124,18 +126,20 @@ def _pdf(data: bytes) -> Extracted:
             try:
                 opened = reader.decrypt("")  # an owner password alone still opens with ""
             except DependencyError:
-                raise Skipped("encrypted PDF (AES; save an unencrypted copy)") from None
+                raise Skipped(Msg("encrypted PDF (AES; save an unencrypted copy)")) from None
             if opened == PasswordType.NOT_DECRYPTED:
-                raise Skipped("password-protected PDF")
+                raise Skipped(Msg("password-protected PDF"))
         count = len(reader.pages)
     except Skipped:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged file can make the parser fail in any way
-        raise Skipped(f"damaged PDF ({str(exc) or type(exc).__name__})") from None
+        raise Skipped(Msg("damaged PDF ({error})", error=str(exc) or type(exc).__name__)) from None
     if count == 0:
-        raise Skipped("damaged PDF (no pages)")
+        raise Skipped(Msg("damaged PDF (no pages)"))
     if count > MAX_PDF_PAGES:
-        raise Skipped(f"too many pages ({count:,}; the limit is {MAX_PDF_PAGES:,})")
+        raise Skipped(
+            Msg("too many pages ({count}; the limit is {limit})", count=format(count, ","), limit=format(MAX_PDF_PAGES, ","))
+        )
     pages: list[str] = []
     for page in reader.pages:
         try:
@@ -143,7 +147,11 @@ def _pdf(data: bytes) -> Extracted:
         except Exception:  # noqa: BLE001 - one broken page costs its text, not the document
             pages.append("")
     if not any(p.strip() for p in pages):
-        raise Skipped(f"PDF has no text layer ({count} page{'s' if count > 1 else ''} of images: a scan? run OCR first)")
+        raise Skipped(
+            Msg("PDF has no text layer ({count} pages of images: a scan? run OCR first)", count=count)
+            if count > 1
+            else Msg("PDF has no text layer ({count} page of images: a scan? run OCR first)", count=count)
+        )
     return Extracted("pdf", pages=pages, outline=_outline(reader))
 
 

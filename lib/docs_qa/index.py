@@ -33,11 +33,13 @@ import numpy as np
 
 from lib.core.errors import YoakeError
 from lib.core.host_paths import HostPathAccess
+from lib.core.i18n import Msg
 from lib.core.identity import LOCAL_OWNER, owner_hash
 from lib.core.policy import NotAllowed
 from lib.docs_qa.chunking import Chunk, chunk_document
 from lib.docs_qa.extract import MAX_FILE_BYTES, Skipped, extract, too_large
 from lib.docs_qa.tokenize import tokenize
+from lib.docs_qa.wording import recall
 from lib.storage.db import connect, transaction, use_wal
 
 DOCS_DIR = "docs"
@@ -84,10 +86,10 @@ CREATE TABLE IF NOT EXISTS skipped (source TEXT PRIMARY KEY, reason TEXT NOT NUL
 
 
 class DocsError(YoakeError):
-    """A collection operation that cannot be done (the message says why)."""
+    """A collection operation that cannot be done (the message says why, as `Msg`s)."""
 
     kind = "docs_qa"
-    title = "That cannot be done."
+    title = Msg("That cannot be done.")
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class FileOutcome:
     source: str
     status: str  # added | updated | unchanged | skipped | removed
     chunks: int = 0
-    reason: str | None = None
+    reason: str | None = None  # a `Msg` where worded here
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,14 @@ class Hit:
 
     @property
     def location(self) -> str:
+        """Where in the file: 'page 3', 'lines 4–9', a `Msg` (English as text; worded by `render(lang)`)."""
         if self.page is not None:
-            return f"page {self.page}"
+            return Msg("page {page}", page=self.page)
         if self.start_line is None:
             return ""
-        return f"line {self.start_line}" if self.start_line == self.end_line else f"lines {self.start_line}–{self.end_line}"
+        if self.start_line == self.end_line:
+            return Msg("line {line}", line=self.start_line)
+        return Msg("lines {first}–{last}", first=self.start_line, last=self.end_line)
 
     def redacted(self, redact: Callable[[str], str]) -> Hit:
         """Configured secrets never reach the page or the model, even from an indexed file that holds one."""
@@ -158,8 +163,8 @@ def check_name(name: str) -> str:
     name = (name or "").strip()
     if not _NAME.match(name):
         raise DocsError(
-            "A collection name is 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit "
-            f"(got {name!r}).", title="That is not a collection name.")  # fmt: skip
+            Msg("A collection name is 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit "
+                "(got {name}).", name=repr(name)), title=Msg("That is not a collection name."))  # fmt: skip
     return name
 
 
@@ -182,7 +187,7 @@ def create_collection(data_dir: Path, name: str, *, exist_ok: bool = False, owne
     if (path / DB_FILE).is_file():
         if exist_ok:
             return Collection(path)
-        raise DocsError(f"A collection named '{name}' already exists.", title="That name is taken.")
+        raise DocsError(Msg("A collection named '{name}' already exists.", name=name), title=Msg("That name is taken."))
     path.mkdir(parents=True, exist_ok=True)
     return Collection(path)
 
@@ -192,8 +197,9 @@ def open_collection(data_dir: Path, name: str, owner: str = LOCAL_OWNER) -> Coll
     name = check_name(name)
     path = collections_root(data_dir, owner) / name
     if not (path / DB_FILE).is_file():
-        known = ", ".join(list_collections(data_dir, owner)) or "none yet"
-        raise DocsError(f"There is no collection named '{name}' (collections: {known}).", title="No such collection.")
+        known = ", ".join(list_collections(data_dir, owner)) or Msg("none yet")
+        raise DocsError(Msg("There is no collection named '{name}' (collections: {known}).", name=name, known=known),
+                        title=Msg("No such collection."))  # fmt: skip
     return Collection(path)
 
 
@@ -232,8 +238,9 @@ class Collection:
                 use_wal(conn)
                 conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:  # not a database (damaged, overwritten) or unreadable
-            raise DocsError(f"Its database ({self.db_path}) cannot be read: {exc}. Delete the collection and add the files again.",
-                            title=f"The collection '{self.name}' cannot be read.") from None  # fmt: skip
+            raise DocsError(Msg("Its database ({path}) cannot be read: {error}. Delete the collection and add the files again.",
+                                path=str(self.db_path), error=str(exc)),
+                            title=Msg("The collection '{name}' cannot be read.", name=self.name)) from None  # fmt: skip
 
     # --- storage ---------------------------------------------------------------------------------
 
@@ -274,9 +281,11 @@ class Collection:
         return [FileInfo(*r) for r in rows]
 
     def skipped(self) -> list[tuple[str, str]]:
-        """Files skipped the last time they were given, with the reason."""
+        """Files skipped the last time they were given, with the reason (stored in English: a `Msg` again
+        where it is one of our messages, so the page words it in the visitor's language)."""
         with self._connect() as conn:
-            return conn.execute("SELECT source, reason FROM skipped ORDER BY source").fetchall()
+            rows = conn.execute("SELECT source, reason FROM skipped ORDER BY source").fetchall()
+        return [(source, recall(reason)) for source, reason in rows]
 
     def _upload_path(self, sha: str) -> Path:
         return self.path / UPLOADS_DIR / sha
@@ -297,7 +306,7 @@ class Collection:
             doc = extract(source, data, max_bytes=self.max_bytes)
             chunks = chunk_document(doc)
             if not chunks:
-                raise Skipped("no text to index")
+                raise Skipped(Msg("no text to index"))
         except Skipped as exc:
             return self._skip(source, exc.detail)
         clean = [replace(c, heading=self.redact(c.heading), text=self.redact(c.text)) for c in chunks]
@@ -333,10 +342,10 @@ class Collection:
             if old:
                 conn.execute("DELETE FROM files WHERE source = ?", (source,))
                 _bump(conn)
-            conn.execute("INSERT OR REPLACE INTO skipped(source, reason, at) VALUES (?,?,?)", (source, reason, time.time()))
+            conn.execute("INSERT OR REPLACE INTO skipped(source, reason, at) VALUES (?,?,?)", (source, str(reason), time.time()))
         if old:
             self._drop_blob(old[0])
-            reason += " (its earlier version was removed from the collection)"
+            reason = Msg("{reason} (its earlier version was removed from the collection)", reason=reason)
         return FileOutcome(source, "skipped", 0, reason)
 
     def _drop_blob(self, sha: str) -> None:
@@ -356,11 +365,11 @@ class Collection:
         source = str(path)
         verdict = access.check(path)
         if not verdict.allowed:
-            return self._skip(source, verdict.reason or "not allowed")
+            return self._skip(source, verdict.reason or Msg("not allowed"))
         try:
             st = verdict.path.stat()
             if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
-                return self._skip(source, "not a regular file")
+                return self._skip(source, Msg("not a regular file"))
             if st.st_size > self.max_bytes:
                 return self._skip(source, too_large(st.st_size, self.max_bytes))
             if not force:
@@ -370,7 +379,7 @@ class Collection:
                     return FileOutcome(source, "unchanged", row[3])  # same size and time: not even read
             data = verdict.path.read_bytes()  # the checked file itself, not the name that led to it
         except OSError as exc:
-            return self._skip(source, f"could not be read ({exc.strerror or type(exc).__name__})")
+            return self._skip(source, Msg("could not be read ({error})", error=exc.strerror or type(exc).__name__))
         return self._store(source, "path", data, mtime_ns=st.st_mtime_ns, force=force)
 
     def add_paths(self, paths: Iterable[str | Path], access: HostPathAccess, *, force: bool = False) -> list[FileOutcome]:
@@ -378,7 +387,7 @@ class Collection:
         one is listed with the reason. Files indexed from a folder that are gone from it leave the collection.
         NotAllowed when host paths are not for this visitor at all."""
         if not access.allowed:
-            raise NotAllowed(access.refusal or "Reading files of the server is not allowed here.")
+            raise NotAllowed(access.refusal or Msg("Reading files of the server is not allowed here."))
         outcomes: list[FileOutcome] = []
         with self._batch():
             for raw in paths:
@@ -391,7 +400,7 @@ class Collection:
                 elif path.exists():
                     outcomes.append(self.add_path(path, access, force=force))
                 else:
-                    outcomes.append(FileOutcome(str(path), "skipped", 0, "no such file or folder"))
+                    outcomes.append(FileOutcome(str(path), "skipped", 0, Msg("no such file or folder")))
         return outcomes
 
     def add_uploads(self, files: Iterable[tuple[str, bytes]]) -> list[FileOutcome]:
@@ -415,8 +424,8 @@ class Collection:
         complete = len(found) <= self.max_files
         if not complete:
             outcomes.append(FileOutcome(str(folder), "skipped", 0,
-                                        f"the folder holds more than {self.max_files:,} files: only the first "
-                                        f"{self.max_files:,} were read (index its subfolders instead)"))  # fmt: skip
+                                        Msg("the folder holds more than {n} files: only the first {n} were read "
+                                            "(index its subfolders instead)", n=format(self.max_files, ","))))  # fmt: skip
             found = found[: self.max_files]
         outcomes.extend(self.add_path(p, access, force=force) for p in found)
         if not complete:
@@ -426,7 +435,7 @@ class Collection:
         with self._connect() as conn:
             known = [r[0] for r in conn.execute("SELECT source FROM files WHERE origin = 'path' AND substr(source, 1, ?) = ?",
                                                  (len(prefix), prefix))]  # fmt: skip
-        outcomes.extend(self.remove(s, reason="no longer in the folder") for s in known if s not in seen)
+        outcomes.extend(self.remove(s, reason=Msg("no longer in the folder")) for s in known if s not in seen)
         return outcomes
 
     def remove(self, source: str, *, reason: str | None = None) -> FileOutcome:
@@ -436,7 +445,7 @@ class Collection:
                 conn.execute("DELETE FROM files WHERE source = ?", (source,))
                 _bump(conn)
         if not row:
-            return FileOutcome(source, "skipped", 0, "not in this collection")
+            return FileOutcome(source, "skipped", 0, Msg("not in this collection"))
         if row[1] == "upload":
             self._drop_blob(row[0])
         return FileOutcome(source, "removed", 0, reason)
@@ -460,13 +469,13 @@ class Collection:
             try:
                 data = self._upload_path(sha).read_bytes()
             except OSError:  # not kept (it held a configured key) or removed by hand: keep the chunks as they are
-                return self._kept(source, "no stored copy of this upload: kept as indexed (upload it again to re-read it)")
+                return self._kept(source, Msg("no stored copy of this upload: kept as indexed (upload it again to re-read it)"))
             return self._store(source, "upload", data, force=True)
         verdict = access.check(source)
         if not verdict.allowed:
-            return self._kept(source, f"kept as indexed, not read again: {verdict.reason}")
+            return self._kept(source, Msg("kept as indexed, not read again: {reason}", reason=verdict.reason))
         if not Path(source).exists():
-            return self.remove(source, reason="the file no longer exists")
+            return self.remove(source, reason=Msg("the file no longer exists"))
         return self.add_path(Path(source), access, force=True)
 
     def delete(self) -> None:

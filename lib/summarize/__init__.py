@@ -5,6 +5,9 @@ tokenizer when it has one), and each chunk is summarised by a non-streamed `comp
 bounded thread pool (llama-server serves several slots at once, hosted APIs take parallel calls).
 Reduce: the chunk summaries are combined; if they are still too long they are condensed again in
 groups ("collapse") until they fit; the final pass is a `ChatStream` the page streams.
+
+What the model is told is worded in the visitor's language (`SummaryOptions.lang`, "en" or "ja"); the
+labels the page shows are `Msg`s (English as text, `render(lang)` on the page).
 """
 
 from __future__ import annotations
@@ -22,23 +25,48 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
+from lib.core.i18n import N_, Msg, gettext
 from lib.core.pricing import estimate_cost
 from lib.llm.chat import CallContext, ChatParams, complete, estimate_tokens
 from lib.llm.streams import ChatStream
 from lib.summarize.document import Document
 
-STYLES: dict[str, str] = {
-    "tldr": "One-line TL;DR",
-    "bullets": "Bullet points",
-    "detailed": "Detailed",
-    "custom": "Custom instruction",
+STYLES: dict[str, Msg] = {
+    "tldr": Msg("One-line TL;DR"),
+    "bullets": Msg("Bullet points"),
+    "detailed": Msg("Detailed"),
+    "custom": Msg("Custom instruction"),
 }
 SAME_LANGUAGE = "Same as the page"
+# The output languages (stored and compared in English; LANGUAGE_NAMES words them for the page).
 LANGUAGES = (SAME_LANGUAGE, "English", "Japanese", "Chinese", "Korean", "French", "German", "Spanish")
+LANGUAGE_NAMES: dict[str, Msg] = {
+    SAME_LANGUAGE: Msg("Same as the page"),
+    "English": Msg("English"),
+    "Japanese": Msg("Japanese"),
+    "Chinese": Msg("Chinese"),
+    "Korean": Msg("Korean"),
+    "French": Msg("French"),
+    "German": Msg("German"),
+    "Spanish": Msg("Spanish"),
+}
+# Written without spaces between words: a length is asked for in characters (about two per English word).
+CHARACTER_LANGUAGES = frozenset({"Japanese", "Chinese", "Korean"})
+# The output language a visitor gets until they choose one: a Japanese visitor a Japanese summary.
+_DEFAULT_OUTPUT = {"ja": "Japanese"}
 
-SYSTEM_PROMPT = "You are a careful summariser. Use only facts stated in the document. Do not add opinions or commentary."
+SYSTEM_PROMPT = N_("You are a careful summariser. Use only facts stated in the document. Do not add opinions or commentary.")
 PROMPT_OVERHEAD = 160  # tokens: system prompt, instructions and chat template around the text
 MAX_COLLAPSE_LEVELS = 4
+
+
+def default_output_language(lang: str) -> str:
+    """The output language chosen for a visitor speaking `lang` until they choose another."""
+    return _DEFAULT_OUTPUT.get(lang, SAME_LANGUAGE)
+
+
+def system_prompt(lang: str = "en") -> str:
+    return gettext(SYSTEM_PROMPT, lang)
 
 
 @dataclass(frozen=True)
@@ -54,25 +82,51 @@ class SummaryOptions:
     context_tokens: int = 8192  # the model's context window (per slot on llama-server)
     concurrency: int = 4
     reduce_tokens: int | None = None  # combined summaries above this are collapsed again (default: what fits)
+    lang: str = "en"  # the language the model is instructed in: the visitor's ("en" or "ja")
+
+    @property
+    def in_characters(self) -> bool:
+        """The summary's length is asked for in characters (Japanese, Chinese, Korean), else in words."""
+        return self.language in CHARACTER_LANGUAGES
 
     def final_tokens(self) -> int:
         if self.final_max_tokens:
             return self.final_max_tokens
         words = 40 if self.style == "tldr" else self.target_words
+        if self.in_characters:
+            return int(words * 2 * 1.3) + 32  # ~2 characters per English word, ~1.3 tokens each
         return int(words * 1.6) + 32  # ~1.3 tokens per English word, plus room to finish
 
     def instruction(self) -> str:
+        """What the model is asked to write, in `lang`."""
+        lang, words, chars = self.lang, self.target_words, self.target_words * 2
         if self.style == "tldr":
-            what = "Write a one-sentence TL;DR of the document."
+            what = gettext("Write a one-sentence TL;DR of the document.", lang)
+        elif self.style == "bullets" and self.in_characters:
+            what = gettext(
+                "Summarise the document as a bulleted list of its key points, about {chars} characters in total.", lang
+            ).format(chars=chars)
         elif self.style == "bullets":
-            what = f"Summarise the document as a bulleted list of its key points, about {self.target_words} words in total."
+            what = gettext(
+                "Summarise the document as a bulleted list of its key points, about {words} words in total.", lang
+            ).format(words=words)
+        elif self.style == "detailed" and self.in_characters:
+            what = gettext("Write a detailed summary of the document in paragraphs, about {chars} characters.", lang).format(
+                chars=chars
+            )
         elif self.style == "detailed":
-            what = f"Write a detailed summary of the document in paragraphs, about {self.target_words} words."
+            what = gettext("Write a detailed summary of the document in paragraphs, about {words} words.", lang).format(
+                words=words
+            )
         else:
-            what = (self.custom_instruction.strip() or "Summarise the document.") + f" (About {self.target_words} words.)"
+            asked = self.custom_instruction.strip() or gettext("Summarise the document.", lang)
+            if self.in_characters:
+                what = gettext("{instruction} (About {chars} characters.)", lang).format(instruction=asked, chars=chars)
+            else:
+                what = gettext("{instruction} (About {words} words.)", lang).format(instruction=asked, words=words)
         if self.language == SAME_LANGUAGE:
-            return what + " Write in the same language as the document."
-        return what + f" Write in {self.language}."
+            return gettext("{what} Write in the same language as the document.", lang).format(what=what)
+        return gettext("{what} Write in {language}.", lang).format(what=what, language=gettext(self.language, lang))
 
 
 # --- token counting -----------------------------------------------------------------------------
@@ -219,10 +273,13 @@ def page_spans(chunks: Sequence[str], pages: Sequence[str]) -> list[PageSpan]:
     return spans
 
 
-def pages_label(span: PageSpan | None) -> str:
+def pages_label(span: PageSpan | None, lang: str = "en") -> str:
+    """Where a chunk comes from, as the model is told it: ' (page 3)', ' (pages 3–5)'."""
     if span is None:
         return ""
-    return f" (page {span[0]})" if span[0] == span[1] else f" (pages {span[0]}–{span[1]})"
+    if span[0] == span[1]:
+        return gettext(" (page {page})", lang).format(page=span[0])
+    return gettext(" (pages {first}–{last})", lang).format(first=span[0], last=span[1])
 
 
 # --- planning -----------------------------------------------------------------------------------
@@ -279,59 +336,60 @@ def plan(
 # --- prompts ------------------------------------------------------------------------------------
 
 
-def _doc_header(doc: Document) -> str:
-    return f"Title: {doc.title}\n" if doc.title else ""
+def _doc_header(doc: Document, lang: str = "en") -> str:
+    return gettext("Title: {title}", lang).format(title=doc.title) + "\n" if doc.title else ""
 
 
 def single_messages(doc: Document, opts: SummaryOptions) -> list[ChatCompletionMessageParam]:
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": f"{opts.instruction()}\n\nDocument:\n{_doc_header(doc)}\n{doc.text}"},
-    ]
+    lang = opts.lang
+    user = gettext("{instruction}\n\nDocument:\n{header}\n{text}", lang).format(
+        instruction=opts.instruction(), header=_doc_header(doc, lang), text=doc.text
+    )
+    return [{"role": "system", "content": system_prompt(lang)}, {"role": "user", "content": user}]
 
 
 def chunk_messages(
     chunk: str, index: int, total: int, doc: Document, opts: SummaryOptions, pages: PageSpan | None = None
 ) -> list[ChatCompletionMessageParam]:
     words = max(30, int(opts.chunk_max_tokens / 1.6))
-    where = pages_label(pages)
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": (
-            f"This is part {index + 1} of {total}{where} of a longer document. Summarise this part in at most {words} words, "
-            f"keeping the key facts, names and numbers.\n\n{_doc_header(doc)}Part {index + 1}{where}:\n{chunk}"
-        )},
-    ]  # fmt: skip
+    lang = opts.lang
+    user = gettext(
+        "This is part {part} of {total}{where} of a longer document. Summarise this part in at most {words} words, "
+        "keeping the key facts, names and numbers.\n\n{header}Part {part}{where}:\n{text}",
+        lang,
+    ).format(part=index + 1, total=total, where=pages_label(pages, lang), words=words, header=_doc_header(doc, lang), text=chunk)
+    return [{"role": "system", "content": system_prompt(lang)}, {"role": "user", "content": user}]
 
 
 def condense_messages(summaries: Sequence[str], opts: SummaryOptions) -> list[ChatCompletionMessageParam]:
     words = max(30, int(opts.chunk_max_tokens / 1.6))
-    joined = "\n\n".join(summaries)
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": (
-            f"These are summaries of consecutive parts of one document. Merge them into one summary of at most {words} "
-            f"words, keeping the key facts.\n\n{joined}"
-        )},
-    ]  # fmt: skip
+    user = gettext(
+        "These are summaries of consecutive parts of one document. Merge them into one summary of at most {words} "
+        "words, keeping the key facts.\n\n{summaries}",
+        opts.lang,
+    ).format(words=words, summaries="\n\n".join(summaries))
+    return [{"role": "system", "content": system_prompt(opts.lang)}, {"role": "user", "content": user}]
 
 
 def final_messages(
     summaries: Sequence[str], doc: Document, opts: SummaryOptions, pages: Sequence[PageSpan] | None = None
 ) -> list[ChatCompletionMessageParam]:
-    parts = "\n\n".join(f"Part {i + 1}{pages_label(pages[i] if pages else None)}: {s.strip()}" for i, s in enumerate(summaries))
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": (
-            f"Below are summaries of the consecutive parts of one document. {opts.instruction()}\n\n"
-            f"{_doc_header(doc)}{parts}"
-        )},
-    ]  # fmt: skip
+    lang = opts.lang
+    part = gettext("Part {part}{where}: {summary}", lang)
+    parts = "\n\n".join(
+        part.format(part=i + 1, where=pages_label(pages[i] if pages else None, lang), summary=s.strip())
+        for i, s in enumerate(summaries)
+    )
+    user = gettext("Below are summaries of the consecutive parts of one document. {instruction}\n\n{header}{parts}", lang).format(
+        instruction=opts.instruction(), header=_doc_header(doc, lang), parts=parts
+    )
+    return [{"role": "system", "content": system_prompt(lang)}, {"role": "user", "content": user}]
 
 
 # --- running ------------------------------------------------------------------------------------
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
+Progress = Callable[[str, int, int], None]  # (stage, done, total); the stage is a `Msg`
+CHUNKS_STAGE = Msg("chunks")
 
 
 def run_parallel(
@@ -341,7 +399,7 @@ def run_parallel(
     ctx: CallContext,
     *,
     concurrency: int,
-    stage: str = "chunks",
+    stage: str = CHUNKS_STAGE,
     on_progress: Progress | None = None,
 ) -> list[str]:
     """One logged `complete()` per request, at most `concurrency` at a time; results in order.
@@ -420,7 +478,7 @@ def map_reduce(
             params,
             ctx,
             concurrency=opts.concurrency,
-            stage=f"collapse {level}",
+            stage=Msg("collapse {level}", level=level),
             on_progress=on_progress,
         )
     return final_messages(summaries, doc, opts, spans)

@@ -7,16 +7,18 @@ import re
 from dataclasses import dataclass
 
 from lib.core.errors import YoakeError
+from lib.core.i18n import Msg, gettext
 from lib.core.text import CJK_CHARS
 
 MIN_WORDS = 5
 
 
 class FetchError(YoakeError):
-    """An expected failure of fetching or reading a document, with a message fit for the page."""
+    """An expected failure of fetching or reading a document, with a message fit for the page (title
+    and detail are `Msg`s where worded here: English as text, the visitor's language on the page)."""
 
     kind = "fetch"
-    title = "The page could not be read."
+    title = Msg("The page could not be read.")
 
     def __init__(self, kind: str, title: str, detail: str) -> None:
         super().__init__(detail, kind=kind, title=title)
@@ -56,12 +58,11 @@ class Document:
     def page_count(self) -> int | None:
         return None if self.pages is None else len(self.pages)
 
-    def preview(self, limit: int = 30_000) -> str:
-        """The extracted text for the page's preview, a PDF's with a line naming each page."""
+    def preview(self, limit: int = 30_000, lang: str = "en") -> str:
+        """The extracted text for the page's preview, a PDF's with a line naming each page (in `lang`)."""
         if self.pages is None:
             text = self.text
         else:
-            text = "\n\n".join(
-                f"── Page {n} ──\n{page.strip() or '(no text on this page)'}" for n, page in enumerate(self.pages, 1)
-            )
+            head, empty = gettext("── Page {n} ──", lang), gettext("(no text on this page)", lang)
+            text = "\n\n".join(f"{head.format(n=n)}\n{page.strip() or empty}" for n, page in enumerate(self.pages, 1))
         return text[:limit] + ("\n…" if len(text) > limit else "")

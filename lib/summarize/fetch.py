@@ -28,6 +28,7 @@ from trafilatura.xml import xmltotxt
 
 from lib.core import netguard
 from lib.core.config import Settings
+from lib.core.i18n import Msg
 from lib.summarize.document import MIN_WORDS, Document, FetchError, clip
 from lib.summarize.pdf import read_pdf
 
@@ -37,18 +38,18 @@ USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Ge
 TEXT_TYPES = ("text/", "application/xhtml", "application/xml", "application/rss", "application/atom", "application/json")
 
 # Leading bytes of the binary formats users paste links to most often.
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF-", "a PDF document"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"Rar!", "a RAR archive"),
-    (b"\x7fELF", "a program"),
-    (b"ID3", "an MP3 file"),
+_MAGIC: tuple[tuple[bytes, Msg], ...] = (
+    (b"%PDF-", Msg("a PDF document")),
+    (b"\x89PNG\r\n\x1a\n", Msg("a PNG image")),
+    (b"\xff\xd8\xff", Msg("a JPEG image")),
+    (b"GIF87a", Msg("a GIF image")),
+    (b"GIF89a", Msg("a GIF image")),
+    (b"PK\x03\x04", Msg("a ZIP archive (or an Office document)")),
+    (b"\x1f\x8b", Msg("a gzip archive")),
+    (b"7z\xbc\xaf\x27\x1c", Msg("a 7-Zip archive")),
+    (b"Rar!", Msg("a RAR archive")),
+    (b"\x7fELF", Msg("a program")),
+    (b"ID3", Msg("an MP3 file")),
 )
 
 
@@ -87,7 +88,9 @@ def normalize_url(raw: str) -> str:
     """Validate a user-typed URL; a bare host like `example.com/x` gets https://."""
     url = (raw or "").strip()
     if not url:
-        raise FetchError("empty_url", "No URL given.", "Paste a web address starting with https://, or paste the text itself.")
+        raise FetchError(
+            "empty_url", Msg("No URL given."), Msg("Paste a web address starting with https://, or paste the text itself.")
+        )
     match = _SCHEME.match(url)
     # "localhost:8000/x" or "example.com:8080" are host:port, not a scheme.
     if match and not re.match(r"^[^:/]+:\d+(/|$)", url):
@@ -95,30 +98,40 @@ def normalize_url(raw: str) -> str:
         if scheme not in ("http", "https"):
             raise FetchError(
                 "bad_scheme",
-                f"'{scheme}:' links cannot be summarised.",
-                "Only web pages (http:// or https://) can be fetched. For a local file, upload it instead.",
+                Msg("'{scheme}:' links cannot be summarised.", scheme=scheme),
+                Msg("Only web pages (http:// or https://) can be fetched. For a local file, upload it instead."),
             )
     elif re.match(r"^[\w.-]+(:\d+)?(/\S*)?$", url) and ("." in url.split("/")[0] or url.startswith("localhost")):
         url = "https://" + url
     else:
         raise FetchError(
             "malformed_url",
-            "That does not look like a web address.",
-            f"Expected something like https://example.com/article, got '{clip(url)}'.",
+            Msg("That does not look like a web address."),
+            Msg("Expected something like https://example.com/article, got '{got}'.", got=clip(url)),
         )
     if any(ch.isspace() for ch in url):
-        raise FetchError("malformed_url", "That web address contains spaces.", "Check that the whole URL was pasted.")
+        raise FetchError("malformed_url", Msg("That web address contains spaces."), Msg("Check that the whole URL was pasted."))
     try:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as exc:
-        raise FetchError("malformed_url", "That web address is malformed.", f"{exc}.") from None
+        raise _malformed(exc) from None
     if not host:
         raise FetchError(
-            "malformed_url", "That web address has no host name.", "Expected something like https://example.com/article."
+            "malformed_url",
+            Msg("That web address has no host name."),
+            Msg("Expected something like https://example.com/article."),
         )
     return url
+
+
+def _malformed(exc: ValueError) -> FetchError:
+    """A URL the parser refused; its reason (Python's own English, or our `Msg`) in the detail."""
+    said = exc.args[0] if exc.args and isinstance(exc.args[0], Msg) else str(exc)
+    return FetchError(
+        "malformed_url", Msg("That web address is malformed."), Msg("{error}. Check that the whole URL was pasted.", error=said)
+    )
 
 
 def sniff_binary(data: bytes) -> str | None:
@@ -128,9 +141,9 @@ def sniff_binary(data: bytes) -> str | None:
         if head.startswith(magic):
             return label
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "a WebP image"
+        return Msg("a WebP image")
     if b"\x00" in data[:1024]:  # text formats (UTF-8, Latin-1, …) never contain NUL
-        return "a binary file"
+        return Msg("a binary file")
     return None
 
 
@@ -139,37 +152,40 @@ def _is_text_type(content_type: str) -> bool:
 
 
 _TYPE_LABELS = {
-    "application/pdf": "a PDF document",
-    "application/zip": "a ZIP archive",
-    "application/x-zip-compressed": "a ZIP archive",
-    "application/gzip": "a gzip archive",
-    "application/octet-stream": "a binary download",
-    "image": "an image",
-    "audio": "an audio file",
-    "video": "a video",
+    "application/pdf": Msg("a PDF document"),
+    "application/zip": Msg("a ZIP archive"),
+    "application/x-zip-compressed": Msg("a ZIP archive"),
+    "application/gzip": Msg("a gzip archive"),
+    "application/octet-stream": Msg("a binary download"),
+    "image": Msg("an image"),
+    "audio": Msg("an audio file"),
+    "video": Msg("a video"),
 }
 
 
 def _not_text(what: str) -> FetchError:
     return FetchError(
         "not_text",
-        f"This link is {what}, not a web page.",
-        "Only HTML and plain-text pages can be summarised. Download it and paste its text instead.",
+        Msg("This link is {what}, not a web page.", what=what),
+        Msg("Only HTML and plain-text pages can be summarised. Download it and paste its text instead."),
     )
 
 
 def _status_error(status: int, url: str) -> FetchError:
+    url = clip(url)
     if status in (401, 403):
-        detail = "The site refused access (it may need a login or block automated readers). Paste the text instead."
+        detail = Msg(
+            "The site refused access (it may need a login or block automated readers). Paste the text instead. ({url})", url=url
+        )
     elif status in (404, 410):
-        detail = "The page does not exist (any more). Check the URL."
+        detail = Msg("The page does not exist (any more). Check the URL. ({url})", url=url)
     elif status == 429:
-        detail = "The site is rate-limiting requests. Wait a moment and try again."
+        detail = Msg("The site is rate-limiting requests. Wait a moment and try again. ({url})", url=url)
     elif status >= 500:
-        detail = "The site had a server error. Try again later."
+        detail = Msg("The site had a server error. Try again later. ({url})", url=url)
     else:
-        detail = "The site did not return the page."
-    return FetchError("http_status", f"The site answered HTTP {status}.", f"{detail} ({clip(url)})")
+        detail = Msg("The site did not return the page. ({url})", url=url)
+    return FetchError("http_status", Msg("The site answered HTTP {status}.", status=status), detail)
 
 
 # Declared types worth downloading to look at: a PDF is read; a generic download may be one.
@@ -198,20 +214,21 @@ def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
                     if scheme not in ("http", "https"):
                         raise FetchError(
                             "bad_scheme",
-                            f"The page redirects to a '{scheme}:' link.",
-                            "Only http:// and https:// pages can be fetched.",
+                            Msg("The page redirects to a '{scheme}:' link.", scheme=scheme),
+                            Msg("Only http:// and https:// pages can be fetched."),
                         )
                     if target in seen:
                         raise FetchError(
                             "redirect_loop",
-                            "The page redirects in a loop.",
-                            f"{clip(current)} leads back to {clip(target)}, so it never arrives at a page.",
-                        )
+                            Msg("The page redirects in a loop."),
+                            Msg("{page} leads back to {target}, so it never arrives at a page.",
+                                page=clip(current), target=clip(target)),
+                        )  # fmt: skip
                     if len(redirects) >= limits.max_redirects:
                         raise FetchError(
                             "too_many_redirects",
-                            "Too many redirects.",
-                            f"Gave up after {limits.max_redirects} redirects (last: {clip(target)}).",
+                            Msg("Too many redirects."),
+                            Msg("Gave up after {n} redirects (last: {target}).", n=limits.max_redirects, target=clip(target)),
                         )
                     seen.add(target)
                     redirects.append(target)
@@ -226,7 +243,7 @@ def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
                     raise _not_text(
                         _TYPE_LABELS.get(content_type)
                         or _TYPE_LABELS.get(content_type.split("/")[0])
-                        or f"'{content_type}' content"
+                        or Msg("'{type}' content", type=content_type)
                     )
                 data = _read_capped(resp, limits, deadline)
             finally:
@@ -241,8 +258,11 @@ def fetch(url: str, limits: FetchLimits | None = None) -> Fetched:
     if content_type in _PDF_TYPES:
         raise FetchError(
             "pdf_unreadable",
-            "This link says it is a PDF document, but it is not one.",
-            f"The site sent something else ({len(data):,} bytes). Open it in your browser to see what it is.",
+            Msg("This link says it is a PDF document, but it is not one."),
+            Msg(
+                "The site sent something else ({size} bytes). Open it in your browser to see what it is.",
+                size=format(len(data), ","),
+            ),
         )
     binary = sniff_binary(data)  # mislabelled binaries ("text/html" that is really a PNG)
     if binary:
@@ -264,24 +284,27 @@ def _decode(data: bytes, content_type: str) -> str:
 
 
 def _refused(refusal: netguard.Refusal, url: str, redirected_from: str | None) -> FetchError:
-    detail = (
-        f"{netguard.describe(refusal)}. The summariser only fetches public web pages, so that "
-        "nobody can use it to reach the machine it runs on, its private network or its cloud credentials."
-    )
     if refusal.opens_with_setting:
-        detail += (
-            " To summarise intranet pages on your own computer, set YOAKE_FETCH_ALLOW_PRIVATE=1 "
-            "(link-local and cloud metadata addresses stay refused even then)."
+        detail = Msg(
+            "{refusal}. The summariser only fetches public web pages, so that nobody can use it to reach the machine it "
+            "runs on, its private network or its cloud credentials. To summarise intranet pages on your own computer, "
+            "set YOAKE_FETCH_ALLOW_PRIVATE=1 (link-local and cloud metadata addresses stay refused even then).",
+            refusal=netguard.describe(refusal),
         )
     else:
-        detail += " This address is refused even with YOAKE_FETCH_ALLOW_PRIVATE=1."
+        detail = Msg(
+            "{refusal}. The summariser only fetches public web pages, so that nobody can use it to reach the machine it "
+            "runs on, its private network or its cloud credentials. This address is refused even with "
+            "YOAKE_FETCH_ALLOW_PRIVATE=1.",
+            refusal=netguard.describe(refusal),
+        )
     if redirected_from:
         return FetchError(
             "blocked_address",
-            "The page redirects to an address that is not allowed.",
-            f"{clip(redirected_from)} redirects to {clip(url)}: {detail}",
+            Msg("The page redirects to an address that is not allowed."),
+            Msg("{page} redirects to {target}: {detail}", page=clip(redirected_from), target=clip(url), detail=detail),
         )
-    return FetchError("blocked_address", "This address is not allowed.", detail)
+    return FetchError("blocked_address", Msg("This address is not allowed."), detail)
 
 
 def _request(
@@ -301,46 +324,57 @@ def _request(
     except netguard.AddressRefused as exc:
         raise _refused(exc.refusal, url, redirected_from) from None
     except ValueError as exc:
-        raise FetchError("malformed_url", "That web address is malformed.", f"{exc}.") from None
+        raise _malformed(exc) from None
     except (socket.gaierror, UnicodeError):
         raise FetchError(
             "unknown_host",
-            f"The host '{host}' could not be found.",
-            "Check the spelling of the address, or your network connection.",
+            Msg("The host '{host}' could not be found.", host=host),
+            Msg("Check the spelling of the address, or your network connection."),
         ) from None
     except urllib3.exceptions.NewConnectionError as exc:  # before timeouts: it subclasses ConnectTimeoutError
         if isinstance(exc.__cause__, ConnectionRefusedError) or "refused" in str(exc).lower():
             raise FetchError(
                 "connection_refused",
-                f"'{host}' refused the connection.",
-                "Nothing is answering at that address and port. Check the URL, or try later.",
+                Msg("'{host}' refused the connection.", host=host),
+                Msg("Nothing is answering at that address and port. Check the URL, or try later."),
             ) from None
         if "timed out" in str(exc).lower():
             raise _timeout(limits) from None
-        raise FetchError("connection", f"Could not connect to '{host}'.", "Check the URL and your network connection.") from None
+        raise FetchError(
+            "connection", Msg("Could not connect to '{host}'.", host=host), Msg("Check the URL and your network connection.")
+        ) from None
     except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError):
         raise _timeout(limits) from None
     except urllib3.exceptions.SSLError:
         raise FetchError(
-            "ssl", f"The secure connection to '{host}' failed.", "The site's certificate could not be verified."
+            "ssl",
+            Msg("The secure connection to '{host}' failed.", host=host),
+            Msg("The site's certificate could not be verified."),
         ) from None
     except urllib3.exceptions.HTTPError as exc:
-        raise FetchError("connection", f"The connection to '{host}' failed.", f"{type(exc).__name__}. Try again.") from None
+        raise FetchError(
+            "connection",
+            Msg("The connection to '{host}' failed.", host=host),
+            Msg("{error}. Try again.", error=type(exc).__name__),
+        ) from None
 
 
 def _timeout(limits: FetchLimits) -> FetchError:
     return FetchError(
         "timeout",
-        "The site took too long to answer.",
-        f"No complete page within {limits.timeout:g} s. Try again later, or paste the text instead.",
+        Msg("The site took too long to answer."),
+        Msg(
+            "No complete page within {seconds} s. Try again later, or paste the text instead.",
+            seconds=format(limits.timeout, "g"),
+        ),
     )
 
 
 def _read_capped(resp: urllib3.BaseHTTPResponse, limits: FetchLimits, deadline: float) -> bytes:
     too_large = FetchError(
         "too_large",
-        "The page is too large.",
-        f"It is over the {limits.max_bytes / 1e6:g} MB download limit. Paste the part you need instead.",
+        Msg("The page is too large."),
+        Msg("It is over the {mb} MB download limit. Paste the part you need instead.", mb=format(limits.max_bytes / 1e6, "g")),
     )
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limits.max_bytes:
@@ -356,7 +390,9 @@ def _read_capped(resp: urllib3.BaseHTTPResponse, limits: FetchLimits, deadline: 
     except urllib3.exceptions.ReadTimeoutError:
         raise _timeout(limits) from None
     except urllib3.exceptions.HTTPError as exc:  # dropped connection, broken chunking, bad gzip
-        raise FetchError("connection", "The download was interrupted.", f"{type(exc).__name__}. Try again.") from None
+        raise FetchError(
+            "connection", Msg("The download was interrupted."), Msg("{error}. Try again.", error=type(exc).__name__)
+        ) from None
     return bytes(out)
 
 
@@ -367,13 +403,20 @@ EXTRACTION_MODES = ("balanced", "precision", "recall")
 _JS_ONLY = re.compile(r"(enable|turn on|activate)\s+javascript|javascript\s+(is\s+)?(required|disabled|needed)", re.I)
 
 
-def _nothing(what: str) -> FetchError:
+_NOTHING_TITLES = {
+    "url": Msg("No readable text could be extracted from this page."),
+    "paste": Msg("No readable text could be extracted from the pasted HTML."),
+    "upload": Msg("No readable text could be extracted from the uploaded file."),
+}
+
+
+def _nothing(source: str) -> FetchError:
     return FetchError(
         "nothing_extracted",
-        f"No readable text could be extracted from {what}.",
-        "It may be built by JavaScript in the browser or be mostly images. "
-        "Open it in your browser, copy the text and paste it here instead.",
-    )
+        _NOTHING_TITLES.get(source, _NOTHING_TITLES["upload"]),
+        Msg("It may be built by JavaScript in the browser or be mostly images. "
+            "Open it in your browser, copy the text and paste it here instead."),
+    )  # fmt: skip
 
 
 def extract(html: str, url: str | None = None, mode: str = "balanced", *, source: str = "url") -> Document:
@@ -388,9 +431,8 @@ def extract(html: str, url: str | None = None, mode: str = "balanced", *, source
         favor_precision=mode == "precision",
         favor_recall=mode == "recall",
     )
-    what = "this page" if source == "url" else "the pasted HTML" if source == "paste" else "the uploaded file"
     if doc is None:
-        raise _nothing(what)
+        raise _nothing(source)
     text = xmltotxt(doc.body, include_formatting=True).strip()
     result = Document(
         text=text,
@@ -403,7 +445,7 @@ def extract(html: str, url: str | None = None, mode: str = "balanced", *, source
         language=doc.language,
     )
     if result.word_count < MIN_WORDS or (_JS_ONLY.search(text) and result.word_count < 60):
-        raise _nothing(what)
+        raise _nothing(source)
     return result
 
 
@@ -418,7 +460,7 @@ def load_url(url: str, limits: FetchLimits | None = None, mode: str = "balanced"
     elif page.content_type in ("text/plain", "text/markdown") or (not page.content_type and not looks_like_html(page.html)):
         doc = Document(text=page.html.strip(), url=page.final_url, source="url")
         if doc.word_count < MIN_WORDS:
-            raise _nothing("this page")
+            raise _nothing("url")
     else:
         doc = extract(page.html, page.final_url, mode)
     doc.requested_url = page.url
@@ -434,14 +476,14 @@ def from_text(text: str, *, source: str = "paste", mode: str = "balanced", name:
     """A pasted text or HTML (or an uploaded file's decoded text) as a Document."""
     text = text.strip()
     if not text:
-        raise FetchError("empty_text", "Nothing was pasted.", "Paste the article's text (or its HTML), or give a URL.")
+        raise FetchError("empty_text", Msg("Nothing was pasted."), Msg("Paste the article's text (or its HTML), or give a URL."))
     if looks_like_html(text):
         doc = extract(text, None, mode, source=source)
         doc.title = doc.title or name
         return doc
     doc = Document(text=text, title=name, source=source)
     if doc.word_count < MIN_WORDS:
-        raise FetchError("too_short", "The text is too short to summarise.", f"It has {doc.word_count} word(s).")
+        raise FetchError("too_short", Msg("The text is too short to summarise."), Msg("It has {n} word(s).", n=doc.word_count))
     return doc
 
 
@@ -451,9 +493,10 @@ def load_upload(data: bytes, name: str, limits: FetchLimits | None = None, mode:
     if len(data) > limits.max_bytes:
         raise FetchError(
             "too_large",
-            f"'{name}' is too large.",
-            f"It is {len(data) / 1e6:.1f} MB, over the {limits.max_bytes / 1e6:g} MB limit (YOAKE_FETCH_MAX_MB).",
-        )
+            Msg("'{name}' is too large.", name=name),
+            Msg("It is {size} MB, over the {limit} MB limit (YOAKE_FETCH_MAX_MB).",
+                size=format(len(data) / 1e6, ".1f"), limit=format(limits.max_bytes / 1e6, "g")),
+        )  # fmt: skip
     if data.startswith(b"%PDF-"):
         return read_pdf(data, name=name, max_pages=limits.max_pages, source="upload")
     return from_text(decode_upload(data, name), source="upload", mode=mode, name=name)
@@ -469,7 +512,9 @@ def decode_upload(data: bytes, name: str) -> str:
     binary = sniff_binary(data)
     if binary:
         raise FetchError(
-            "not_text", f"'{name}' is {binary}, not a text file.", "Upload an .html, .txt or .md file, or paste the text instead."
+            "not_text",
+            Msg("'{name}' is {what}, not a text file.", name=name, what=binary),
+            Msg("Upload an .html, .txt or .md file, or paste the text instead."),
         )
     try:
         return data.decode("utf-8-sig")
@@ -477,5 +522,7 @@ def decode_upload(data: bytes, name: str) -> str:
         pass
     text = decode_file(data)  # trafilatura's charset guess (cp1252, Shift_JIS, …)
     if "\ufffd" in text[:2000]:
-        raise FetchError("not_text", f"'{name}' is not readable text.", "Save it as UTF-8 text, or paste the text instead.")
+        raise FetchError(
+            "not_text", Msg("'{name}' is not readable text.", name=name), Msg("Save it as UTF-8 text, or paste the text instead.")
+        )
     return text

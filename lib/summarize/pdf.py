@@ -9,15 +9,26 @@ import logging
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
+from lib.core.i18n import Msg
 from lib.summarize.document import MIN_WORDS, Document, FetchError, count_words
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files warn per object: not the user's concern
 
 
-def _unreadable(subject: str, why: str) -> FetchError:
-    return FetchError("pdf_unreadable", f"{subject} a PDF document that cannot be read.",
-                      f"It is damaged or incomplete ({why}). If it opens in a PDF viewer, save a fresh copy "
-                      "from there or paste its text instead.")  # fmt: skip
+def _subject(name: str | None, source: str) -> str | None:
+    """The uploaded file's name the messages start with, or None for "This link"."""
+    return name if source == "upload" and name else None
+
+
+def _unreadable(name: str | None, why: str | Msg) -> FetchError:
+    title = (
+        Msg("'{name}' is a PDF document that cannot be read.", name=name)
+        if name
+        else Msg("This link is a PDF document that cannot be read.")
+    )
+    return FetchError("pdf_unreadable", title,
+                      Msg("It is damaged or incomplete ({why}). If it opens in a PDF viewer, save a fresh copy "
+                          "from there or paste its text instead.", why=why))  # fmt: skip
 
 
 def _metadata(reader: PdfReader) -> tuple[str | None, str | None, str | None]:
@@ -39,7 +50,7 @@ def _metadata(reader: PdfReader) -> tuple[str | None, str | None, str | None]:
 
 def read_pdf(data: bytes, *, name: str | None = None, max_pages: int = 300, source: str = "upload") -> Document:
     """The PDF's text page by page (`Document.pages`), title, author and date; FetchError otherwise."""
-    subject = f"'{name}' is" if source == "upload" and name else "This link is"
+    subject = _subject(name, source)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -47,26 +58,30 @@ def read_pdf(data: bytes, *, name: str | None = None, max_pages: int = 300, sour
                 # An owner password alone (printing or copying "forbidden") still opens with "".
                 opened = reader.decrypt("")
             except DependencyError:
-                raise FetchError("pdf_encrypted", f"{subject} an encrypted PDF.",
-                                 "It uses AES encryption, which this app cannot decrypt. Save an unencrypted copy "
-                                 "from a PDF viewer (print to PDF), or paste its text instead.") from None  # fmt: skip
+                raise FetchError("pdf_encrypted",
+                                 Msg("'{name}' is an encrypted PDF.", name=subject) if subject
+                                 else Msg("This link is an encrypted PDF."),
+                                 Msg("It uses AES encryption, which this app cannot decrypt. Save an unencrypted copy "
+                                     "from a PDF viewer (print to PDF), or paste its text instead.")) from None  # fmt: skip
             if opened == PasswordType.NOT_DECRYPTED:
-                raise FetchError("pdf_encrypted", f"{subject} a password-protected PDF.",
-                                 "Its text is encrypted and cannot be read without the password. Open it with the "
-                                 "password, save an unprotected copy (or copy its text) and use that.")  # fmt: skip
+                raise FetchError("pdf_encrypted",
+                                 Msg("'{name}' is a password-protected PDF.", name=subject) if subject
+                                 else Msg("This link is a password-protected PDF."),
+                                 Msg("Its text is encrypted and cannot be read without the password. Open it with the "
+                                     "password, save an unprotected copy (or copy its text) and use that.")) from None  # fmt: skip
         count = len(reader.pages)
     except FetchError:
         raise
     except FileNotDecryptedError as exc:
-        raise _unreadable(subject, str(exc) or "encrypted") from None
+        raise _unreadable(subject, str(exc) or Msg("encrypted")) from None
     except Exception as exc:  # noqa: BLE001 - a damaged file can make the parser fail in any way
         raise _unreadable(subject, str(exc) or type(exc).__name__) from None
     if count == 0:
-        raise _unreadable(subject, "it has no pages")
+        raise _unreadable(subject, Msg("it has no pages"))
     if count > max_pages:
-        raise FetchError("too_many_pages", "The PDF is too long.",
-                         f"It has {count:,} pages, over the {max_pages:,}-page limit (YOAKE_FETCH_MAX_PAGES). "
-                         "Split it, or upload the part you need.")  # fmt: skip
+        raise FetchError("too_many_pages", Msg("The PDF is too long."),
+                         Msg("It has {count} pages, over the {limit}-page limit (YOAKE_FETCH_MAX_PAGES). "
+                             "Split it, or upload the part you need.", count=format(count, ","), limit=format(max_pages, ",")))  # fmt: skip
     pages: list[str] = []
     for page in reader.pages:
         try:
@@ -75,10 +90,15 @@ def read_pdf(data: bytes, *, name: str | None = None, max_pages: int = 300, sour
             pages.append("")
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if count_words(text) < MIN_WORDS:
-        what = f"'{name}'" if source == "upload" and name else "This PDF"
-        raise FetchError("pdf_no_text", f"{what} has no text layer.",
-                         f"Its {count} page{'s' if count > 1 else ''} {'are' if count > 1 else 'is an'} image{'s' if count > 1 else ''} "
-                         "(a scan or a photo of paper), so there is no text to summarise. Run it through OCR "
-                         "(for example ocrmypdf) first, or paste the text.")  # fmt: skip
+        title = Msg("'{name}' has no text layer.", name=subject) if subject else Msg("This PDF has no text layer.")
+        # English needs two wordings (Japanese one): a message each, chosen by the count
+        detail = (
+            Msg("Its {count} pages are images (a scan or a photo of paper), so there is no text to summarise. "
+                "Run it through OCR (for example ocrmypdf) first, or paste the text.", count=count)
+            if count > 1
+            else Msg("Its {count} page is an image (a scan or a photo of paper), so there is no text to summarise. "
+                     "Run it through OCR (for example ocrmypdf) first, or paste the text.", count=count)
+        )  # fmt: skip
+        raise FetchError("pdf_no_text", title, detail)
     title, author, date = _metadata(reader)
     return Document(text=text, title=title or name, author=author, date=date, source=source, pages=pages)
