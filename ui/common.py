@@ -40,7 +40,7 @@ from lib.llm.providers import (
 )
 from lib.storage.db import StoreError
 from lib.storage.store import Store
-from ui.i18n import LANGUAGE_KEY, _, browser_language, fmt_number, language, tr
+from ui.i18n import LANGUAGE_KEY, _, browser_language, fmt_number, language, remember_run_language, tr
 
 
 def enter_page() -> None:
@@ -72,6 +72,7 @@ def apply_language() -> str:
             chosen = None
     lang = chosen or browser_language() or normalize(settings().language) or SOURCE_LANGUAGE
     st.session_state[LANGUAGE_KEY] = lang
+    remember_run_language(lang)
     if chosen and st.query_params.get("lang") != chosen:
         st.query_params["lang"] = chosen  # page changes drop query parameters: keep the choice in the link
     return lang

@@ -20,6 +20,15 @@ from lib.core.i18n import LANGUAGES, N_, SOURCE_LANGUAGE, normalize
 __all__ = ["N_", "LANGUAGES", "LANGUAGE_KEY", "_", "ngettext", "tr", "language", "fmt_number", "fmt_percent", "fmt_datetime"]
 
 LANGUAGE_KEY = "app_language_current"  # session: the language this run speaks
+# The language of the latest run in this process. Only read where no run is current: Streamlit's
+# AppTest calls a widget's `format_func` from the test's own thread, where no session is visible, to
+# match an option to its label. Every page run itself reads its own session.
+_latest_run_language: str | None = None
+
+
+def remember_run_language(lang: str) -> None:
+    global _latest_run_language
+    _latest_run_language = lang
 
 
 def browser_language() -> str | None:
@@ -34,7 +43,7 @@ def language() -> str:
     try:
         chosen = st.session_state.get(LANGUAGE_KEY)
     except Exception:  # outside a Streamlit run
-        chosen = None
+        return _latest_run_language or normalize(os.environ.get("YOAKE_LANGUAGE")) or SOURCE_LANGUAGE
     return chosen or browser_language() or normalize(os.environ.get("YOAKE_LANGUAGE")) or SOURCE_LANGUAGE
 
 
