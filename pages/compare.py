@@ -9,7 +9,7 @@ Streamlit: the script thread drains the runner's queue every 0.1 s and updates p
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -18,7 +18,8 @@ from lib.compare.handoff import LogprobsRequest, chat_turns, form_values
 from lib.conversation.service import ConversationService, Target
 from lib.core.text import format_cost
 from ui import compare_form, compare_grid
-from ui.common import enter_page, error_message, open_store
+from ui.common import enter_page, error_message, open_store, settings
+from ui.i18n import _, fmt_datetime, fmt_number, language, ngettext, tr
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -27,10 +28,12 @@ state = st.session_state
 compare_form.init_state()
 store = open_store()
 
-st.title("⚖️ Compare")
+st.title("⚖️ " + _("Compare"))
 st.caption(
-    "One prompt answered many ways at once: models, temperatures, top_p, system prompts and repeated "
-    "samples side by side, with how different the answers are."
+    _(
+        "One prompt answered many ways at once: models, temperatures, top_p, system prompts and repeated "
+        "samples side by side, with how different the answers are."
+    )
 )
 
 selections = compare_form.sidebar(store)
@@ -42,27 +45,25 @@ spec, problems = compare_form.form(store, selections)
 plan = cmp.expand(spec)
 prices = next((s.context(PAGE).prices for s in selections if s is not None), None)
 est = cmp.estimate(plan, prices)
-counts = spec.counts()
-PLURALS = {
-    "model": "models",
-    "temperature": "temperatures",
-    "top_p": "top_p values",
-    "variant": "prompt variants",
-    "input": "variable rows",
-    "sample": "samples",
-}
-factors = " × ".join(f"{counts[a]} {PLURALS[a]}" for a in spec.varying()) or "1 combination"
-cost = format_cost(est.cost_usd, "at most") + (f" ({', '.join(est.unpriced)} has no price)" if est.cost_usd is None else "")
+factors = " × ".join(compare_grid.factor(a, spec.counts()[a]) for a in spec.varying()) or _("1 combination")
+cost = format_cost(est.cost_usd, "at most", lang=language(), usd_jpy=settings().usd_jpy)
+if est.cost_usd is None:
+    cost += " " + _("({models} has no price)").format(models=", ".join(est.unpriced))
 st.info(
-    f"**{est.calls} call{'s' if est.calls != 1 else ''}** ({factors}) · about {est.input_tokens:,} input tokens, "
-    f"at most {est.max_output_tokens:,} output tokens · {cost}",
+    ngettext(
+        "**{n} call** ({factors}) · about {input} input tokens, at most {output} output tokens · {cost}",
+        "**{n} calls** ({factors}) · about {input} input tokens, at most {output} output tokens · {cost}",
+        est.calls,
+    ).format(
+        n=est.calls, factors=factors, input=fmt_number(est.input_tokens), output=fmt_number(est.max_output_tokens), cost=cost
+    ),
     icon="🧮",
 )
 for problem in dict.fromkeys(problems):
     if problem == cmp.NO_PROMPT:
-        st.caption(problem)  # not a mistake yet: nothing typed
+        st.caption(tr(problem))  # not a mistake yet: nothing typed
     else:
-        st.error(problem)
+        st.error(tr(problem))
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ state.cmp_autorun = False
 active: cmp.ActiveRun | None = state.cmp_active
 buttons = st.columns([1, 1, 4])
 buttons[0].button(
-    "▶ Run",
+    "▶ " + _("Run"),
     key="cmp_run",
     type="primary",
     disabled=bool(problems) or active is not None,
@@ -108,11 +109,11 @@ buttons[0].button(
 )
 if active is not None:
     buttons[1].button(
-        "⏹ Stop",
+        "⏹ " + _("Stop"),
         key="cmp_stop",
         on_click=_stop,
         disabled=active.runner.stopping,
-        help="Stop the run: answers streaming now keep what arrived, cells not started are skipped.",
+        help=_("Stop the run: answers streaming now keep what arrived, cells not started are skipped."),
     )
 compare_form.remember_form()
 
@@ -144,17 +145,17 @@ def _carry_custom_url(cell: cmp.Cell, prefix: str) -> None:
 def _cell_actions(record: cmp.RunRecord, cell: cmp.Cell) -> None:
     left, right = st.columns(2)
     left.button(
-        "💬 Chat",
+        "💬 " + _("Chat"),
         key=f"cmp_chat_{cell.index}",
-        help="Continue this answer in the chat page",
+        help=_("Continue this answer in the chat page"),
         use_container_width=True,
         on_click=state.update,
         kwargs={"cmp_goto": ("chat", cell.index)},
     )
     right.button(
-        "🔍 Logprobs",
+        "🔍 " + _("Logprobs"),
         key=f"cmp_lp_{cell.index}",
-        help="Open this request in the logprobs explorer",
+        help=_("Open this request in the logprobs explorer"),
         use_container_width=True,
         on_click=state.update,
         kwargs={"cmp_goto": ("logprobs", cell.index)},
@@ -173,7 +174,7 @@ def _rerun(record: cmp.RunRecord) -> None:
 if active is not None:
     runner = active.runner
     status = st.empty()
-    slots, rates, div_slots = compare_grid.grid(active.plan, runner.results)
+    slots, rates, div_slots = compare_grid.grid(active.spec, active.plan, runner.results)
     for res in runner.results:
         compare_grid.show_cell(res, *slots[res.index])
     compare_grid.refresh_columns(active.plan, runner.results, rates, div_slots)
@@ -184,10 +185,9 @@ if active is not None:
         if changed:
             compare_grid.refresh_columns(active.plan, runner.results, rates, div_slots)
         done = sum(r.finished for r in runner.results)
-        status.caption(
-            f"{'Stopping' if runner.stopping else 'Running'}: {done} of {len(runner.results)} cells done · "
-            f"{runner.elapsed():.1f} s"
-        )
+        progress = _("Stopping: {done} of {total} cells done") if runner.stopping else _("Running: {done} of {total} cells done")
+        seconds = _("{seconds} s").format(seconds=fmt_number(runner.elapsed(), 1))
+        status.caption(progress.format(done=done, total=len(runner.results)) + " · " + seconds)
     state.cmp_view_id = active.save_once(store)
     state.cmp_active = None
     st.rerun()
@@ -196,25 +196,26 @@ if state.cmp_view_id:
     record = cmp.load_run(store, state.cmp_view_id)
     if record is None:
         state.cmp_view_id = None
-        st.warning("That run no longer exists.")
+        st.warning(_("That run no longer exists."))
         st.stop()
     st.divider()
     failed = sum(r.status == cmp.ERROR for r in record.results)
     head = st.columns([3, 1, 1, 1])
-    head[0].markdown(
-        f"**{record.title}**  \n"
-        f"{datetime.fromtimestamp(record.created_at):%Y-%m-%d %H:%M} · {len(record.results)} calls"
-        + (f" · {failed} failed" if failed else "")
-        + (" · stopped" if record.status == "stopped" else "")
-        + (f" · {record.elapsed_s:.1f} s" if record.elapsed_s is not None else "")
-    )
+    facts = [
+        fmt_datetime(datetime.fromtimestamp(record.created_at, UTC), "short"),
+        ngettext("{n} call", "{n} calls", len(record.results)).format(n=len(record.results)),
+    ]
+    facts += [_("{n} failed").format(n=failed)] if failed else []
+    facts += [tr(cmp.STATUS_LABELS["stopped"])] if record.status == "stopped" else []
+    facts += [_("{seconds} s").format(seconds=fmt_number(record.elapsed_s, 1))] if record.elapsed_s is not None else []
+    head[0].markdown(f"**{record.title}**  \n" + " · ".join(facts))
     head[1].button(
-        "↻ Re-run",
+        "↻ " + _("Re-run"),
         key="cmp_rerun",
         on_click=_rerun,
         args=(record,),
         disabled=active is not None,
-        help="Fill the form with this run's settings and run it again",
+        help=_("Fill the form with this run's settings and run it again"),
     )
     goto = state.pop("cmp_goto", None)
     if goto and 0 <= goto[1] < len(record.plan.cells):
@@ -223,12 +224,14 @@ if state.cmp_view_id:
             _open_in_chat(record, cell)
         else:
             _open_in_logprobs(cell)
-    stem = "".join(ch if ch.isalnum() else "-" for ch in record.title)[:40].strip("-") or "compare"
+    stem = "".join(ch if ch.isalnum() else "-" for ch in record.title)[:40].strip("-") or _("compare")
     head[2].download_button("⬇️ CSV", cmp.export_csv(record), f"{stem}.csv", "text/csv", key="cmp_dl_csv", on_click="ignore")
     head[3].download_button(
         "⬇️ JSON", cmp.export_json(record), f"{stem}.json", "application/json", key="cmp_dl_json", on_click="ignore"
     )
-    slots, rates, div_slots = compare_grid.grid(record.plan, record.results, actions=lambda cell: _cell_actions(record, cell))
+    slots, rates, div_slots = compare_grid.grid(
+        record.spec, record.plan, record.results, actions=lambda cell: _cell_actions(record, cell)
+    )
     for res in record.results:
         compare_grid.show_cell(res, *slots[res.index])
     compare_grid.refresh_columns(record.plan, record.results, rates, div_slots)

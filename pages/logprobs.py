@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import openai
-import pandas as pd
 import streamlit as st
 
 from lib.llm.chat import CallContext, ChatParams, parse_seed
@@ -27,17 +26,17 @@ from lib.logprobs import (
     run_logprobs,
     summarize,
     to_frame,
-    visible,
-    what_if,
 )
 from ui.common import Selection, enter_page, error_message, model_picker, show_error
+from ui.i18n import _, fmt_number, fmt_percent, language, ngettext, tr
+from ui.logprobs_view import close_up, run_caption, spans_table, token_columns
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
 PAGE = "logprobs"
 
-st.title("🔍 Logprobs explorer")
-st.caption("See which tokens the model was sure of, and what it almost said.")
+st.title("🔍 " + _("Logprobs explorer"))
+st.caption(_("See which tokens the model was sure of, and what it almost said."))
 
 state = st.session_state
 state.setdefault("lp_run", None)  # LogprobRun of the last run
@@ -50,18 +49,18 @@ if (handoff := state.pop("lp_handoff", None)) is not None:  # a compare cell ope
 
 with st.sidebar:
     selection = model_picker("lp")
-    st.slider("Temperature", 0.0, 2.0, 0.0, 0.05, key="lp_temperature")
-    st.number_input("Max tokens", 1, 4096, 64, key="lp_max_tokens")
-    st.slider("Alternatives per position (top_logprobs)", 0, MAX_TOP_K, 5, key="lp_top_k")
-    st.text_input("Seed (blank = random)", "42", key="lp_seed")
-    threshold = st.slider("Low confidence: p below", 0.01, 0.99, 0.5, 0.01, key="lp_threshold")
+    st.slider(_("Temperature"), 0.0, 2.0, 0.0, 0.05, key="lp_temperature")
+    st.number_input(_("Max tokens"), 1, 4096, 64, key="lp_max_tokens")
+    st.slider(_("Alternatives per position (top_logprobs)"), 0, MAX_TOP_K, 5, key="lp_top_k")
+    st.text_input(_("Seed (blank = random)"), "42", key="lp_seed")
+    threshold = st.slider(_("Low confidence: p below"), 0.01, 0.99, 0.5, 0.01, key="lp_threshold")
 
 seed, seed_error = parse_seed(state.lp_seed)
 if seed_error:
-    st.sidebar.error(f"{seed_error} Sending without one.")
+    st.sidebar.error(_("{problem} Sending without one.").format(problem=tr(seed_error)))
 
 
-@st.cache_data(ttl=3600, show_spinner="Checking whether this model returns logprobs…")
+@st.cache_data(ttl=3600, show_spinner=_("Checking whether this model returns logprobs…"))
 def _probe(provider_id: str, base_url: str, model: str, _client: openai.OpenAI, _ctx: CallContext) -> Probe:
     # Keyed by provider, base URL and model; connection/key failures raise and are not cached.
     return probe_logprobs(_client, model, _ctx, PROVIDERS[provider_id].label)
@@ -77,8 +76,9 @@ def _check(sel: Selection) -> Probe | None:
             return None
     if not probe.available:
         st.warning(
-            f"**Logprobs are not available for `{sel.model}` on {sel.provider.label}.** "
-            f"{sel.settings.redact(probe.detail)} Pick another provider or model.",
+            _("**Logprobs are not available for `{model}` on {provider}.** {detail} Pick another provider or model.").format(
+                model=sel.model, provider=tr(sel.provider.label), detail=sel.settings.redact(tr(probe.detail))
+            ),
             icon="🚫",
         )
     return probe
@@ -88,9 +88,9 @@ probe = _check(selection) if selection else None
 ready = selection is not None and probe is not None and probe.available
 
 if selection is not None and reproducible_extra_body(selection.provider):
-    st.caption(REPRODUCIBLE_NOTE)
-st.text_area("System prompt (optional)", key="lp_system", height=68)
-st.text_area("Prompt", key="lp_prompt", height=100, placeholder="Ask the model something…")
+    st.caption(tr(REPRODUCIBLE_NOTE))
+st.text_area(_("System prompt (optional)"), key="lp_system", height=68)
+st.text_area(_("Prompt"), key="lp_prompt", height=100, placeholder=_("Ask the model something…"))
 
 
 def _fail(exc: BaseException) -> None:
@@ -98,11 +98,11 @@ def _fail(exc: BaseException) -> None:
     state.lp_error = error_message(exc, selection.provider, selection.settings)
 
 
-if st.button("Run", key="lp_run_button", type="primary", disabled=not ready):
+if st.button(_("Run"), key="lp_run_button", type="primary", disabled=not ready):
     assert selection is not None
     prompt = state.lp_prompt.strip()
     if not prompt:
-        st.error("Type a prompt first.")
+        st.error(_("Type a prompt first."))
     else:
         state.lp_error = None
         messages = ([{"role": "system", "content": state.lp_system.strip()}] if state.lp_system.strip() else []) + [
@@ -112,7 +112,7 @@ if st.button("Run", key="lp_run_button", type="primary", disabled=not ready):
             model=selection.model, temperature=state.lp_temperature, max_tokens=int(state.lp_max_tokens), seed=seed
         )
         try:
-            with st.spinner("Asking the model…"):
+            with st.spinner(_("Asking the model…")):
                 state.lp_run = run_logprobs(
                     selection.client,
                     messages,
@@ -133,61 +133,46 @@ if run is None:
     st.stop()
 
 table: LogprobTable = run.table
-res = run.result
-usage = res.usage
-st.caption(
-    f"{res.resolved_model or run.params.model} · temperature {run.params.temperature} · seed {run.params.seed} · "
-    f"{usage.completion_tokens if usage else '?'} tokens · {(res.duration_ms or 0) / 1000:.2f} s"
-    + (" · cut off at max tokens" if res.finish_reason == "length" else "")
-)
+st.caption(run_caption(run))
 if not len(table):
-    st.warning("The model answered but returned no logprobs for this request, so there is nothing to explore.")
+    st.warning(_("The model answered but returned no logprobs for this request, so there is nothing to explore."))
     st.text(run.text)
     st.stop()
 
 
 # --- 1. heat view -------------------------------------------------------------------------------
-st.subheader("Reply")
-st.html(heat_html(table))  # st.html sanitises; heat_html also escapes every model-derived string
-st.caption("Darker = less probable. Hover a token to see its alternatives; ␣ and ↵ mark whitespace-only tokens.")
+st.subheader(_("Reply"))
+st.html(heat_html(table, lang=language()))  # st.html sanitises; heat_html also escapes every model-derived string
+st.caption(_("Darker = less probable. Hover a token to see its alternatives; ␣ and ↵ mark whitespace-only tokens."))
 if any(table.lead(i) for i in range(len(table))):
     st.caption(
-        "This server reports a character spanning several tokens as one position: its probability and "
-        "alternatives are for the character's last token, so alternatives show as byte escapes like `<0xA5>`."
+        _(
+            "This server reports a character spanning several tokens as one position: its probability and "
+            "alternatives are for the character's last token, so alternatives show as byte escapes like `<0xA5>`."
+        )
     )
 
 # --- 3. summary ---------------------------------------------------------------------------------
 summary = summarize(table, threshold)
 assert summary is not None
 cols = st.columns(5)
-cols[0].metric("Perplexity", f"{summary.perplexity:.3f}", help="exp(−mean logprob)")
-cols[1].metric("Joint probability", f"{summary.joint_prob:.3g}", help=f"exp(sum of logprobs); sum = {summary.sum_logprob:.3f}")
-cols[2].metric("Mean token p", f"{summary.mean_prob:.1%}")
-cols[3].metric("Min token p", f"{summary.min_prob:.1%}", help=f"at position {summary.min_position}")
-cols[4].metric(f"Positions with p < {threshold:g}", f"{summary.low_count} / {summary.positions}")
+below = fmt_number(threshold)
+cols[0].metric(_("Perplexity"), f"{summary.perplexity:.3f}", help=_("exp(−mean logprob)"))
+cols[1].metric(
+    _("Joint probability"),
+    f"{summary.joint_prob:.3g}",
+    help=_("exp(sum of logprobs); sum = {sum}").format(sum=fmt_number(summary.sum_logprob, 3)),
+)
+cols[2].metric(_("Mean token p"), fmt_percent(summary.mean_prob, 1))
+cols[3].metric(_("Min token p"), fmt_percent(summary.min_prob, 1), help=_("at position {n}").format(n=summary.min_position))
+cols[4].metric(_("Positions with p < {threshold}").format(threshold=below), f"{summary.low_count} / {summary.positions}")
 if summary.spans:
-    st.markdown("**Least-confident spans**")
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "positions": [f"{s.start}–{s.end}" if s.end > s.start else str(s.start) for s in summary.spans],
-                "text": [visible(s.text) or "∅" for s in summary.spans],
-                "joint p": [float(np.exp(s.logprob)) for s in summary.spans],
-                "min p": [s.min_prob for s in summary.spans],
-            }
-        ),
-        hide_index=True,
-        key="lp_spans",
-        column_config={
-            "joint p": st.column_config.NumberColumn(format="%.3g"),
-            "min p": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
-        },
-    )
+    spans_table(summary)
 
 # --- 2. the table -------------------------------------------------------------------------------
-st.subheader("Tokens")
+st.subheader(_("Tokens"))
 frame = to_frame(table)
-only_low = st.checkbox(f"Only positions with p < {threshold:g}", key="lp_only_low")
+only_low = st.checkbox(_("Only positions with p < {threshold}").format(threshold=below), key="lp_only_low")
 shown = frame[frame["probability"] < threshold] if only_low else frame
 picked = st.dataframe(
     shown,
@@ -195,22 +180,9 @@ picked = st.dataframe(
     key="lp_table",
     on_select="rerun",
     selection_mode="single-row",
-    column_config={
-        "position": st.column_config.NumberColumn("#", width="small"),
-        "token": st.column_config.TextColumn("token", help="␣ space, ↵ newline, <0xA5> a byte that is part of a character"),
-        "probability": st.column_config.ProgressColumn("p", min_value=0.0, max_value=1.0, format="percent"),
-        "logprob": st.column_config.NumberColumn("logprob", format="%.4f"),
-        "rank": st.column_config.NumberColumn(
-            "rank", help="rank of the chosen token among the alternatives (empty: not among them)"
-        ),
-        "entropy": st.column_config.NumberColumn(
-            "entropy", format="%.3f", help="nats, over the shown alternatives plus a 'rest' bucket"
-        ),
-        "alternatives": st.column_config.ListColumn("alternatives"),
-        "alt_probs": st.column_config.BarChartColumn("alternative p", y_min=0.0, y_max=1.0),
-    },
+    column_config=token_columns(),
 )
-st.caption("Click a column header to sort; select a row to look at that position up close below.")
+st.caption(_("Click a column header to sort; select a row to look at that position up close below."))
 rows = picked.selection.rows if picked is not None else []
 if rows:
     pick = (id(run), int(shown["position"].iloc[rows[0]]))
@@ -218,80 +190,61 @@ if rows:
         state.lp_picked = pick
         state.lp_position = pick[1]  # set before the position selectbox below is created
 dl = st.columns(2)
-dl[0].download_button("Download CSV", export_csv(table), "logprobs.csv", "text/csv", key="lp_dl_csv")
-dl[1].download_button("Download JSON", export_json(table), "logprobs.json", "application/json", key="lp_dl_json")
+dl[0].download_button(_("Download CSV"), export_csv(table), "logprobs.csv", "text/csv", key="lp_dl_csv")
+dl[1].download_button(_("Download JSON"), export_json(table), "logprobs.json", "application/json", key="lp_dl_json")
 
 # --- 4. one position up close -------------------------------------------------------------------
-st.subheader("One position up close")
+st.subheader(_("One position up close"))
 probs = table.probs
 if state.get("lp_position") not in range(len(table)):
     state.lp_position = summary.min_position
 position = st.selectbox(
-    "Position",
+    _("Position"),
     range(len(table)),
     key="lp_position",
-    format_func=lambda i: f"#{i} {table.labels[i]} ({probs[i]:.1%})",
+    format_func=lambda i: f"#{i} {table.labels[i]} ({fmt_percent(probs[i], 1)})",
 )
 labels = table.alt_labels[position]
 if not labels:
-    st.info("No alternatives were requested (top_logprobs = 0). Raise it in the sidebar and run again.")
+    st.info(_("No alternatives were requested (top_logprobs = 0). Raise it in the sidebar and run again."))
 else:
     t_what_if = st.slider(
-        "What-if temperature",
+        _("What-if temperature"),
         0.05,
         3.0,
         1.0,
         0.05,
         key="lp_what_if_t",
-        help="softmax(logprob / T) over these alternatives, renormalised",
+        help=_("softmax(logprob / T) over these alternatives, renormalised"),
     )
     alt_lp = table.alt_logprobs[position, : len(labels)]
-    chart = pd.DataFrame(
-        {"server p": np.exp(alt_lp), f"at T={t_what_if:g}": what_if(alt_lp, t_what_if)},
-        index=[f"{r + 1}. {lab}" for r, lab in enumerate(labels)],
-    )
-    st.bar_chart(chart, sort=False, stack=False, horizontal=True)
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "alternative": labels,
-                "logprob": alt_lp,
-                "server p": chart.iloc[:, 0].to_numpy(),
-                "what-if p": chart.iloc[:, 1].to_numpy(),
-            }
-        ),
-        hide_index=True,
-        key="lp_closeup",
-        column_config={
-            c: st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent") for c in ("server p", "what-if p")
-        },
-    )
-    st.caption("The what-if bars renormalise only the shown alternatives; the server's bars are its own probabilities.")
+    close_up(labels, alt_lp, t_what_if)
+    st.caption(_("The what-if bars renormalise only the shown alternatives; the server's bars are its own probabilities."))
 
     # --- 5. fork from an alternative ------------------------------------------------------------
-    st.subheader("Fork from an alternative")
+    st.subheader(_("Fork from an alternative"))
     if state.get("lp_fork_alt") not in range(len(labels)):
         state.lp_fork_alt = min(1, len(labels) - 1)  # the runner-up: the most interesting fork
     alt = st.selectbox(
-        "Alternative to splice in",
+        _("Alternative to splice in"),
         range(len(labels)),
         key="lp_fork_alt",
-        format_func=lambda c: f"{labels[c]} ({np.exp(alt_lp[c]):.1%})",
+        format_func=lambda c: f"{labels[c]} ({fmt_percent(float(np.exp(alt_lp[c])), 1)})",
     )
-    reason = fork_unavailable_reason(selection.provider) if selection else "Pick a provider and model first."
+    reason = fork_unavailable_reason(selection.provider) if selection else _("Pick a provider and model first.")
     prefix = ""
     if reason is None:
         try:
             prefix = fork_prefix(table, position, alt)
         except ForkError as exc:
-            reason = str(exc)
+            reason = exc.detail
     if reason:
-        st.caption(f"⛔ {reason}")
-    if st.button("Fork: continue from here", key="lp_fork_button", disabled=reason is not None):
+        st.caption(f"⛔ {tr(reason)}")
+    if st.button(_("Fork: continue from here"), key="lp_fork_button", disabled=reason is not None):
         assert selection is not None
         state.lp_error = None
         try:
-            with st.spinner("Continuing from the alternative…"):
+            with st.spinner(_("Continuing from the alternative…")):
                 forked = run_logprobs(
                     selection.client,
                     run.messages,
@@ -311,19 +264,27 @@ if fork is not None:
     forked, fpos, flabel = fork
     left, right = st.columns(2)
     with left:
-        st.markdown("**Original**")
-        st.html(heat_html(table))  # escaped, see heat_html
+        st.markdown("**" + _("Original") + "**")
+        st.html(heat_html(table, lang=language()))  # escaped, see heat_html
     with right:
-        st.markdown(f"**Fork at #{fpos}**, spliced in:")
+        st.markdown(_("**Fork at #{position}**, spliced in:").format(position=fpos))
         st.code(flabel, language=None)  # a model token: shown as text, never as markdown
-        st.html(heat_html(forked.table, given_prefix=forked.prefix))  # escaped, see heat_html
+        st.html(heat_html(forked.table, given_prefix=forked.prefix, lang=language()))  # escaped, see heat_html
         fsum = summarize(forked.table, threshold)
         if fsum:
             st.caption(
-                f"continuation: {fsum.positions} tokens · perplexity {fsum.perplexity:.3f} · "
-                f"mean p {fsum.mean_prob:.1%} · min p {fsum.min_prob:.1%}"
+                ngettext(
+                    "continuation: {n} token · perplexity {perplexity} · mean p {mean} · min p {min}",
+                    "continuation: {n} tokens · perplexity {perplexity} · mean p {mean} · min p {min}",
+                    fsum.positions,
+                ).format(
+                    n=fsum.positions,
+                    perplexity=f"{fsum.perplexity:.3f}",
+                    mean=fmt_percent(fsum.mean_prob, 1),
+                    min=fmt_percent(fsum.min_prob, 1),
+                )
             )
         else:
-            st.caption("The continuation came back without logprobs.")
-    with st.expander("Fork's tokens"):
-        st.dataframe(to_frame(forked.table), hide_index=True, key="lp_fork_table")
+            st.caption(_("The continuation came back without logprobs."))
+    with st.expander(_("Fork's tokens")):
+        st.dataframe(to_frame(forked.table), hide_index=True, key="lp_fork_table", column_config=token_columns())

@@ -175,7 +175,7 @@ def _caption(facts: dict) -> str:
     return " · ".join([
         md_text(facts["model"]),
         _("{calls} calls ({chunks} chunks)").format(calls=calls, chunks=chunks) if calls > 1
-        else _("{n} call").format(n=calls),
+        else ngettext("{n} call", "{n} calls", calls).format(n=calls),
         _("document {tokens} tokens").format(tokens=facts["approx"] + fmt_number(facts["tokens"])),
         _("final pass {input} in / {output} out").format(input=facts["input"], output=facts["output"]),
         cost,

@@ -16,7 +16,7 @@ from lib.core import i18n
 from lib.core.errors import YoakeError, describe_error
 from lib.core.i18n import Msg, placeholders
 from lib.core.text import format_cost
-from tests.support.i18n import JA_MO, JA_PO, ROOT, code_messages, ja, ja_catalog
+from tests.support.i18n import JA_MO, JA_PO, ROOT, code_messages, ja, ja_catalog, plain_and_plural
 
 
 def test_every_message_of_the_code_is_translated_in_japanese() -> None:
@@ -30,6 +30,10 @@ def test_every_message_of_the_code_is_translated_in_japanese() -> None:
     ]
     assert not missing, "run `python scripts/i18n.py` and translate:\n" + "\n".join(missing)
     assert not untranslated, "translate (and un-fuzzy) in " + str(JA_PO) + ":\n" + "\n".join(untranslated)
+
+
+def test_no_message_is_both_plain_and_plural() -> None:
+    assert plain_and_plural() == set(), "use ngettext() for these everywhere (or a different id)"
 
 
 def test_translations_keep_the_placeholders_and_pass_babels_checks() -> None:
@@ -54,9 +58,12 @@ def test_the_compiled_catalog_is_the_current_one() -> None:
     write_mo(fresh, ja_catalog())
     fresh.seek(0)
     expected = read_mo(fresh)
-    assert {m.id: m.string for m in compiled if m.id} == {m.id: m.string for m in expected if m.id}, (
-        "run `python scripts/i18n.py compile`"
-    )
+
+    def table(catalog) -> dict:
+        as_key = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v  # noqa: E731 - plural ids and forms
+        return {as_key(m.id): as_key(m.string) for m in catalog if m.id}
+
+    assert table(compiled) == table(expected), "run `python scripts/i18n.py compile`"
 
 
 def test_a_message_is_english_as_a_string_and_japanese_when_rendered() -> None:

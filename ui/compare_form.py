@@ -4,15 +4,17 @@ prompt, axes and columns that make a `GridSpec`, with what stops it from running
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import streamlit as st
 
 from lib import compare as cmp
+from lib.compare.defaults import form_defaults, persona_prompt
 from lib.conversation.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
 from lib.llm.chat import parse_seed
 from lib.storage.store import Store
 from ui.common import Selection, model_picker
+from ui.i18n import _, fmt_datetime, language, ngettext, tr
 
 state = st.session_state
 
@@ -41,11 +43,13 @@ def init_state() -> None:
     """The form's values, kept across visits to other pages (Streamlit drops the state of widgets a run did not show)."""
     for key, value in state.get("cmp_form", {}).items():
         state.setdefault(key, value)
+    for key, value in {f"cmp_{k}": v for k, v in form_defaults(language()).items()}.items():  # worded: the visitor's language
+        state.setdefault(key, value)
     for key, value in {
     "cmp_n_models": 1, "cmp_max_tokens": 256, "cmp_parallel": 4, "cmp_logprobs": True,
-    "cmp_persona": BUILTIN_PERSONAS[0].name, "cmp_n_variants": 1, "cmp_prompt": "", "cmp_vars": "",
+    "cmp_n_variants": 1, "cmp_vars": "",
     "cmp_temperatures": "0, 0.7, 1.2", "cmp_top_ps": "", "cmp_samples": 2, "cmp_seed": "1", "cmp_columns": "temperature",
-    "cmp_system_0": BUILTIN_PERSONAS[0].system_prompt, "cmp_system_1": "", "cmp_system_2": "",
+    "cmp_system_1": "", "cmp_system_2": "",
     "cmp_active": None,  # the run streaming now (ActiveRun)
     "cmp_view_id": None,  # the saved run shown
     "cmp_notice": None,  # (kind, text) from the last action
@@ -68,36 +72,39 @@ def sidebar(store: Store) -> list[Selection | None]:
         store.delete_compare_run(run_id)
         if state.cmp_view_id == run_id:
             state.cmp_view_id = None
-        state.cmp_notice = ("success", "Run deleted.")
+        state.cmp_notice = ("success", _("Run deleted."))
 
     with st.sidebar:
-        st.number_input("Models to compare", 1, cmp.MAX_MODELS, key="cmp_n_models")
+        st.number_input(_("Models to compare"), 1, cmp.MAX_MODELS, key="cmp_n_models")
         selections: list[Selection | None] = []
         for i in range(int(state.cmp_n_models)):
-            st.markdown(f"**Model {i + 1}**")
+            st.markdown(_("**Model {n}**").format(n=i + 1))
             selections.append(model_picker(f"cmp_m{i}"))
         st.divider()
-        st.number_input("Max tokens per answer", 1, 8192, key="cmp_max_tokens")
+        st.number_input(_("Max tokens per answer"), 1, 8192, key="cmp_max_tokens")
         st.slider(
-            "Calls at a time",
+            _("Calls at a time"),
             1,
             8,
             key="cmp_parallel",
-            help="Cells run concurrently on this many threads. A hosted API answers them in parallel; "
-            "the embedded model on 2 cores does not get faster with more.",
+            help=_(
+                "Cells run concurrently on this many threads. A hosted API answers them in parallel; "
+                "the embedded model on 2 cores does not get faster with more."
+            ),
         )
         st.toggle(
-            "Perplexity (ask for logprobs)",
+            _("Perplexity (ask for logprobs)"),
             key="cmp_logprobs",
-            help="Requests token logprobs where the provider returns them and shows each answer's perplexity.",
+            help=_("Requests token logprobs where the provider returns them and shows each answer's perplexity."),
         )
-        with st.expander("Saved runs", expanded=True):
+        with st.expander(_("Saved runs"), expanded=True):
             runs = store.list_compare_runs(limit=50)
             if not runs:
-                st.caption("Nothing saved yet: every run is saved when it ends.")
+                st.caption(_("Nothing saved yet: every run is saved when it ends."))
             for run in runs:
                 open_col, del_col = st.columns([5, 1])
-                when = datetime.fromtimestamp(run.created_at).strftime("%m-%d %H:%M")
+                when = fmt_datetime(datetime.fromtimestamp(run.created_at, UTC), "short")
+                calls = ngettext("{n} call", "{n} calls", run.cell_count).format(n=run.cell_count)
                 open_col.button(
                     f"{run.title} · {when}",
                     key=f"cmp_open_{run.id}",
@@ -105,9 +112,9 @@ def sidebar(store: Store) -> list[Selection | None]:
                     args=(run.id,),
                     use_container_width=True,
                     type="primary" if run.id == state.cmp_view_id else "secondary",
-                    help=f"{run.cell_count} calls · {run.status}",
+                    help=f"{calls} · {tr(cmp.STATUS_LABELS.get(run.status, run.status))}",
                 )
-                del_col.button("🗑️", key=f"cmp_del_{run.id}", on_click=_delete_run, args=(run.id,), help="Delete this run")
+                del_col.button("🗑️", key=f"cmp_del_{run.id}", on_click=_delete_run, args=(run.id,), help=_("Delete this run"))
     return selections
 
 
@@ -115,50 +122,60 @@ COLUMN_PREFERENCE = ("temperature", "model", "variant", "top_p", "input", "sampl
 
 
 def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec, list[str]]:
-    """The prompt, its variants, values and axes; returns the grid they describe and what stops it from running."""
+    """The prompt, its variants, values and axes; returns the grid they describe and what stops it from
+    running (problems: `Msg`s or text in the visitor's language; show them with `tr`)."""
 
     def _apply_persona() -> None:
         persona = builtin_by_name().get(state.cmp_persona) or {p.name: p for p in store.list_personas()}.get(state.cmp_persona)
         if persona:
-            state.cmp_system_0 = persona.system_prompt
+            state.cmp_system_0 = persona_prompt(persona, language())
 
-    persona_names = [p.name for p in BUILTIN_PERSONAS] + sorted(p.name for p in store.list_personas()) + [CUSTOM_PERSONA]
+    builtin_names = [p.name for p in BUILTIN_PERSONAS] + [CUSTOM_PERSONA]  # ours: shown in the visitor's language
+    persona_names = builtin_names[:-1] + sorted(p.name for p in store.list_personas()) + [CUSTOM_PERSONA]
     if state.cmp_persona not in persona_names:
         state.cmp_persona = CUSTOM_PERSONA
     top = st.columns([2, 1])
-    top[0].selectbox("Persona (fills system prompt A)", persona_names, key="cmp_persona", on_change=_apply_persona)
-    top[1].number_input("Prompt variants (system prompts)", 1, cmp.MAX_VARIANTS, key="cmp_n_variants")
+    top[0].selectbox(
+        _("Persona (fills system prompt A)"),
+        persona_names,
+        key="cmp_persona",
+        on_change=_apply_persona,
+        format_func={n: _(n) if n in builtin_names else n for n in persona_names}.get,  # worded now, not when called
+    )
+    top[1].number_input(_("Prompt variants (system prompts)"), 1, cmp.MAX_VARIANTS, key="cmp_n_variants")
     n_variants = int(state.cmp_n_variants)
     for i, col in enumerate(st.columns(n_variants)):
-        col.text_area(f"System prompt {cmp.VARIANT_NAMES[i]}", key=f"cmp_system_{i}", height=100)
+        col.text_area(_("System prompt {name}").format(name=cmp.VARIANT_NAMES[i]), key=f"cmp_system_{i}", height=100)
     st.text_area(
-        "Prompt",
+        _("Prompt"),
         key="cmp_prompt",
         height=110,
-        placeholder="Ask something… Use {{name}} for a value that changes per row, e.g. Describe {{city}} in one line.",
+        placeholder=_("Ask something… Use {{name}} for a value that changes per row, e.g. Describe {{city}} in one line."),
     )
     systems = [state[f"cmp_system_{i}"] for i in range(n_variants)]
     variables = cmp.find_variables(state.cmp_prompt, *systems)
     if variables:
         header = ",".join(variables)
         st.text_area(
-            f"Values of {', '.join('{{' + v + '}}' for v in variables)}: CSV, first line names them, one row per line",
+            _("Values of {variables}: CSV, first line names them, one row per line").format(
+                variables=", ".join("{{" + v + "}}" for v in variables)
+            ),
             key="cmp_vars",
             height=110,
             placeholder=f"{header}\n" + ",".join("…" for _ in variables),
         )
 
     axes = st.columns(4)
-    axes[0].text_input("Temperatures", key="cmp_temperatures", help="Comma-separated, 0–2; blank = the provider's default.")
-    axes[1].text_input("top_p values", key="cmp_top_ps", help="Comma-separated, 0–1; blank = not sent.")
+    axes[0].text_input(_("Temperatures"), key="cmp_temperatures", help=_("Comma-separated, 0–2; blank = the provider's default."))
+    axes[1].text_input(_("top_p values"), key="cmp_top_ps", help=_("Comma-separated, 0–1; blank = not sent."))
     axes[2].number_input(
-        "Samples per cell",
+        _("Samples per cell"),
         1,
         cmp.MAX_SAMPLES,
         key="cmp_samples",
-        help="Repeats of every combination: sample k is sent with seed + k − 1.",
+        help=_("Repeats of every combination: sample k is sent with seed + k − 1."),
     )
-    axes[3].text_input("Seed (blank = random)", key="cmp_seed")
+    axes[3].text_input(_("Seed (blank = random)"), key="cmp_seed")
 
     def _model_choices() -> list[cmp.ModelChoice]:
         chosen = [(s.provider, s.model) for s in selections if s is not None]
@@ -168,7 +185,7 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
     def _build() -> tuple[cmp.GridSpec, list[str]]:
         """The grid the form describes, and what stops it from running."""
         problems: list[str] = []
-        temps, bad = cmp.parse_values(state.cmp_temperatures, "Temperatures", 0.0, 2.0)
+        temps, bad = cmp.parse_values(state.cmp_temperatures, _("Temperatures"), 0.0, 2.0)
         problems += [bad] if bad else []
         top_ps, bad = cmp.parse_values(state.cmp_top_ps, "top_p", 0.0, 1.0)
         problems += [bad] if bad else []
@@ -178,10 +195,10 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
         problems += [bad] if bad else []
         for i, sel in enumerate(selections):
             if sel is None:
-                problems.append(f"Model {i + 1} is not usable yet (see the sidebar).")
+                problems.append(_("Model {n} is not usable yet (see the sidebar).").format(n=i + 1))
         choices = _model_choices()
         if len({(c.provider, c.model) for c in choices}) < len(choices):
-            problems.append("The same model is chosen twice: use samples to repeat a model.")
+            problems.append(_("The same model is chosen twice: use samples to repeat a model."))
         spec = cmp.GridSpec(
             prompt=state.cmp_prompt, models=tuple(choices), variants=tuple(systems), temperatures=tuple(temps or [None]),
             top_ps=tuple(top_ps or [None]), inputs=tuple(inputs or [{}]), samples=int(state.cmp_samples), seed=seed,
@@ -193,13 +210,13 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
             state.cmp_columns = next(a for a in COLUMN_PREFERENCE if a in options)
             state.cmp_columns_auto = True
         st.selectbox(
-            "Columns",
+            _("Columns"),
             options,
             key="cmp_columns",
-            format_func=cmp.AXES.get,
+            format_func={axis: tr(cmp.AXES[axis]) for axis in options}.get,
             on_change=state.update,
             kwargs={"cmp_columns_auto": False},
-            help="The axis laid out side by side; every combination of the others is a row.",
+            help=_("The axis laid out side by side; every combination of the others is a row."),
         )
         spec = replace(spec, column_axis=state.cmp_columns)
         return spec, problems + cmp.problems(spec)

@@ -29,13 +29,14 @@ from lib.compare.grid import (
     estimate,
     expand,
     find_variables,
+    labels,
     parse_inputs,
     parse_values,
     problems,
     render,
 )
 from lib.compare.metrics import DIVERSITY_NOTE, Diversity, column_diversity, column_texts, distinct_n, diversity, jaccard, words
-from lib.compare.record import ActiveRun, RunRecord, export_csv, export_json, load_run, record_of, save_run
+from lib.compare.record import STATUS_LABELS, ActiveRun, RunRecord, export_csv, export_json, load_run, record_of, save_run
 from lib.compare.runner import DONE, ERROR, PENDING, RUNNING, SKIPPED, STOPPED, CellResult, GridRunner, perplexity
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "RUNNING",
     "RunRecord",
     "SKIPPED",
+    "STATUS_LABELS",
     "STOPPED",
     "VARIANT_NAMES",
     "column_diversity",
@@ -73,6 +75,7 @@ __all__ = [
     "export_json",
     "find_variables",
     "jaccard",
+    "labels",
     "load_run",
     "parse_inputs",
     "parse_values",

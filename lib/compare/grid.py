@@ -13,6 +13,7 @@ from typing import Any
 
 from openai.types.chat import ChatCompletionMessageParam
 
+from lib.core.i18n import Msg
 from lib.core.pricing import Price, estimate_cost
 from lib.llm.chat import ChatParams, estimate_message_tokens
 from lib.llm.providers import PROVIDERS
@@ -25,16 +26,16 @@ MAX_SAMPLES = 10
 MAX_INPUT_ROWS = 10
 MAX_CELLS = 64
 VARIANT_NAMES = "ABC"
-NO_PROMPT = "Write a prompt first."
+NO_PROMPT = Msg("Write a prompt first.")
 
-# Axes a grid can vary, in the order rows are labelled.
+# Axes a grid can vary, in the order rows are labelled (their names as shown: `Msg`s).
 AXES: dict[str, str] = {
-    "model": "Model",
-    "temperature": "Temperature",
+    "model": Msg("Model"),
+    "temperature": Msg("Temperature"),
     "top_p": "top_p",
-    "variant": "Prompt variant",
-    "input": "Variables row",
-    "sample": "Sample (seed)",
+    "variant": Msg("Prompt variant"),
+    "input": Msg("Variables row"),
+    "sample": Msg("Sample (seed)"),
 }
 
 
@@ -58,7 +59,8 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 
 def parse_values(text: str, name: str, lo: float, hi: float) -> tuple[list[float | None], str | None]:
-    """(values, problem) from e.g. "0, 0.5, 1.0". Blank means the provider's default (not sent)."""
+    """(values, problem) from e.g. "0, 0.5, 1.0". Blank means the provider's default (not sent). The
+    problem is a `Msg` naming the field by `name` (worded by the caller)."""
     parts = [p for p in re.split(r"[,\s;]+", (text or "").strip()) if p]
     if not parts:
         return [None], None
@@ -67,45 +69,52 @@ def parse_values(text: str, name: str, lo: float, hi: float) -> tuple[list[float
         try:
             value = float(part)
         except ValueError:
-            return [], f"{name}: '{part}' is not a number."
+            return [], Msg("{name}: '{part}' is not a number.", name=name, part=part)
         if not math.isfinite(value) or not lo <= value <= hi:
-            return [], f"{name}: {part} is outside {lo:g}–{hi:g}."
+            return [], Msg("{name}: {part} is outside {lo}–{hi}.", name=name, part=part, lo=format(lo, "g"), hi=format(hi, "g"))
         if value not in values:  # a repeated value would only repeat cells: use samples for that
             values.append(value)
     if len(values) > MAX_VALUES:
-        return [], f"{name}: at most {MAX_VALUES} values."
+        return [], Msg("{name}: at most {n} values.", name=name, n=MAX_VALUES)
     return values, None
 
 
 def parse_inputs(text: str, variables: Sequence[str]) -> tuple[list[dict[str, str]], str | None]:
     """Rows of variable values from CSV text whose first line names the variables.
 
-    No variables in the prompt: one empty row. Returns (rows, problem)."""
+    No variables in the prompt: one empty row. Returns (rows, problem); the problem is a `Msg`."""
     if not variables:
         return [{}], None
     body = (text or "").strip()
     needed = ", ".join(f"{{{{{v}}}}}" for v in variables)
     if not body:
-        return [], f"The prompt uses {needed}: add a header line naming them and at least one row of values."
+        return [], Msg("The prompt uses {needed}: add a header line naming them and at least one row of values.", needed=needed)
     try:
         table = [row for row in csv.reader(io.StringIO(body)) if any(c.strip() for c in row)]
     except csv.Error as exc:
-        return [], f"The variables table is not valid CSV ({exc})."
+        return [], Msg("The variables table is not valid CSV ({error}).", error=str(exc))
     header = [h.strip() for h in table[0]]
     missing = [v for v in variables if v not in header]
     if missing:
-        return [], (
-            f"The variables table's first line must name the variables ({', '.join(variables)}); missing: {', '.join(missing)}."
+        return [], Msg(
+            "The variables table's first line must name the variables ({variables}); missing: {missing}.",
+            variables=", ".join(variables),
+            missing=", ".join(missing),
         )
     rows = table[1:]
     if not rows:
-        return [], f"Add at least one row of values under the header for {needed}."
+        return [], Msg("Add at least one row of values under the header for {needed}.", needed=needed)
     if len(rows) > MAX_INPUT_ROWS:
-        return [], f"At most {MAX_INPUT_ROWS} rows of variable values."
+        return [], Msg("At most {n} rows of variable values.", n=MAX_INPUT_ROWS)
     out: list[dict[str, str]] = []
     for n, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            return [], f"Line {n} of the variables table has {len(row)} values; the header names {len(header)}."
+            return [], Msg(
+                "Line {line} of the variables table has {values} values; the header names {names}.",
+                line=n,
+                values=len(row),
+                names=len(header),
+            )
         values = {h: c.strip() for h, c in zip(header, row, strict=True)}
         out.append({v: values[v] for v in variables})
     return out, None
@@ -176,28 +185,30 @@ class GridSpec:
 
 
 def problems(spec: GridSpec) -> list[str]:
-    """Why this grid cannot run (empty: it can)."""
+    """Why this grid cannot run (empty: it can), as `Msg`s."""
     out: list[str] = []
     if not spec.prompt.strip():
         out.append(NO_PROMPT)
     if not spec.models:
-        out.append("Pick at least one model.")
+        out.append(Msg("Pick at least one model."))
     if len(spec.models) > MAX_MODELS:
-        out.append(f"At most {MAX_MODELS} models.")
+        out.append(Msg("At most {n} models.", n=MAX_MODELS))
     if not 1 <= len(spec.variants) <= MAX_VARIANTS:
-        out.append(f"Between 1 and {MAX_VARIANTS} prompt variants.")
+        out.append(Msg("Between 1 and {n} prompt variants.", n=MAX_VARIANTS))
     if not 1 <= spec.samples <= MAX_SAMPLES:
-        out.append(f"Between 1 and {MAX_SAMPLES} samples per cell.")
+        out.append(Msg("Between 1 and {n} samples per cell.", n=MAX_SAMPLES))
     if spec.column_axis not in AXES:
-        out.append(f"Unknown column axis {spec.column_axis!r}.")
+        out.append(Msg("Unknown column axis {axis}.", axis=repr(spec.column_axis)))
     total = spec.total_cells()
     if total > MAX_CELLS:
-        out.append(f"That is {total} calls; a run is limited to {MAX_CELLS}. Drop a value from an axis.")
+        out.append(
+            Msg("That is {total} calls; a run is limited to {limit}. Drop a value from an axis.", total=total, limit=MAX_CELLS)
+        )
     return out
 
 
 def _num(value: float | None) -> str:
-    return "default" if value is None else f"{value:g}"
+    return Msg("default") if value is None else f"{value:g}"
 
 
 def _input_label(values: Mapping[str, str]) -> str:
@@ -246,19 +257,35 @@ class Cell:
 
 
 def axis_label(spec: GridSpec, axis: str, i: int) -> str:
+    """The label of value `i` of an axis: a `Msg` where it is worded (as a `str`, its English)."""
     if axis == "model":
         return spec.models[i].name
     if axis == "temperature":
-        return f"T={_num(spec.temperatures[i])}"
+        return Msg("T={value}", value=_num(spec.temperatures[i]))
     if axis == "top_p":
-        return f"top_p={_num(spec.top_ps[i])}"
+        return Msg("top_p={value}", value=_num(spec.top_ps[i]))
     if axis == "variant":
-        return f"prompt {VARIANT_NAMES[i]}"
+        return Msg("prompt {name}", name=VARIANT_NAMES[i])
     if axis == "input":
-        return _input_label(spec.inputs[i]) or "row 1"
+        return _input_label(spec.inputs[i]) or Msg("row 1")
     if axis == "sample":
-        return f"sample {i + 1}" + (f" (seed {spec.seed + i})" if spec.seed is not None else "")
+        if spec.seed is None:
+            return Msg("sample {n}", n=i + 1)
+        return Msg("sample {n} (seed {seed})", n=i + 1, seed=spec.seed + i)
     raise ValueError(axis)
+
+
+def labels(spec: GridSpec, column_axis: str) -> tuple[list[str], list[list[str]]]:
+    """The column labels and, per row, the labels its varying axes give it (`Msg`s where worded: the
+    page shows them in the visitor's language; `expand` keeps their English)."""
+    counts = spec.counts()
+    col_axis = column_axis if column_axis in AXES else "temperature"
+    row_axes = [a for a in AXES if a != col_axis]
+    row_varying = [a for a in row_axes if counts[a] > 1]
+    columns = [axis_label(spec, col_axis, i) for i in range(counts[col_axis])]
+    row_combos = itertools.product(*(range(counts[a]) for a in row_axes))
+    rows = [[axis_label(spec, a, combo[row_axes.index(a)]) for a in row_varying] for combo in row_combos]
+    return columns, rows
 
 
 @dataclass(frozen=True)
@@ -281,10 +308,10 @@ def expand(spec: GridSpec) -> GridPlan:
     counts = spec.counts()
     col_axis = spec.column_axis if spec.column_axis in AXES else "temperature"
     row_axes = [a for a in AXES if a != col_axis]
-    row_varying = [a for a in row_axes if counts[a] > 1]
-    columns = [axis_label(spec, col_axis, i) for i in range(counts[col_axis])]
     row_combos = list(itertools.product(*(range(counts[a]) for a in row_axes)))
-    rows = [" · ".join(axis_label(spec, a, combo[row_axes.index(a)]) for a in row_varying) for combo in row_combos]
+    column_labels, row_labels = labels(spec, col_axis)
+    columns = [str(label) for label in column_labels]  # English text, as saved and exported
+    rows = [" · ".join(parts) for parts in row_labels]
     cells: list[Cell] = []
     for r, combo in enumerate(row_combos):
         for c in range(counts[col_axis]):

@@ -11,13 +11,14 @@ from typing import Any
 
 from lib.compare.grid import GridPlan
 from lib.compare.runner import DONE, CellResult
+from lib.core.i18n import Msg
 from lib.core.text import CJK_CHARS
 
 # --- how different are a column's answers ----------------------------------------------------------
 
 _WORD = re.compile(rf"[{CJK_CHARS}]|[^\W{CJK_CHARS}]+")
 
-DIVERSITY_NOTE = (
+DIVERSITY_NOTE = Msg(
     "distinct-n: unique word n-grams ÷ all n-grams over the column's answers (higher = more varied; "
     "1.0 = nothing repeats) · similarity: mean token-set Jaccard over every pair of answers "
     "(1.0 = same words) · identical: answers exactly alike, grouped."

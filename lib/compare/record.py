@@ -14,7 +14,11 @@ from typing import Any
 from lib.compare.grid import Cell, GridPlan, GridSpec
 from lib.compare.metrics import column_diversity
 from lib.compare.runner import ERROR, METRICS, SKIPPED, STOPPED, CellResult, GridRunner
+from lib.core.i18n import Msg
 from lib.storage.store import Store
+
+# A saved run's status (stored in English) as shown.
+STATUS_LABELS: dict[str, str] = {"complete": Msg("complete"), "stopped": Msg("stopped")}
 
 # --- a saved run ------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from openai.types.chat import ChatCompletionChunk
 from lib.compare.grid import Cell
 from lib.conversation.service import Target
 from lib.core.errors import describe_error
+from lib.core.i18n import Msg
 from lib.llm.streams import ChatStream
 
 # --- one cell's stream ----------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class CellResult:
 
 def _default_error_text(exc: BaseException, cell: Cell) -> str:
     err = describe_error(exc)
-    return f"**{err.title}** {err.detail}"
+    return Msg("**{title}** {detail}", title=err.title, detail=err.detail)
 
 
 @dataclass

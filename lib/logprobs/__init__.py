@@ -26,6 +26,7 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionTokenLog
 from openai.types.chat.chat_completion_token_logprob import TopLogprob
 
 from lib.core.errors import YoakeError, describe_error
+from lib.core.i18n import Msg, gettext
 from lib.llm.chat import CallContext, ChatParams, ChatResult, complete
 from lib.llm.providers import Provider
 
@@ -395,20 +396,23 @@ def _heat_text(text: str) -> str:
     return html.escape(text).replace("\n", "↵<br>")
 
 
-def heat_html(table: LogprobTable, start: int = 0, given_prefix: str = "") -> str:
+def heat_html(table: LogprobTable, start: int = 0, given_prefix: str = "", lang: str = "en") -> str:
     """The reply as HTML spans shaded by probability, alternatives in the hover title.
 
     Every model-derived string goes through html.escape (quote=True); the only markup is ours.
     Positions that end mid-character are merged with the one completing it. `given_prefix` is text
-    the model did not generate (a fork's prefix), shown unshaded. `start` numbers positions."""
+    the model did not generate (a fork's prefix), shown unshaded. `start` numbers positions; the
+    hover text is worded in `lang`."""
     parts = ['<div style="white-space: pre-wrap; line-height: 1.9; font-size: 1rem;">']
     if given_prefix:
+        given = html.escape(gettext("given prefix", lang))
         parts.append(
-            f'<span style="color: #888; text-decoration: underline dotted;" title="given prefix">{_heat_text(given_prefix)}</span>'
+            f'<span style="color: #888; text-decoration: underline dotted;" title="{given}">{_heat_text(given_prefix)}</span>'
         )
     probs = table.probs
     alt_p = table.alt_probs
     pending: list[int] = []
+    alternatives = gettext("alternatives: {list}", lang)
     for i in range(len(table)):
         pending.append(i)
         if table.partial[i] and i < len(table) - 1:
@@ -418,7 +422,9 @@ def heat_html(table: LogprobTable, start: int = 0, given_prefix: str = "") -> st
         tips = []
         for g in group:
             alts = ", ".join(f"{lab} {alt_p[g, c]:.1%}" for c, lab in enumerate(table.alt_labels[g]))
-            tips.append(f"#{start + g} {table.labels[g]}  p={probs[g]:.2%}" + (f"\nalternatives: {alts}" if alts else ""))
+            tips.append(
+                f"#{start + g} {table.labels[g]}  p={probs[g]:.2%}" + ("\n" + alternatives.format(list=alts) if alts else "")
+            )
         text = "".join(table.texts[g] for g in group) or "".join(table.labels[g] for g in group)
         parts.append(f'<span style="{_shade(p)}" title="{html.escape(chr(10).join(tips), quote=True)}">{_heat_text(text)}</span>')
     parts.append("</div>")
@@ -449,7 +455,7 @@ def request_top_k(top_k: int) -> int:
 # shape than a fresh one, and its server does not promise bit-identical logits then. The explorer is
 # for inspecting numbers, so the same request at temperature 0 with the same seed must give the same
 # table every time, on any CPU: every request is evaluated from scratch (a few ms for a short prompt).
-REPRODUCIBLE_NOTE = (
+REPRODUCIBLE_NOTE = Msg(
     "Each request is evaluated from scratch (llama.cpp's prompt cache is off for this page), so the same "
     "request at temperature 0 with the same seed gives the same numbers every time."
 )
@@ -489,26 +495,28 @@ class ForkError(YoakeError):
     """The chosen alternative cannot be spliced into a text prefix; the message says why."""
 
     kind = "fork"
-    title = "Cannot fork there."
+    title = Msg("Cannot fork there.")
 
 
 def fork_prefix(table: LogprobTable, position: int, alt: int) -> str:
     """The reply up to `position` with alternative `alt` spliced in, as text."""
     if not 0 <= position < len(table) or not 0 <= alt < len(table.alt_labels[position]):
-        raise ForkError("Pick a position and one of its alternatives.")
+        raise ForkError(Msg("Pick a position and one of its alternatives."))
     raw = b"".join(table.raw[:position]) + table.lead(position) + table.alt_bytes(position)[alt]
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ForkError(
-            "That alternative is only part of a multi-byte character, so there is no text prefix to continue from."
+            Msg("That alternative is only part of a multi-byte character, so there is no text prefix to continue from.")
         ) from None
 
 
 def fork_unavailable_reason(provider: Provider) -> str | None:
     if provider.continues_prefix:
         return None
-    return f"{provider.label} cannot continue a partial assistant reply through its chat API, so forking is off."
+    return Msg(
+        "{provider} cannot continue a partial assistant reply through its chat API, so forking is off.", provider=provider.label
+    )
 
 
 # --- capability probe ---------------------------------------------------------------------------
@@ -533,19 +541,26 @@ class Probe:
 def known_probe(provider: Provider) -> Probe | None:
     """Providers known not to return logprobs are not called at all."""
     if not provider.supports_logprobs:
-        return Probe(ProbeStatus.REJECTED, f"{provider.label}'s OpenAI-compatible endpoint does not return logprobs.")
+        return Probe(
+            ProbeStatus.REJECTED,
+            Msg("{provider}'s OpenAI-compatible endpoint does not return logprobs.", provider=provider.label),
+        )
     return None
 
 
-def probe_logprobs(client: openai.OpenAI, model: str, ctx: CallContext, provider_label: str = "The provider") -> Probe:
+def probe_logprobs(client: openai.OpenAI, model: str, ctx: CallContext, provider_label: str | None = None) -> Probe:
     """One tiny logged call. Other failures (connection, key) are raised: they say nothing about
-    logprobs and must not be cached as an answer."""
+    logprobs and must not be cached as an answer. The detail is a `Msg` (worded in the visitor's language)."""
+    provider = provider_label or Msg("The provider")
     params = ChatParams(model=model, temperature=0.0, max_tokens=1)
     try:
         completion, _ = complete(client, [{"role": "user", "content": "Hi"}], params, ctx, logprobs=True, top_logprobs=1)
     except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-        return Probe(ProbeStatus.REJECTED, describe_error(exc, provider_label).detail)
+        return Probe(ProbeStatus.REJECTED, describe_error(exc, provider).detail)
     choice = completion.choices[0] if completion.choices else None
     if choice and choice.logprobs and choice.logprobs.content:
         return Probe(ProbeStatus.SUPPORTED)
-    return Probe(ProbeStatus.NONE, f"{provider_label} accepted the request but returned no logprobs for {model}.")
+    return Probe(
+        ProbeStatus.NONE,
+        Msg("{provider} accepted the request but returned no logprobs for {model}.", provider=provider, model=model),
+    )

@@ -38,12 +38,26 @@ def _keywords() -> dict[str, tuple[int, ...]]:
 @cache
 def code_messages() -> dict[str, str]:
     """Every message id marked in the code -> where (file:line)."""
+    return _extracted()[0]
+
+
+def plain_and_plural() -> set[str]:
+    """Ids used both by `_()` and as the singular of an `ngettext()`: one catalog entry, which gettext
+    files under the plural, so the `_()` would show English."""
+    _, plain, plural = _extracted()
+    return plain & plural
+
+
+@cache
+def _extracted() -> tuple[dict[str, str], set[str], set[str]]:
     method_map = [
         (line.strip()[1:-1].split(":", 1)[1].strip(), "python")
         for line in (ROOT / "babel.cfg").read_text().splitlines()
         if line.strip().startswith("[python:")
     ]
     found: dict[str, str] = {}
+    plain: set[str] = set()
+    plural: set[str] = set()
     for filename, lineno, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map=method_map, keywords=_keywords()
     ):
@@ -51,7 +65,8 @@ def code_messages() -> dict[str, str]:
         msgid = message[0] if isinstance(message, tuple) else message
         if msgid:
             found.setdefault(msgid, f"{filename}:{lineno}")
-    return found
+            (plural if isinstance(message, tuple) else plain).add(msgid)
+    return found, plain, plural
 
 
 @cache
