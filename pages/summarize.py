@@ -22,7 +22,7 @@ from lib.summarize import (
 )
 from lib.summarize.fetch import EXTRACTION_MODES, Document, FetchError, FetchLimits, from_text, load_upload, load_url
 from ui.common import enter_page, error_message, model_picker, settings, show_error
-from ui.i18n import N_, _, fmt_number, language, tr
+from ui.i18n import N_, _, fmt_number, language, ngettext, tr
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
