@@ -14,15 +14,17 @@ from lib.core import usage_log
 from lib.core.identity import owner_hash
 from lib.core.policy import usage_owners
 from lib.core.pricing import PRICES_FILE, Deprecation, Price, load_price_table
+from lib.core.text import format_cost
 from lib.llm.providers import PROVIDERS
 from lib.usage.reader import UsageLog, cache_path_for
-from lib.usage.view import Filters, UsageView, build_view, filter_table, options, to_csv_bytes
-from ui import usage_charts
+from lib.usage.view import Filters, UsageView, build_view, options
+from ui import usage_charts, usage_tables
 from ui.common import current_visitor, enter_page, settings
+from ui.i18n import N_, _, fmt_number, fmt_percent, language, tr
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
-st.title("📊 Usage")
+st.title("📊 " + _("Usage"))
 
 cfg = settings()
 log_path = usage_log.usage_path(cfg.data_dir)
@@ -45,7 +47,7 @@ def _owner_hashes(path: str, version: tuple, _table) -> list[str]:
     return sorted(h for h in pc.unique(_table["owner"]).to_pylist() if h)
 
 
-@st.cache_data(show_spinner="Summarising the usage log…", max_entries=16)
+@st.cache_data(show_spinner=False, max_entries=16)
 def _view(
     path: str,
     version: tuple,
@@ -81,7 +83,7 @@ def _timezone() -> str:
     return tz
 
 
-with st.spinner("Reading the usage log…"):
+with st.spinner(_("Reading the usage log…")):
     reader = _reader(str(log_path))
     snap = reader.snapshot()
 table = snap.table
@@ -96,37 +98,59 @@ opts = _options(str(log_path), snap.version, repr(sorted(owners or [])) if owner
 price_table = load_price_table(cfg.data_dir)
 
 state = st.session_state
-PERIODS = {"All time": None, "Today": 0, "Last 7 days": 6, "Last 30 days": 29, "Custom range": None}
+# Stored values stay English (the session and tests use them); each is shown in the visitor's language.
+PERIODS = {N_("All time"): None, N_("Today"): 0, N_("Last 7 days"): 6, N_("Last 30 days"): 29, N_("Custom range"): None}
+BUCKETS = {"auto": N_("auto"), "hour": N_("hour"), "day": N_("day")}
+STATUSES = {"ok": N_("ok"), "error": N_("error")}
 state.setdefault("usage_period", "All time")
 state.setdefault("usage_dates", (today - dt.timedelta(days=6), today))
 state.setdefault("usage_threshold", cfg.daily_token_alert)
 
 with st.sidebar:
-    st.button("↻ Refresh", key="usage_refresh", help="Reads only the calls logged since the last view.", width="stretch")
-    period = st.selectbox("Period", list(PERIODS), key="usage_period", help=f"Days in {tz}.")
+    st.button(_("↻ Refresh"), key="usage_refresh", help=_("Reads only the calls logged since the last view."), width="stretch")
+    period = st.selectbox(
+        _("Period"),
+        list(PERIODS),
+        key="usage_period",
+        format_func=usage_charts.shown_as({p: p for p in PERIODS}),
+        help=_("Days in {tz}.").format(tz=tz),
+    )
     if period == "Custom range":
-        dates = st.date_input("From – to", key="usage_dates")
-    providers = st.multiselect("Provider", opts["provider"], key="usage_provider", placeholder="All providers")
-    models = st.multiselect("Model", opts["model"], key="usage_model", placeholder="All models")
-    pages = st.multiselect("Page", opts["page"], key="usage_page", placeholder="All pages")
-    statuses = st.multiselect("Status", ["ok", "error"], key="usage_status", placeholder="Any status")
+        dates = st.date_input(_("From – to"), key="usage_dates")
+    providers = st.multiselect(_("Provider"), opts["provider"], key="usage_provider", placeholder=_("All providers"))
+    models = st.multiselect(_("Model"), opts["model"], key="usage_model", placeholder=_("All models"))
+    pages = st.multiselect(
+        _("Page"),
+        opts["page"],
+        key="usage_page",
+        placeholder=_("All pages"),
+        format_func=usage_charts.shown_as(usage_charts.PAGE_TITLES),
+    )
+    statuses = st.multiselect(
+        _("Status"), list(STATUSES), key="usage_status", placeholder=_("Any status"), format_func=usage_charts.shown_as(STATUSES)
+    )
     if admin_view:
         picked_owners = st.multiselect(
-            "Owner",
+            _("Owner"),
             _owner_hashes(str(log_path), snap.version, table),
             key="usage_owner",
-            placeholder="Everyone",
-            format_func=lambda h: f"{h} (you)" if h == mine else h,
-            help="A short hash of each signed-in identity (issuer and subject); the log holds no e-mails.",
+            placeholder=_("Everyone"),
+            format_func=usage_charts.shown_as({mine: _("{owner} (you)").format(owner=mine)}, translate=False),
+            help=_("A short hash of each signed-in identity (issuer and subject); the log holds no e-mails."),
         )
         owners = frozenset(picked_owners) or None
-    bucket = st.segmented_control("Chart buckets", ["auto", "hour", "day"], default="auto", key="usage_bucket") or "auto"
+    bucket = (
+        st.segmented_control(
+            _("Chart buckets"), list(BUCKETS), default="auto", key="usage_bucket", format_func=usage_charts.shown_as(BUCKETS)
+        )
+        or "auto"
+    )
     threshold = st.number_input(
-        "Daily token alert",
+        _("Daily token alert"),
         min_value=1,
         step=50_000,
         key="usage_threshold",
-        help="Warn when today's tokens (all calls) reach this many.",
+        help=_("Warn when today's tokens (all calls) reach this many."),
     )
 
 start: dt.date | None = None
@@ -148,185 +172,117 @@ filters = Filters(
     owners=owners,
 )
 prices_key = repr((sorted(price_table.prices.items()), sorted(price_table.deprecations.items())))
-view = _view(
-    str(log_path),
-    snap.version,
-    repr(filters),
-    tz,
-    today,
-    bucket,
-    prices_key,
-    table,
-    filters,
-    price_table.prices,
-    price_table.deprecations,
-)
+with st.spinner(_("Summarising the usage log…")):
+    view = _view(
+        str(log_path),
+        snap.version,
+        repr(filters),
+        tz,
+        today,
+        bucket,
+        prices_key,
+        table,
+        filters,
+        price_table.prices,
+        price_table.deprecations,
+    )
 
 # --- the log's health -------------------------------------------------------------------------------
 if not snap.exists:
-    st.info(f"No usage log yet (`{log_path}`). Calls made on the other pages appear here.")
+    st.info(_("No usage log yet (`{path}`). Calls made on the other pages appear here.").format(path=log_path))
 elif table.num_rows == 0 and not snap.bad_lines:
-    st.info("The usage log is empty. Calls made on the other pages appear here.")
+    st.info(_("The usage log is empty. Calls made on the other pages appear here."))
 if snap.bad_lines:
     st.warning(
-        f"{snap.bad_lines:,} malformed line(s) in the usage log were skipped (a torn last line, a hand edit or an older format).",
+        _("{count} malformed line(s) in the usage log were skipped (a torn last line, a hand edit or an older format).").format(
+            count=fmt_number(snap.bad_lines)
+        ),
         icon="⚠️",
     )
 else:
-    st.caption("Malformed lines skipped: 0")
+    st.caption(_("Malformed lines skipped: {count}").format(count=fmt_number(0)))
 for problem in price_table.problems:
-    st.warning(f"`{PRICES_FILE}` {problem}. Default prices are used where it gives none.", icon="⚠️")
+    st.warning(
+        _("`{file}` {problem}. Default prices are used where it gives none.").format(file=PRICES_FILE, problem=tr(problem)),
+        icon="⚠️",
+    )
 
 
 # --- headline figures -------------------------------------------------------------------------------
 def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f} ms"
+    return "—" if value is None else _("{ms} ms").format(ms=fmt_number(value, 0))
+
+
+def _count(n: int) -> str:
+    return fmt_number(n)
 
 
 c = st.columns(6)
-c[0].metric("Calls", f"{view.rows:,}")
-c[1].metric("Input tokens", f"{view.input_tokens:,}")
+c[0].metric(_("Calls"), _count(view.rows))
+c[1].metric(_("Input tokens"), _count(view.input_tokens))
 c[2].metric(
-    "Cached input tokens",
-    f"{view.cached_tokens:,}",
-    help="Of the input tokens, those the provider served from its prompt cache: billed at the cached-input price.",
+    _("Cached input tokens"),
+    _count(view.cached_tokens),
+    help=_("Of the input tokens, those the provider served from its prompt cache: billed at the cached-input price."),
 )
-c[3].metric("Output tokens", f"{view.output_tokens:,}")
+c[3].metric(_("Output tokens"), _count(view.output_tokens))
 c[4].metric(
-    "Estimated cost",
-    f"${view.cost:,.4f}",
-    help=f"{view.cost_unknown:,} call(s) without a price are not included."
+    _("Estimated cost"),
+    "$" + fmt_number(view.cost, 4),
+    help=_("{count} call(s) without a price are not included.").format(count=_count(view.cost_unknown))
     if view.cost_unknown
-    else "At the prices below; local calls and cache hits are free.",
+    else _("At the prices below; local calls and cache hits are free."),
 )
-c[5].metric("Error rate", "—" if view.error_rate is None else f"{view.error_rate:.1%}", help=f"{view.errors:,} failed call(s).")
+c[5].metric(
+    _("Error rate"),
+    "—" if view.error_rate is None else fmt_percent(view.error_rate, 1),
+    help=_("{count} failed call(s).").format(count=_count(view.errors)),
+)
+if cfg.usd_jpy and view.cost:  # YOAKE_USD_JPY: the yen beside the dollars, labelled as an estimate at that rate
+    st.caption(
+        _("Estimated cost: {cost}").format(cost=format_cost(view.cost, lang=language(), usd_jpy=cfg.usd_jpy)),
+        help=_("Providers bill in US dollars; the yen figure uses the rate set in YOAKE_USD_JPY."),
+    )
 c = st.columns(5)
-c[0].metric("Latency p50", _ms(view.p50_latency_ms), help="Successful calls, request to last token.")
-c[1].metric("Latency p95", _ms(view.p95_latency_ms))
-c[2].metric("Time to first token p50", _ms(view.p50_ttft_ms), help="Successful streamed calls.")
-c[3].metric("Time to first token p95", _ms(view.p95_ttft_ms))
+c[0].metric(_("Latency p50"), _ms(view.p50_latency_ms), help=_("Successful calls, request to last token."))
+c[1].metric(_("Latency p95"), _ms(view.p95_latency_ms))
+c[2].metric(_("Time to first token p50"), _ms(view.p50_ttft_ms), help=_("Successful streamed calls."))
+c[3].metric(_("Time to first token p95"), _ms(view.p95_ttft_ms))
 c[4].metric(
-    "Today's tokens",
-    f"{view.today_tokens:,}",
-    help=f"All calls on {today:%Y-%m-%d} ({tz}), whatever the filters.",
-    delta=f"{view.today_tokens / threshold:.0%} of the {int(threshold):,} alert",
+    _("Today's tokens"),
+    _count(view.today_tokens),
+    help=_("All calls on {day} ({tz}), whatever the filters.").format(day=usage_tables.fmt_day(today), tz=tz),
+    delta=_("{percent} of the {alert} alert").format(
+        percent=fmt_percent(view.today_tokens / threshold), alert=_count(int(threshold))
+    ),
     delta_color="off",
 )
 if view.today_tokens >= threshold:
     st.warning(
-        f"Today's usage ({view.today_tokens:,} tokens) has reached the daily alert of {int(threshold):,} tokens.", icon="🚨"
+        _("Today's usage ({tokens} tokens) has reached the daily alert of {alert} tokens.").format(
+            tokens=_count(view.today_tokens), alert=_count(int(threshold))
+        ),
+        icon="🚨",
     )
 if view.cost_unknown:
-    st.caption(f"{view.cost_unknown:,} call(s) have no price, so the estimated cost leaves them out (see the price table).")
+    st.caption(
+        _("{count} call(s) have no price, so the estimated cost leaves them out (see the price table).").format(
+            count=_count(view.cost_unknown)
+        )
+    )
 
 # --- charts -------------------------------------------------------------------------------------------
 if view.rows:
     usage_charts.charts(view, tz)
 
-# --- recent calls ----------------------------------------------------------------------------------------
-st.subheader("Recent calls")
-if view.rows:
-    st.dataframe(
-        # The owner hash says whose call it was: only an admin, who sees everyone's, needs it.
-        view.recent if admin_view else view.recent.drop(columns=["owner"], errors="ignore"),
-        key="usage_table",
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "ts": st.column_config.DatetimeColumn(f"time ({tz})", format="YYYY-MM-DD HH:mm:ss"),
-            "cost": st.column_config.NumberColumn(
-                "cost (USD)", format="%.6f", help="As billed at the price in effect on the call's day"
-            ),
-            "cached_tokens": st.column_config.NumberColumn("cached tokens", help="Input tokens served from the prompt cache"),
-            "cost_usd": st.column_config.NumberColumn("cost logged", format="%.6f"),
-        },
-    )
-    if view.rows > len(view.recent):
-        st.caption(f"Showing the newest {len(view.recent):,} of {view.rows:,} calls; the CSV has all of them.")
-    st.download_button(
-        "⬇️ Download CSV",
-        key="usage_csv",
-        file_name=f"usage-{start or 'all'}-{end or today}.csv",
-        mime="text/csv",
-        on_click="ignore",
-        # built only when clicked: a million rows is no work for a page view
-        data=lambda: to_csv_bytes(filter_table(table, filters, tz)),
-    )
-else:
-    st.caption("No calls match the period and filters.")
-
-# --- models going away -------------------------------------------------------------------------------------
-st.subheader("Shutting down soon")
-if len(view.shutting_down):
-    st.warning(
-        f"{len(view.shutting_down)} model(s) you have called shut down within 90 days of {today:%Y-%m-%d}: "
-        "switch to the replacement before the date, or those calls will fail.",
-        icon="⏳",
-    )
-    st.dataframe(
-        view.shutting_down,
-        key="usage_shutting_down",
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "last_used": st.column_config.DatetimeColumn("last used (UTC)", format="YYYY-MM-DD HH:mm"),
-            "shutdown_date": st.column_config.DateColumn("shuts down"),
-        },
-    )
-else:
-    st.caption("No calls to models shutting down in the next 90 days.")
-
-# --- prices ------------------------------------------------------------------------------------------------
-st.subheader("Prices in use")
-if view.unknown_models:
-    st.warning(
-        "No price for: "
-        + ", ".join(f"`{m}`" for m in view.unknown_models)
-        + f". Their cost is unknown; add them to `{cfg.data_dir / PRICES_FILE}` "
-        '(e.g. `{"my-model": {"input": 0.4, "output": 1.6}}`, USD per million tokens).',
-        icon="💲",
-    )
-if len(view.models_in_use):
-    st.dataframe(
-        view.models_in_use,
-        key="usage_models_prices",
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "input": st.column_config.NumberColumn("input $/1M", format="%.3f"),
-            "cached_input": st.column_config.NumberColumn("cached input $/1M", format="%.3f"),
-            "output": st.column_config.NumberColumn("output $/1M", format="%.3f"),
-        },
-    )
-with st.expander("Full price table"):
-    st.caption(
-        f"USD per million tokens, with the page each price was read from. Override or add models in `{cfg.data_dir / PRICES_FILE}`; "
-        "an entry's effective date keeps older calls at the price they had."
-    )
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "model": m,
-                    "input $/1M": p.input,
-                    "cached input $/1M": p.cached_input,
-                    "output $/1M": p.output,
-                    "long context": (
-                        f"> {p.long_context.threshold_tokens:,} input tokens: {p.long_context.input:g} / "
-                        f"{p.long_context.cached_input if p.long_context.cached_input is not None else p.long_context.input:g} / "
-                        f"{p.long_context.output:g}"
-                        if p.long_context
-                        else ""
-                    ),
-                    "effective from": p.effective_from.isoformat() if p.effective_from else "",
-                    "source": (f"{PRICES_FILE}: " if m in price_table.overridden else "") + (p.source or ""),
-                    "read on": p.read_on or "",
-                }
-                for m, latest in sorted(price_table.prices.items())
-                for p in latest.history()
-            ]
-        ),
-        key="usage_prices",
-        hide_index=True,
-        width="stretch",
-    )
+# --- tables -------------------------------------------------------------------------------------------
+csv_name = (
+    _("usage-{start}-{end}.csv").format(start=start, end=end or today)
+    if start
+    else _("usage-all-{end}.csv").format(end=end or today)
+)
+usage_tables.recent_calls(
+    view, table=table, filters=filters, tz=tz, admin_view=admin_view, usd_jpy=cfg.usd_jpy, file_name=csv_name
+)
+usage_tables.shutting_down(view, today)
+usage_tables.prices(view, price_table, cfg.data_dir)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.core.config import PROJECT_ROOT, Settings
+from lib.core.i18n import Msg
 from lib.core.policy import Action, Mode, Visitor, decide
 
 # Never read by path, whatever the roots say: the kernel's views and devices, and secrets.
@@ -31,7 +32,7 @@ def _within(path: Path, folder: Path) -> bool:
 @dataclass(frozen=True)
 class PathVerdict:
     path: Path  # the file or folder itself, every symlink followed
-    reason: str | None = None  # why it may not be read; None when it may
+    reason: str | None = None  # why it may not be read (a Msg, shown with tr()); None when it may
 
     @property
     def allowed(self) -> bool:
@@ -63,16 +64,21 @@ class HostPathAccess:
                 return PathVerdict(real, _forbidden_reason(real, place))
         if not any(_within(real, root) for root in self.roots):
             shown = ", ".join(str(r) for r in self.roots)
-            return PathVerdict(real, f"{real} is outside the folders that may be read ({shown}; YOAKE_DOCS_ROOTS)")
+            return PathVerdict(
+                real,
+                Msg("{path} is outside the folders that may be read ({roots}; YOAKE_DOCS_ROOTS)", path=str(real), roots=shown),
+            )
         return PathVerdict(real)
 
 
-def _forbidden_reason(real: Path, place: Path) -> str:
+def _forbidden_reason(real: Path, place: Path) -> Msg:
     if place in SYSTEM_FORBIDDEN:
-        return f"{real} is part of the system ({place}), which is never read"
+        return Msg("{path} is part of the system ({place}), which is never read", path=str(real), place=str(place))
     if place.name in (".env", "secrets.toml"):
-        return f"{real} holds the app's secrets and is never read"
-    return f"{real} is inside {place}, the app's own files and data, which are never read by path"
+        return Msg("{path} holds the app's secrets and is never read", path=str(real))
+    return Msg(
+        "{path} is inside {place}, the app's own files and data, which are never read by path", path=str(real), place=str(place)
+    )
 
 
 def configured_roots(cfg: Settings) -> tuple[Path, ...] | None:
@@ -104,7 +110,7 @@ def host_path_access(cfg: Settings, who: Visitor) -> HostPathAccess:
     if roots is None:
         roots = (_resolved(Path.home()),) if who.mode is Mode.LAPTOP else ()
     if not roots:
-        return HostPathAccess(refusal="No folder of the server may be read here: the operator has not set YOAKE_DOCS_ROOTS.")
+        return HostPathAccess(refusal=Msg("No folder of the server may be read here: the operator has not set YOAKE_DOCS_ROOTS."))
     return HostPathAccess(roots=roots, forbidden=forbidden_places(cfg))
 
 
@@ -114,7 +120,7 @@ def command_line_access(cfg: Settings) -> HostPathAccess:
     if roots is None:
         return HostPathAccess(unrestricted=True)
     if not roots:
-        return HostPathAccess(refusal="YOAKE_DOCS_ROOTS is set but names no folder.")
+        return HostPathAccess(refusal=Msg("YOAKE_DOCS_ROOTS is set but names no folder."))
     return HostPathAccess(roots=roots, forbidden=forbidden_places(cfg))
 
 

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from lib.core.config import Settings
 from lib.core.errors import YoakeError
+from lib.core.i18n import Msg
 from lib.core.identity import LOCAL_OWNER, Identity, is_admin, owner_hash
 
 
@@ -68,22 +69,22 @@ def visitor(cfg: Settings, *, sign_in_configured: bool, identity: Identity | Non
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    reason: str = ""  # why not, for the page
+    reason: str = ""  # why not, for the page (a Msg: the page shows it with tr())
 
     def __bool__(self) -> bool:
         return self.allowed
 
 
 _WHAT = {
-    Action.INDEX_HOST_PATHS: "Reading folders and files of the server",
-    Action.MANAGE_MODELS: "Downloading, switching and deleting the shared model",
-    Action.SEE_ALL_USAGE: "Seeing every visitor's usage",
+    Action.INDEX_HOST_PATHS: Msg("Reading folders and files of the server"),
+    Action.MANAGE_MODELS: Msg("Downloading, switching and deleting the shared model"),
+    Action.SEE_ALL_USAGE: Msg("Seeing every visitor's usage"),
 }
 
 
 def decide(who: Visitor, action: Action, cfg: Settings) -> Decision:
     if action is Action.INDEX_HOST_PATHS and not cfg.docs_allow_paths:
-        return Decision(False, "Reading folders and files of the server is switched off here (YOAKE_DOCS_ALLOW_PATHS=0).")
+        return Decision(False, Msg("Reading folders and files of the server is switched off here (YOAKE_DOCS_ALLOW_PATHS=0)."))
     if who.mode is Mode.LAPTOP:
         return Decision(True)
     if who.mode is Mode.PASSWORD:
@@ -91,17 +92,20 @@ def decide(who: Visitor, action: Action, cfg: Settings) -> Decision:
             return Decision(True)  # one shared workspace: its usage is everyone's
         return Decision(
             False,
-            f"{_WHAT[action]} is off on a shared-password demo: every visitor would share the host. "
-            "The operator can allow it with YOAKE_PASSWORD_HOST_ACTIONS=1.",
+            Msg(
+                "{what} is off on a shared-password demo: every visitor would share the host. "
+                "The operator can allow it with YOAKE_PASSWORD_HOST_ACTIONS=1.",
+                what=_WHAT[action],
+            ),
         )
     if who.admin:
         return Decision(True)
-    return Decision(False, f"{_WHAT[action]} is for admins only (YOAKE_ADMINS).")
+    return Decision(False, Msg("{what} is for admins only (YOAKE_ADMINS).", what=_WHAT[action]))
 
 
 class NotAllowed(YoakeError):
     kind = "not_allowed"
-    title = "Not allowed here."
+    title = Msg("Not allowed here.")
 
 
 def require(who: Visitor, action: Action, cfg: Settings) -> None:

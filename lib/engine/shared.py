@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lib.core.config import Settings
+from lib.core.i18n import Msg
 from lib.core.policy import Action, Decision, Visitor, decide, require
 from lib.engine import models as lm
 from lib.engine.download import DownloadResult, ProgressCallback, download_model
@@ -38,7 +39,7 @@ class SharedModels:
         require(self.who, Action.MANAGE_MODELS, self.cfg)
         chosen = Path(path)
         if str(chosen) not in self.choices():
-            raise ModelFileMissing(f"{chosen.name} is not one of the models in the models folder.")
+            raise ModelFileMissing(Msg("{name} is not one of the models in the models folder.", name=chosen.name))
         if chosen != self.server.model_path:
             self.server.switch_model(chosen, LOCAL_MODEL_ALIAS if chosen == default_model_path() else None)
 

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from lib.core.config import DAILY_TOKEN_ALERT_DEFAULT
+from lib.core.i18n import Msg
 from lib.core.pricing import DEFAULT_DEPRECATIONS, Deprecation, Price, find_deprecation, find_price
 from lib.usage.reader import SCHEMA, distinct
 
@@ -189,6 +190,13 @@ def shutting_down(
     return frame.sort_values(["shutdown_date", "last_used"], ascending=[True, False]).reset_index(drop=True)
 
 
+def joined(parts: list[str], sep: str) -> str:
+    """Messages joined by `sep`, still worded in the visitor's language when rendered (a Msg)."""
+    if len(parts) < 2:
+        return parts[0] if parts else ""
+    return Msg(sep.join("{p" + str(i) + "}" for i in range(len(parts))), **{"p" + str(i): p for i, p in enumerate(parts)})
+
+
 def _pct(values: np.ndarray, q: float) -> float | None:
     values = values[~np.isnan(values)]
     return float(np.percentile(values, q)) if len(values) else None
@@ -217,7 +225,7 @@ class UsageView:
     errors_over_time: pd.DataFrame  # bucket, error_type, calls
     recent: pd.DataFrame  # newest first, at most RECENT_ROWS
     unknown_models: list[str]  # models in the log with no price (non-local, not cache hits)
-    models_in_use: pd.DataFrame  # model, calls, input, cached input, output (USD/1M), note
+    models_in_use: pd.DataFrame  # model, calls, input, cached input, output (USD/1M), note (a Msg or "")
     shutting_down: pd.DataFrame  # model, calls, last_used, shutdown_date, replacement (all of the owners' calls)
 
 
@@ -322,12 +330,13 @@ def build_view(
     deprecations = DEFAULT_DEPRECATIONS if deprecations is None else deprecations
 
     def note(model: str, local: bool) -> str:
-        parts = ["local: free" if local else ("no price: cost unknown" if model in unknown else "")]
+        parts = [Msg("local: free") if local else (Msg("no price: cost unknown") if model in unknown else "")]
         dep = None if local else find_deprecation(model, deprecations)
         parts.append(dep.label(today) if dep else "")  # e.g. "shuts down 2027-01-14 → gpt-6-luna"
-        return "; ".join(p for p in parts if p)
+        return joined([p for p in parts if p], "; ")
 
-    in_use["note"] = [note(m, loc) for m, loc in zip(in_use["model"], in_use["local"], strict=True)]
+    notes = [note(m, loc) for m, loc in zip(in_use["model"], in_use["local"], strict=True)]
+    in_use["note"] = pd.Series(notes, index=in_use.index, dtype=object)  # object: pandas would turn Msgs into str
     in_use = in_use.drop(columns=["local", "billed"]).sort_values("calls", ascending=False).reset_index(drop=True)
     return UsageView(
         rows=len(df),
