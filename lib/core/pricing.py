@@ -254,7 +254,7 @@ def load_price_table(data_dir: Path | None = None) -> PriceTable:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         return PriceTable(
-            prices, override_path=path, problems=(Msg("could not be read ({error})", error=exc.__class__.__name__),)
+            prices, override_path=path, problems=(Msg("cannot be read ({error})", error=exc.__class__.__name__),)
         )
     except ValueError as exc:
         return PriceTable(prices, override_path=path, problems=(Msg("is not valid JSON ({error})", error=str(exc)),))
