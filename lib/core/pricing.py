@@ -253,9 +253,7 @@ def load_price_table(data_dir: Path | None = None) -> PriceTable:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        return PriceTable(
-            prices, override_path=path, problems=(Msg("cannot be read ({error})", error=exc.__class__.__name__),)
-        )
+        return PriceTable(prices, override_path=path, problems=(Msg("cannot be read ({error})", error=exc.__class__.__name__),))
     except ValueError as exc:
         return PriceTable(prices, override_path=path, problems=(Msg("is not valid JSON ({error})", error=str(exc)),))
     try:

@@ -14,6 +14,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from streamlit.testing.v1 import AppTest
 
+from lib.core.i18n import LANGUAGES
+
 ROOT = Path(__file__).resolve().parents[2]
 JA_PO = ROOT / "locales" / "ja" / "LC_MESSAGES" / "messages.po"
 JA_MO = JA_PO.with_suffix(".mo")
@@ -95,7 +97,8 @@ def english_patterns() -> list[tuple[str, re.Pattern[str]]]:
         translated = message.string if message is not None else ""
         if isinstance(translated, tuple):
             translated = translated[0]
-        if translated and translated != msgid and re.search(r"[A-Za-z]{3,}", msgid):
+        # (a word of its own, not only placeholders: "{done} of {total}" would match any "… of …")
+        if translated and translated != msgid and re.search(r"[A-Za-z]{3,}", re.sub(r"\{[^{}]*\}", "", msgid)):
             out.append((msgid, _pattern(msgid)))
     return out
 
@@ -119,7 +122,7 @@ def japanese_texts() -> list[str]:
 _TEXT_ATTRS = ("label", "body", "value", "help", "placeholder", "caption", "options")
 # Choice widgets: `value` is the option's own value (often an English id the code keeps), not what is
 # shown; their shown texts are the (formatted) `options`.
-_CHOICE_WIDGETS = {"selectbox", "radio", "multiselect", "select_slider", "segmented_control", "pills"}
+_CHOICE_WIDGETS = {"selectbox", "radio", "multiselect", "select_slider", "button_group", "segmented_control", "pills"}
 
 
 def visible_texts(at: AppTest) -> Iterator[str]:
@@ -152,6 +155,10 @@ def visible_texts(at: AppTest) -> Iterator[str]:
                 yield v.strip()
 
 
+# The language switch names each language in itself (日本語, English) whatever the page's language.
+_LANGUAGE_NAMES = set(LANGUAGES.values())
+
+
 def _strip_markdown(text: str) -> str:
     return re.sub(r"[*_`]", "", text).strip()
 
@@ -159,7 +166,7 @@ def _strip_markdown(text: str) -> str:
 def english_left(at: AppTest) -> list[str]:
     """Texts of a Japanese run that are exactly one of our English messages (untranslated on the page)."""
     left = []
-    for text in set(visible_texts(at)):
+    for text in set(visible_texts(at)) - _LANGUAGE_NAMES:
         plain = _strip_markdown(text)
         for msgid, pattern in english_patterns():
             if pattern.match(text) or pattern.match(plain):
@@ -170,5 +177,5 @@ def english_left(at: AppTest) -> list[str]:
 
 def japanese_left(at: AppTest) -> list[str]:
     """Texts of an English run that are one of our Japanese translations."""
-    texts = {_strip_markdown(t) for t in visible_texts(at)}
+    texts = {_strip_markdown(t) for t in visible_texts(at)} - _LANGUAGE_NAMES
     return sorted(t for t in japanese_texts() if _strip_markdown(t) in texts)
