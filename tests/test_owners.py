@@ -31,6 +31,7 @@ from lib.llm.providers import PROVIDERS, client_for
 from lib.storage.conversations import Conversation, StoredMessage
 from lib.storage.db import StoreError
 from lib.storage.migrations import MIGRATIONS, SCHEMA_VERSION
+from lib.storage.prompts import PromptRepository
 from lib.storage.store import DB_FILE, Store
 from lib.usage.reader import LOCAL_OWNER_HASH, UsageLog, read_table
 from lib.usage.view import Filters, build_view, options
@@ -87,6 +88,7 @@ def _give_bob_one_of_everything(bob: Store) -> Things:
     mid = bob.add_message(cid, "assistant", "my secret answer", meta={"model": "m"})
     pid = bob.save_persona(PERSONA, "Teach Bob.", 0.4)
     preset_id = bob.save_preset(PRESET, "local", "bob-model", {"temperature": 0.1})
+    bob.set_preference("language", "ja")
     bob.cache_put("k" * 64, "local", "m", ChatResult(text="Bob's cached answer", finish_reason="stop"))
     rid = bob.save_compare_run(
         title="Bob's run",
@@ -139,6 +141,7 @@ ON_SOMEONE_ELSES: list[tuple[str, Callable[[Store, Things], Any]]] = [
     ("cache_get", lambda s, t: s.cache_get(t.key)),
     ("get_compare_run", lambda s, t: s.get_compare_run(t.rid)),
     ("delete_compare_run", lambda s, t: s.delete_compare_run(t.rid)),
+    ("get_preference", lambda s, t: s.get_preference("language")),
 ]
 # Lists: Alice sees none of Bob's things.
 LISTS: list[tuple[str, Callable[[Store], list]]] = [
@@ -156,8 +159,11 @@ CREATES: list[tuple[str, Callable[[Store, Things], Any]]] = [
     ("cache_put", lambda s, t: s.cache_put(t.key, "local", "m", ChatResult(text="Alice's answer", finish_reason="stop"))),
     ("cache_clear", lambda s, t: s.cache_clear()),
     ("save_compare_run", lambda s, t: s.save_compare_run(title="Alice's run", status="complete", spec={}, summary={}, cells=[])),
+    ("set_preference", lambda s, t: s.set_preference("language", "en")),
 ]
 NOT_OWNED = {"schema_version", "for_owner", "in_dir"}  # no stored thing: the database's version, constructors
+# Prompts (lib/storage/prompts.py) have owner tests of their own, with the same guard: tests/test_prompts_store.py.
+PROMPT_METHODS = {n for n in vars(PromptRepository) if not n.startswith("_")}
 
 
 def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
@@ -170,7 +176,7 @@ def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
 def test_every_public_store_method_is_covered_by_the_owner_tests() -> None:
     # the Store's own methods and its repositories' (lib/storage/*.py)
     public = {n for cls in Store.__mro__[:-1] for n in vars(cls) if not n.startswith("_") and callable(getattr(Store, n))}
-    covered = {n for n, _ in ON_SOMEONE_ELSES} | {n for n, _ in LISTS} | {n for n, _ in CREATES} | NOT_OWNED
+    covered = {n for n, _ in ON_SOMEONE_ELSES} | {n for n, _ in LISTS} | {n for n, _ in CREATES} | NOT_OWNED | PROMPT_METHODS
     assert public - covered == set(), "a new Store method: add it to the owner tests in tests/test_owners.py"
     assert covered - public == set()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.core.errors import YoakeError
+from lib.core.i18n import Msg
 from lib.core.identity import LOCAL_OWNER
 
 BUSY_TIMEOUT_S = 30.0
@@ -27,7 +28,7 @@ class StoreError(YoakeError):
     """A store operation the user asked for cannot be done (the message says why)."""
 
     kind = "store"
-    title = "That could not be saved."
+    title = Msg("That could not be saved.")
 
 
 def connect(path: Path, *, rows: bool = True) -> sqlite3.Connection:
