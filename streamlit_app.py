@@ -26,6 +26,7 @@ PAGES = [
     ("summarize.py", N_("URL summariser"), "📰"),
     ("docs_qa.py", N_("Docs Q&A"), "📚"),
     ("compare.py", N_("Compare"), "⚖️"),
+    ("prompts.py", N_("Prompts"), "📝"),
     ("usage.py", N_("Usage"), "📊"),
 ]
 

@@ -156,5 +156,60 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (owner, name)
     )
     """,
+    # 7: prompts with versions (issue 24, lib/storage/prompts.py): prompts, their immutable versions (content:
+    # the JSON of lib.prompts.model.PromptContent.to_dict()), labels, and the results that used a version.
+    # Every custom persona becomes a prompt of the same name whose version 1 is its system prompt and
+    # temperature (the personas table stays as it is); presets stay presets.
+    """
+    CREATE TABLE prompts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        deleted_at REAL
+    );
+    CREATE UNIQUE INDEX prompts_live_name ON prompts(owner, name) WHERE deleted_at IS NULL;
+    CREATE TABLE prompt_versions (
+        prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+        number INTEGER NOT NULL CHECK (number >= 1),
+        owner TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        content TEXT NOT NULL,
+        restored_from INTEGER,
+        deleted_at REAL,
+        PRIMARY KEY (prompt_id, number)
+    );
+    CREATE INDEX prompt_versions_by_owner ON prompt_versions(owner, prompt_id);
+    CREATE TABLE prompt_labels (
+        prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+        name TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (prompt_id, name),
+        FOREIGN KEY (prompt_id, version) REFERENCES prompt_versions(prompt_id, number)
+    );
+    CREATE TABLE prompt_refs (
+        owner TEXT NOT NULL,
+        prompt_id INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (owner, kind, target, prompt_id, version),
+        FOREIGN KEY (prompt_id, version) REFERENCES prompt_versions(prompt_id, number)
+    );
+    CREATE INDEX prompt_refs_by_version ON prompt_refs(prompt_id, version);
+    INSERT INTO prompts (owner, name, source, created_at, updated_at)
+        SELECT owner, name, 'persona:' || id, created_at, updated_at FROM personas ORDER BY owner, name;
+    INSERT INTO prompt_versions (prompt_id, number, owner, created_at, note, content)
+        SELECT p.id, 1, s.owner, s.updated_at, '', json_object(
+            'frequency_penalty', NULL, 'max_tokens', NULL, 'model', '', 'presence_penalty', NULL, 'seed', NULL,
+            'stop', json_array(), 'system', s.system_prompt, 'temperature', s.temperature, 'template', '', 'top_p', NULL)
+        FROM personas s JOIN prompts p ON p.owner = s.owner AND p.source = 'persona:' || s.id
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

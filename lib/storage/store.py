@@ -1,5 +1,5 @@
 """The store: conversations, messages, user personas, parameter presets, the
-answer cache, compare runs and preferences, in one SQLite database (`$YOAKE_DATA_DIR/yoake.db`).
+answer cache, compare runs, preferences and prompts with their versions, in one SQLite database (`$YOAKE_DATA_DIR/yoake.db`).
 
 Concurrency: Streamlit runs each session's script in its own thread and several app processes may
 share a data dir, so every call opens its own short-lived connection (WAL journal, busy timeout);
@@ -26,6 +26,7 @@ from lib.storage.migrations import MIGRATIONS
 from lib.storage.personas import PersonaRepository
 from lib.storage.preferences import PreferenceRepository
 from lib.storage.presets import PresetRepository
+from lib.storage.prompts import PromptRepository
 
 DB_FILE = "yoake.db"
 
@@ -37,6 +38,7 @@ class Store(
     AnswerCacheRepository,
     CompareRunRepository,
     PreferenceRepository,
+    PromptRepository,
 ):
     """Thread-safe by construction: no connection is shared between calls.
 
