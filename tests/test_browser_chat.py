@@ -3,6 +3,7 @@ survives its engine being killed, and leaves no engine process behind when it st
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -68,8 +69,11 @@ def test_chat_streams_in_a_real_browser_survives_an_engine_kill_and_leaves_no_or
             time.sleep(0.1)
         page.screenshot(path=str(artifacts_dir() / "chat-after-engine-kill.png"), full_page=True)
         assert messages.count() == 4 and "free (local)" in messages.nth(3).inner_text()
-        usage = (data_dir / "usage.jsonl").read_text().splitlines()
-        assert len(usage) == 2 and '"status":"ok"' in usage[1]
+        # The re-sent message is answered once; before it, at most the one call that met the dead engine
+        # (when the kill lands after the page's check), logged as a connection error.
+        after = [json.loads(line) for line in (data_dir / "usage.jsonl").read_text().splitlines()[1:]]
+        assert 1 <= len(after) <= 2 and after[-1]["status"] == "ok", after
+        assert all(r["status"] == "error" and r["error_type"] == "connection" for r in after[:-1]), after
         server_pids += _engines(proc.pid)
         assert len(server_pids) == 2 and alive(server_pids[1])
     # Streamlit stopped: its embedded server went with it.
