@@ -184,7 +184,7 @@ def test_compare_speaks_japanese_from_the_empty_form_to_a_finished_grid(data_dir
     assert at.title[0].value == "⚖️ " + ja("Compare")
     assert _english_left(at) == []
     # A fresh form: system prompt A is the default persona's, in Japanese (the model is told it).
-    assert at.text_area(key="cmp_system_0").value == ja(BUILTIN_PERSONAS[0].system_prompt)
+    assert at.text_area(key="cmp_system_0").value == BUILTIN_PERSONAS[0].prompt("ja")
     assert ja("Write a prompt first.") in [c.value for c in at.main.caption]
 
     # An invalid axis: the problem in Japanese, and Run stays off.
@@ -334,9 +334,10 @@ def test_logprobs_lib_messages_are_english_as_text_and_japanese_when_rendered() 
 def test_compares_default_system_prompt_follows_the_language() -> None:
     default = BUILTIN_PERSONAS[0]
     assert form_defaults("en")["system_0"] == default.system_prompt
-    assert form_defaults("ja")["system_0"] == ja(default.system_prompt) and JAPANESE.search(form_defaults("ja")["system_0"])
+    assert form_defaults("ja")["system_0"] == default.prompt("ja") and JAPANESE.search(form_defaults("ja")["system_0"])
     for persona in BUILTIN_PERSONAS:  # choosing any built-in persona fills system prompt A in Japanese
-        assert persona_prompt(persona, "ja") == ja(persona.system_prompt) != persona.system_prompt
+        assert persona_prompt(persona, "ja") == persona.prompts["ja"] != persona.system_prompt
+        assert JAPANESE.search(persona_prompt(persona, "ja"))
         assert persona_prompt(persona, "en") == persona.system_prompt
     own = Persona("Mine", "You are a pirate.", builtin=False)
     assert persona_prompt(own, "ja") == "You are a pirate."  # the visitor's own, as typed

@@ -46,6 +46,19 @@ def translations(lang: str) -> _gettext.NullTranslations:
     return _gettext.translation(DOMAIN, localedir=LOCALES_DIR, languages=[lang], fallback=True)
 
 
+@cache
+def message_ids() -> tuple[str, ...]:
+    """Every message id the translated catalogs know (plural entries by their singular). gettext has no
+    public listing: its compiled catalog is read here, the one place that does."""
+    ids: set[str] = set()
+    for lang in LANGUAGES:
+        for key in getattr(translations(lang), "_catalog", {}) or {}:
+            msgid = key[0] if isinstance(key, tuple) else key
+            if isinstance(msgid, str) and msgid:
+                ids.add(msgid)
+    return tuple(sorted(ids))
+
+
 def gettext(msgid: str, lang: str) -> str:
     return translations(lang).gettext(msgid) if msgid else msgid
 

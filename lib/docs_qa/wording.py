@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import cache, lru_cache
 
-from lib.core.i18n import N_, Msg, gettext, translations
+from lib.core.i18n import N_, Msg, gettext, message_ids
 
 # FileOutcome.status (stored and compared in English) as people read it, alone and counted.
 STATUS_LABELS = {
@@ -53,7 +53,7 @@ def _literal(msgid: str) -> str:
 @cache
 def _templates() -> tuple[tuple[str, str, re.Pattern[str]], ...]:
     """(msgid, its longest literal part, pattern) for every message with fields or not, most specific first."""
-    catalog = getattr(translations("ja"), "_catalog", {}) or {}
+    catalog = message_ids()
     out = []
     for msgid in catalog:
         if not isinstance(msgid, str) or not msgid or len(re.findall(r"[A-Za-z]", _literal(msgid))) < MIN_LITERAL_LETTERS:
