@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import openai
@@ -191,3 +192,14 @@ def test_append_after_a_torn_last_line_keeps_the_new_record(tmp_path: Path) -> N
     usage_log.append(path, usage_log.UsageRecord(page="chat", provider="local", model="after"))
     records, bad = reader.read_records(path)
     assert [r["model"] for r in records] == ["before", "after"] and bad == 1
+
+
+def test_text_from_outside_never_becomes_a_link_or_markup() -> None:
+    """Streamlit's markdown links bare URLs, `www.` names and e-mail addresses even when escaped (seen in
+    Chromium): md_text breaks each with an invisible word joiner, and the reader still sees the text."""
+    from lib.core.text import WORD_JOINER, md_text
+
+    hostile = "see https://evil.example/x, WWW.evil.example, bob@evil.example [a](javascript:x) <b>x</b> **b**"
+    shown = md_text(hostile)
+    assert not re.search(r"(?i)(https?|ftp|mailto):(?!\u2060)|www\.|@(?!\u2060)", shown.replace("\\", ""))
+    assert shown.replace("\\", "").replace(WORD_JOINER, "") == hostile  # the same characters, as text

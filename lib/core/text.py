@@ -17,14 +17,21 @@ from lib.core.i18n import format_jpy, format_number, format_usd, gettext
 CJK_CHARS = "\u3005\u3006\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 
 _INLINE = re.compile(r"([\\`*_\[\]<>~$|:])")
-_WWW = re.compile(r"(?i)\b(www)\.")  # GFM links `www.example.com` by itself
+# Streamlit's markdown also links bare URLs, `www.` names and e-mail addresses (GFM autolink literals),
+# escaped or not: a word joiner (U+2060, not shown, not copied as a space) after the scheme's colon,
+# after `www` and after `@` keeps each from being read as one.
+WORD_JOINER = "\u2060"
+_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp):")
+_WWW = re.compile(r"(?i)\b(www)\.")
 # These only at the start of a line: headings, list items (also "1."), setext underlines.
 _LEADING = re.compile(r"^([#+\-=]|\d+(?=[.)]))")
 
 
 def md_text(value: object) -> str:
     """`value` as literal text for a markdown context, on one line."""
-    text = _WWW.sub(r"\1\\.", _INLINE.sub(r"\\\1", " ".join(str(value).split())))
+    text = " ".join(str(value).split())
+    text = _WWW.sub(rf"\1{WORD_JOINER}.", _SCHEME.sub(rf"\1:{WORD_JOINER}", text)).replace("@", "@" + WORD_JOINER)
+    text = _INLINE.sub(r"\\\1", text)
     return _LEADING.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1), text)
 
 

@@ -3,9 +3,8 @@ as they have no spaces between words), the parameters as a table of changes.
 
 `side_markdown` writes one side for `st.markdown` with the changed words coloured by Streamlit's
 `:red-background[…]` / `:green-background[…]` directives over escaped text (`lib.core.text.md_text`):
-what the user wrote is never markup, HTML, a link or a heading. Streamlit's markdown links bare URLs and
-e-mail addresses in text after escapes are read (escaped `www.` and `http:` too), so a word joiner (U+2060, not
-shown) breaks `http:`/`www.`/`@` first."""
+what the user wrote is never markup, HTML, a link (md_text also breaks bare URLs, `www.` names and e-mail
+addresses, which Streamlit's markdown would link) or a heading."""
 
 from __future__ import annotations
 
@@ -22,9 +21,6 @@ EQUAL, DELETE, INSERT = "equal", "delete", "insert"
 # A CJK character alone, a run of whitespace, a run of other word characters, or one punctuation mark.
 _TOKEN = re.compile(rf"[{CJK_CHARS}]|\s+|[^\W{CJK_CHARS}]+|[^\w\s]", re.UNICODE)
 REMOVED_COLOUR, ADDED_COLOUR = "red", "green"
-WORD_JOINER = "\u2060"
-_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp):")
-_WWW = re.compile(r"(?i)\b(www)\.")
 
 
 @dataclass(frozen=True)
@@ -69,7 +65,7 @@ def sides(segments: list[Segment]) -> tuple[list[Segment], list[Segment]]:
 
 def _escaped(run: str) -> str:
     """One line's run as literal markdown, keeping a space where it began or ended with one."""
-    core = md_text(_WWW.sub(rf"\1{WORD_JOINER}.", _SCHEME.sub(rf"\1:{WORD_JOINER}", run)).replace("@", "@" + WORD_JOINER))
+    core = md_text(run)
     if not core:
         return " " if run else ""
     return (" " if run[:1].isspace() else "") + core + (" " if run[-1:].isspace() else "")
