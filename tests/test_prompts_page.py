@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.core.text import md_text
 from lib.prompts import PromptContent, resolve
 from lib.storage.store import Store
 from tests.support.hosted_api_sim import HostedAPISim
@@ -147,7 +148,7 @@ def test_import_a_promptfoo_file_duplicate_and_export(data_dir: Path, fake_model
     at.button(key="pr_import").click().run()
     assert not at.exception
     assert _texts(at.success) == ["Imported: faq."]
-    assert "· faq@1\\: settings left out\\: response\\_format." in _texts(at.caption)
+    assert "· " + md_text("faq@1: settings left out: response_format.") in _texts(at.caption)
     store = Store.in_dir(data_dir)
     faq = store.find_prompt("faq")
     assert faq.latest == 2 and at.session_state["pr_selected"] == faq.id
