@@ -210,7 +210,7 @@ def test_docs_qa_speaks_japanese_and_asks_the_model_in_japanese(japanese: None, 
     _upload_and_ask(at, "データの保存場所を変更するには？")
     assert english_shown(at) == []
     success = " ".join(s.value for s in at.success)
-    assert f"{ja('Uploads')}: 追加2件、スキップ1件" in success
+    assert f"{ja('Uploads')}：追加2件、スキップ1件" in success
     table = next(e for e in at.expander if e.label == ja("Add documents")).dataframe[0].value
     assert list(table[ja("What happened")]) == [ja("skipped")] and "バイナリファイルです（PNG画像）" in table[ja("Why")][0]
     [sent] = fake_model.calls()
