@@ -203,3 +203,15 @@ def test_prepare_fills_the_variables_and_names_the_version_by_number(data_dir: P
     assert record(store, "support@2", "conversation", "c1") and not record(store, "support@9", "conversation", "c1")
     assert [(r.number, r.target) for r in store.list_prompt_references(pid)] == [(2, "c1")]
     assert persona_content("Be kind.", 0.7) == PromptContent(system="Be kind.", temperature=0.7)
+
+
+def test_an_exported_conversation_keeps_its_version_through_import(data_dir: Path) -> None:
+    from lib.conversation.io import export_json, parse_import
+
+    store = Store.in_dir(data_dir)
+    cid = store.create_conversation(title="hi", system_prompt="s", prompt="support@2")
+    store.add_message(cid, "user", "hello")
+    doc = json.loads(export_json(store.get_conversation(cid)))
+    assert doc["metadata"]["prompt"] == "support@2"
+    again = store.get_conversation(store.import_conversation(parse_import(json.dumps(doc).encode())))
+    assert again.prompt == "support@2" and [m.content for m in again.messages] == ["hello"]

@@ -195,6 +195,8 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
         n_variants = int(state.cmp_n_variants)
         for i, col in enumerate(st.columns(n_variants)):
             col.text_area(_("System prompt {name}").format(name=cmp.VARIANT_NAMES[i]), key=f"cmp_system_{i}", height=100)
+    else:
+        st.caption(_("Each version sends its own user message template; the prompt below is sent for a version without one."))
     st.text_area(
         _("Prompt"),
         key="cmp_prompt",

@@ -241,8 +241,9 @@ class ConversationRepository(Database):
         now = time.time()
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations"
+                " (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params, prompt)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cid,
                     self.owner,
@@ -254,6 +255,7 @@ class ConversationRepository(Database):
                     conv.provider,
                     conv.model,
                     dumps(conv.params),
+                    conv.prompt,
                 ),
             )
             conn.executemany(
