@@ -88,7 +88,28 @@ def test_the_diff_view_and_the_version_picker(serve_model: ServeModel, data_dir:
         assert "support@2" in started.first.inner_text()
         page.screenshot(path=str(artifacts_dir() / "chat-from-prompt.png"), full_page=True)
 
-    [line] = usage_lines(data_dir)
-    assert (line["page"], line["prompt"], line["temperature"]) == ("chat", "support@2", 0.3)
+        # Compare v1 and v2 from the diff: one column per version, named by it.
+        page.goto(f"{url}/prompts")
+        main = page.get_by_test_id("stMain")
+        main.get_by_role("tab", name="↔️ Diff").wait_for(timeout=60_000)
+        main.get_by_role("tab", name="↔️ Diff").click()
+        _choose(page, main, "From", "v1 · first")
+        _choose(page, main, "To", "v2 · demo · more patient")
+        main.get_by_role("button", name="⚖️ Compare their answers").click()
+        values = page.get_by_label("Values of {{product}}, {{question}}: CSV, first line names them, one row per line")
+        values.wait_for(timeout=60_000)
+        values.fill("product,question\nYoake,How do I export a chat?")
+        values.press("Tab")
+        page.wait_for_timeout(500)
+        page.get_by_text("12 calls").first.wait_for(timeout=30_000)  # 2 versions × 3 temperatures × 2 samples
+        page.get_by_role("button", name="▶ Run").click()
+        page.get_by_role("button", name="↻ Re-run").wait_for(timeout=120_000)
+        for ref in ("support@1", "support@2"):
+            page.get_by_test_id("stMain").get_by_text(ref, exact=True).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(artifacts_dir() / "compare-prompt-versions.png"), full_page=True)
+
+    chat, *compare = usage_lines(data_dir)
+    assert (chat["page"], chat["prompt"], chat["temperature"]) == ("chat", "support@2", 0.3)
+    assert sorted((c["page"], c["prompt"]) for c in compare) == [("compare", "support@1")] * 6 + [("compare", "support@2")] * 6
     [conv] = Store.in_dir(data_dir).list_conversations(prompt="support@2")
     assert Store.in_dir(data_dir).get_conversation(conv.id).system_prompt == "You are a patient support agent for Yoake."

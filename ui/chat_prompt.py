@@ -115,4 +115,4 @@ def section(store: Store) -> None:
 def caption() -> None:
     """Which prompt version the shown conversation was started from."""
     if state.get("chat_prompt_ref") and state.get("chat_conversation_id"):
-        st.caption(_("📝 Started from the prompt version {ref}").format(ref=f"`{state.chat_prompt_ref}`"))
+        st.caption(_("📝 Started from the prompt version {ref}").format(ref=md_text(state.chat_prompt_ref)))

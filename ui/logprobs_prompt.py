@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.core.text import md_text
 from lib.prompts import PromptError
 from lib.prompts.use import LOGPROBS, PromptHandoff
 from lib.storage.store import Store
@@ -58,6 +59,6 @@ def ref() -> str | None:
     """The version the explorer's text is (`name@version`), while its system prompt and prompt are as filled in."""
     filled = state.get("lp_prompt_ref")
     if filled and (state.get("lp_system", "").strip(), state.get("lp_prompt", "").strip()) == (filled[1], filled[2]):
-        st.caption(_("📝 Runs the prompt version {ref}").format(ref=f"`{filled[0]}`"))
+        st.caption(_("📝 Runs the prompt version {ref}").format(ref=md_text(filled[0])))
         return filled[0]
     return None
