@@ -5,14 +5,16 @@ version filled in for a page (`lib.prompts.use`) and its messages in Japanese. N
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from lib.compare import GridSpec, ModelChoice, RunRecord, expand, labels, load_run, problems, save_run
+from lib.compare import GridSpec, ModelChoice, RunRecord, expand, export_csv, export_json, labels, load_run, problems, save_run
 from lib.compare.handoff import form_values
 from lib.compare.runner import CellResult
 from lib.core import usage_log
@@ -139,6 +141,9 @@ def test_a_saved_run_keeps_its_versions_referenced_and_reloads_them(data_dir: Pa
     again = load_run(store, run_id)
     assert [c.prompt_ref for c in again.plan.cells] == ["support@1", "support@2"]
     assert again.title == "support@1 vs support@2"
+    rows = list(csv.DictReader(io.StringIO(export_csv(again))))
+    assert [r["prompt_ref"] for r in rows] == ["support@1", "support@2"]
+    assert [c["prompt_ref"] for c in json.loads(export_json(again))["cells"]] == ["support@1", "support@2"]
     assert sorted((r.number, r.kind, r.target) for r in store.list_prompt_references(pid)) == [
         (1, "compare_run", run_id), (2, "compare_run", run_id),
     ]  # fmt: skip

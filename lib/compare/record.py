@@ -128,7 +128,7 @@ EXPORT_FORMAT = "yoake.compare"
 # The cell's axes, its outcome and its metrics (the logprob count is the perplexity's base, not a column).
 CSV_FIELDS = (
     "index", "row", "column", "row_label", "column_label", "provider", "model", "temperature", "top_p",
-    "variant", "system_prompt", "inputs", "sample", "seed", "prompt", "max_tokens", "status", "text",
+    "variant", "prompt_ref", "system_prompt", "inputs", "sample", "seed", "prompt", "max_tokens", "status", "text",
     *(m for m in METRICS if m != "logprob_tokens"), "error",
 )  # fmt: skip
 
