@@ -95,6 +95,7 @@ def _body(rng: random.Random) -> str:
         "usage_estimated": rng.random() < 0.05,
         "cache_hit": rng.random() < 0.02,
         "owner": OWNERS[rng.randrange(len(OWNERS))],
+        "prompt": f"support@{rng.randrange(1, 5)}" if rng.random() < 0.2 else None,  # a saved prompt version's calls
     }
     return json.dumps({k: rec[k] for k in ORDER[2:]}, separators=(",", ":"))[1:]
 

@@ -5,10 +5,13 @@ A thin view: widgets and state live in ui/chat_sidebar.py, the chat flow in lib/
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from lib.conversation.service import ConversationService, Target, Turn, meta_caption
 from lib.llm.chat import ChatParams, parse_seed, parse_stop
+from ui import chat_prompt
 from ui import chat_sidebar as sidebar
 from ui.common import enter_page, error_message, model_picker, open_store, restarted_after, settings
 from ui.i18n import _, language, tr
@@ -20,6 +23,7 @@ st.title(_("💬 Chat"))
 state = st.session_state
 sidebar.init_state()
 store = open_store()
+chat_prompt.init(store)
 service = ConversationService(store)
 # Using the page while a reply streams starts this run and ends the one streaming it (Streamlit's
 # fast reruns). Stop that reply first, so its text so far is saved in its place (marked stopped)
@@ -31,6 +35,7 @@ with st.sidebar:
     sidebar.conversations(store, current)
     selection = model_picker("chat", allow_auto=True)
     sidebar.persona_and_parameters(store)
+    chat_prompt.section(store)
     sidebar.presets(store)
     sidebar.personas(store)
     sidebar.import_conversation(store)
@@ -53,6 +58,7 @@ if state.chat_pending and selection is not None:
     state.chat_sending = cid  # until its reply exists: a run ended before then leaves a stopped turn
     sending = True
 
+chat_prompt.caption()
 usd_jpy = settings().usd_jpy
 for turn in state.chat_history:
     with st.chat_message(turn.role):
@@ -91,7 +97,8 @@ def _send(*, retry_if_engine_died: bool = True) -> None:
         frequency_penalty=state.chat_frequency or None,
         stop=parse_stop(state.chat_stop),
     )
-    target = Target(selection.provider, selection.base_url, selection.client, selection.context("chat"))
+    ctx = replace(selection.context("chat"), prompt=state.chat_prompt_ref)  # calls of a chat from a version log it
+    target = Target(selection.provider, selection.base_url, selection.client, ctx)
     reply = service.reply(
         _save(),
         state.chat_history,

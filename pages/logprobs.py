@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import openai
 import streamlit as st
@@ -27,7 +29,8 @@ from lib.logprobs import (
     summarize,
     to_frame,
 )
-from ui.common import Selection, enter_page, error_message, model_picker, show_error
+from ui import logprobs_prompt
+from ui.common import Selection, enter_page, error_message, model_picker, open_store, show_error
 from ui.i18n import _, fmt_number, fmt_percent, language, ngettext, tr
 from ui.logprobs_view import close_up, run_caption, spans_table, token_columns
 
@@ -46,6 +49,7 @@ if (handoff := state.pop("lp_handoff", None)) is not None:  # a compare cell ope
     state.update(lp_provider=handoff.provider, lp_model=handoff.model, lp_system=handoff.system, lp_prompt=handoff.prompt,
                  lp_temperature=handoff.temperature, lp_max_tokens=handoff.max_tokens, lp_seed=handoff.seed,
                  lp_run=None, lp_fork=None, lp_error=None)  # fmt: skip
+logprobs_prompt.init(open_store())
 
 with st.sidebar:
     selection = model_picker("lp")
@@ -89,6 +93,7 @@ ready = selection is not None and probe is not None and probe.available
 
 if selection is not None and reproducible_extra_body(selection.provider):
     st.caption(tr(REPRODUCIBLE_NOTE))
+logprobs_prompt.section(open_store())
 st.text_area(_("System prompt (optional)"), key="lp_system", height=68)
 st.text_area(_("Prompt"), key="lp_prompt", height=100, placeholder=_("Ask the model something…"))
 
@@ -98,6 +103,7 @@ def _fail(exc: BaseException) -> None:
     state.lp_error = error_message(exc, selection.provider, selection.settings)
 
 
+prompt_ref = logprobs_prompt.ref()  # name@version while the text is a saved version's
 if st.button(_("Run"), key="lp_run_button", type="primary", disabled=not ready):
     assert selection is not None
     prompt = state.lp_prompt.strip()
@@ -117,7 +123,7 @@ if st.button(_("Run"), key="lp_run_button", type="primary", disabled=not ready):
                     selection.client,
                     messages,
                     params,
-                    selection.context(PAGE),
+                    replace(selection.context(PAGE), prompt=prompt_ref),
                     int(state.lp_top_k),
                     extra_body=reproducible_extra_body(selection.provider),
                 )

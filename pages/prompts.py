@@ -11,6 +11,7 @@ from lib.core.text import md_text
 from lib.prompts import PromptContent, PromptError, export_json, export_promptfoo, format_ref, import_file
 from lib.prompts.io import PromptImportError
 from lib.prompts.promptfoo import to_chat_json
+from lib.prompts.use import CHAT, COMPARE, LOGPROBS, PromptHandoff
 from lib.storage.db import StoreError
 from ui import prompts_view as view
 from ui.common import enter_page, error_message, open_store, settings
@@ -143,8 +144,16 @@ def _import() -> None:
     state.pr_selected, state.pr_base = store.find_prompt(names[0]).id, None
 
 
+def _hand_off(key: str, handoff: PromptHandoff, page: str) -> None:
+    """A version for another page: that page takes it from session state; this one switches to it."""
+    state[key] = handoff
+    state.pr_goto = page
+
+
 # --- the list -------------------------------------------------------------------------------------------
 
+if goto := state.pop("pr_goto", None):
+    st.switch_page(goto)
 search = st.text_input(_("Search"), key="pr_search", placeholder=_("A word of the name or the text"))
 prompts = store.list_prompts(search)
 everything = prompts if not search.strip() else store.list_prompts()
@@ -230,6 +239,12 @@ with tab_history:
                        disabled=pick == prompt.latest, help=_("Adds a version equal to this one; nothing is lost."))  # fmt: skip
     with st.expander(_("Version {n}").format(n=pick), expanded=False):
         view.show_version(by_number[pick])
+    # Use it: the other pages take the version (a typed hand-off) and ask for its variables there.
+    col_chat, col_lp = st.columns(2)
+    col_chat.button("💬 " + _("Start a chat with this version"), key="pr_start_chat", type="primary", on_click=_hand_off,
+                    args=("chat_prompt_handoff", PromptHandoff(CHAT, format_ref(prompt.name, pick)), "pages/chat.py"))  # fmt: skip
+    col_lp.button("🔍 " + _("Run it in the logprobs explorer"), key="pr_start_logprobs", on_click=_hand_off,
+                  args=("lp_prompt_handoff", PromptHandoff(LOGPROBS, format_ref(prompt.name, pick)), "pages/logprobs.py"))  # fmt: skip
 
 with tab_diff:
     if len(versions) < 2:
@@ -242,6 +257,10 @@ with tab_diff:
         new = col_b.selectbox(_("To"), numbers, index=len(numbers) - 1, key=f"pr_diff_new_{prompt.id}",
                               format_func=lambda n: view.version_label(by_number[n], prompt.labels))  # fmt: skip
         view.side_by_side(by_number[old], by_number[new])
+        refs = (format_ref(prompt.name, old), format_ref(prompt.name, new))
+        st.button("⚖️ " + _("Compare their answers"), key="pr_start_compare", disabled=old == new,
+                  help=_("Opens the compare page with these two versions as the variants."), on_click=_hand_off,
+                  args=("cmp_prompt_handoff", PromptHandoff(COMPARE, refs[1], refs), "pages/compare.py"))  # fmt: skip
 
 with tab_labels:
     st.caption(_("A label names one version (e.g. demo, 本番) and can be moved; results and pages can use name@label."))

@@ -126,6 +126,7 @@ with st.sidebar:
         placeholder=_("All pages"),
         format_func=usage_charts.shown_as(usage_charts.PAGE_TITLES),
     )
+    prompts = st.multiselect(_("Prompt version"), opts["prompt"], key="usage_prompt", placeholder=_("Any prompt or none"))
     statuses = st.multiselect(
         _("Status"), list(STATUSES), key="usage_status", placeholder=_("Any status"), format_func=usage_charts.shown_as(STATUSES)
     )
@@ -169,6 +170,7 @@ filters = Filters(
     models=tuple(models),
     pages=tuple(pages),
     statuses=tuple(statuses),
+    prompts=tuple(prompts),
     owners=owners,
 )
 prices_key = repr((sorted(price_table.prices.items()), sorted(price_table.deprecations.items())))
@@ -281,6 +283,7 @@ csv_name = (
     if start
     else _("usage-all-{end}.csv").format(end=end or today)
 )
+usage_tables.by_prompt(view, cfg.usd_jpy)
 usage_tables.recent_calls(
     view, table=table, filters=filters, tz=tz, admin_view=admin_view, usd_jpy=cfg.usd_jpy, file_name=csv_name
 )

@@ -511,7 +511,7 @@ def test_usage_records_a_hash_of_the_owner_and_never_the_owner(data_dir: Path) -
     assert view(frozenset({owner_hash(ALICE.owner), LOCAL_OWNER_HASH})).input_tokens == 405
     assert view(frozenset()).rows == 0 and view(frozenset()).today_tokens == 0
     assert everyone.today_tokens == 603  # the old line is from another day
-    assert options(table, frozenset({"0" * 16})) == {"provider": [], "model": [], "page": []}
+    assert options(table, frozenset({"0" * 16})) == {"provider": [], "model": [], "page": [], "prompt": []}
     assert options(table)["model"] == ["gpt-4o-mini"]
     assert build_view(table, Filters(start=date(2020, 3, 1), end=date(2020, 3, 1), owners=frozenset({LOCAL_OWNER_HASH})),
                       prices={}, local_providers=(), today=today).rows == 1  # fmt: skip

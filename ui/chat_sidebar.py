@@ -93,6 +93,7 @@ def snapshot() -> ChatSettings:
         provider=state.get("chat_provider"),
         model=state.get("chat_model"),
         params={name: state.get(key) for name, key in PARAM_KEYS.items()},
+        prompt=state.get("chat_prompt_ref"),
     )
 
 
@@ -140,6 +141,7 @@ def load_conversation(store: Store, conv: Conversation) -> None:
     if conv.system_prompt is not None:
         state.chat_system_prompt = conv.system_prompt
     _apply_params(conv.params)
+    state.chat_prompt_ref = conv.prompt
     state.chat_saved_settings = snapshot()
     st.query_params["c"] = conv.id
 
@@ -151,6 +153,7 @@ def clear_conversation() -> None:
     state.chat_confirm_delete = None
     state.chat_saved_settings = None
     state.chat_title_synced = None
+    state.chat_prompt_ref = None
     st.query_params.pop("c", None)
 
 
@@ -225,6 +228,7 @@ def _delete_confirmed(store: Store) -> None:
     cid = state.chat_confirm_delete
     state.chat_confirm_delete = None
     if cid and store.delete_conversation(cid):
+        store.remove_prompt_references("conversation", cid)  # a prompt version it was started from may go now
         state.chat_notice = ("success", _("Conversation deleted."))
     if cid == state.chat_conversation_id:
         clear_conversation()

@@ -12,6 +12,8 @@ from lib import compare as cmp
 from lib.compare.defaults import form_defaults, persona_prompt
 from lib.conversation.personas import BUILTIN_PERSONAS, CUSTOM_PERSONA, builtin_by_name
 from lib.llm.chat import parse_seed
+from lib.prompts import PromptError, format_ref, parse_ref
+from lib.prompts.use import COMPARE, PromptHandoff, compare_variant
 from lib.storage.store import Store
 from ui.common import Selection, model_picker
 from ui.i18n import _, fmt_datetime, language, ngettext, tr
@@ -34,6 +36,9 @@ FORM_KEYS = [
     "cmp_seed",
     "cmp_columns",
     "cmp_columns_auto",
+    "cmp_use_versions",
+    "cmp_pv_name",
+    "cmp_pv_refs",
 ]
 FORM_KEYS += [f"cmp_system_{i}" for i in range(cmp.MAX_VARIANTS)]
 FORM_KEYS += [f"cmp_m{i}_{k}" for i in range(cmp.MAX_MODELS) for k in ("provider", "model", "custom_url")]
@@ -41,6 +46,20 @@ FORM_KEYS += [f"cmp_m{i}_{k}" for i in range(cmp.MAX_MODELS) for k in ("provider
 
 def init_state() -> None:
     """The form's values, kept across visits to other pages (Streamlit drops the state of widgets a run did not show)."""
+    handoff = state.pop("cmp_prompt_handoff", None)  # versions of a prompt sent by the Prompts page
+    if isinstance(handoff, PromptHandoff) and handoff.page == COMPARE and handoff.refs:
+        try:
+            name = parse_ref(handoff.refs[0]).name
+        except PromptError:
+            name = None
+        if name:
+            state.cmp_form = state.get("cmp_form", {}) | {
+                "cmp_use_versions": True, "cmp_pv_name": name, "cmp_pv_refs": list(handoff.refs[: cmp.MAX_VARIANTS]),
+                "cmp_columns": "variant", "cmp_columns_auto": False,
+            }  # fmt: skip
+            for key in ("cmp_use_versions", "cmp_pv_name", "cmp_pv_refs", "cmp_columns", "cmp_columns_auto"):
+                state.pop(key, None)
+            state.cmp_view_id = None
     for key, value in state.get("cmp_form", {}).items():
         state.setdefault(key, value)
     for key, value in {f"cmp_{k}": v for k, v in form_defaults(language()).items()}.items():  # worded: the visitor's language
@@ -70,6 +89,7 @@ def sidebar(store: Store) -> list[Selection | None]:
 
     def _delete_run(run_id: str) -> None:
         store.delete_compare_run(run_id)
+        store.remove_prompt_references("compare_run", run_id)
         if state.cmp_view_id == run_id:
             state.cmp_view_id = None
         state.cmp_notice = ("success", _("Run deleted."))
@@ -121,6 +141,33 @@ def sidebar(store: Store) -> list[Selection | None]:
 COLUMN_PREFERENCE = ("temperature", "model", "variant", "top_p", "input", "sample")
 
 
+def versions(store: Store) -> tuple[list[str], list[dict]] | None:
+    """Saved versions of one prompt as the variants ("v3 vs v4 × temperatures"): (their system prompts, their
+    `GridSpec.versions` entries); None when the variants are typed."""
+    st.toggle(_("Compare saved prompt versions"), key="cmp_use_versions",
+              help=_("Each version (its system prompt, user message template, temperature and top_p) is a variant."))  # fmt: skip
+    if not state.get("cmp_use_versions"):
+        return None
+    prompts = store.list_prompts()
+    if not prompts:
+        st.caption(_("No saved prompts yet: write one on the Prompts page."))
+        return [], []
+    names = [p.name for p in prompts]
+    if state.get("cmp_pv_name") not in names:
+        state.cmp_pv_name = names[0]
+    pick = st.columns([1, 2])
+    pick[0].selectbox(_("Saved prompt"), names, key="cmp_pv_name")
+    prompt = prompts[names.index(state.cmp_pv_name)]
+    found = {format_ref(v.prompt_name, v.number): v for v in reversed(store.list_versions(prompt.id))}
+    tags = {ref: ", ".join(k for k, n in prompt.labels.items() if n == v.number) for ref, v in found.items()}
+    state.cmp_pv_refs = [r for r in state.get("cmp_pv_refs") or [] if r in found] or list(found)[:2]
+    pick[1].multiselect(_("Versions (up to {n})").format(n=cmp.MAX_VARIANTS), list(found), key="cmp_pv_refs",
+                        max_selections=cmp.MAX_VARIANTS,
+                        format_func={r: f"{r} ({tags[r]})" if tags[r] else r for r in found}.get)  # fmt: skip
+    variants = [compare_variant(found[r]) for r in state.cmp_pv_refs]
+    return [system for system, _ in variants], [entry for _, entry in variants]
+
+
 def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec, list[str]]:
     """The prompt, its variants, values and axes; returns the grid they describe and what stops it from
     running (problems: `Msg`s or text in the visitor's language; show them with `tr`)."""
@@ -130,30 +177,35 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
         if persona:
             state.cmp_system_0 = persona_prompt(persona, language())
 
+    chosen = versions(store)
     builtin_names = [p.name for p in BUILTIN_PERSONAS] + [CUSTOM_PERSONA]  # ours: shown in the visitor's language
     persona_names = builtin_names[:-1] + sorted(p.name for p in store.list_personas()) + [CUSTOM_PERSONA]
     if state.cmp_persona not in persona_names:
         state.cmp_persona = CUSTOM_PERSONA
-    top = st.columns([2, 1])
-    top[0].selectbox(
-        _("Persona (fills system prompt A)"),
-        persona_names,
-        key="cmp_persona",
-        on_change=_apply_persona,
-        format_func={n: _(n) if n in builtin_names else n for n in persona_names}.get,  # worded now, not when called
-    )
-    top[1].number_input(_("Prompt variants (system prompts)"), 1, cmp.MAX_VARIANTS, key="cmp_n_variants")
-    n_variants = int(state.cmp_n_variants)
-    for i, col in enumerate(st.columns(n_variants)):
-        col.text_area(_("System prompt {name}").format(name=cmp.VARIANT_NAMES[i]), key=f"cmp_system_{i}", height=100)
+    if chosen is None:
+        top = st.columns([2, 1])
+        top[0].selectbox(
+            _("Persona (fills system prompt A)"),
+            persona_names,
+            key="cmp_persona",
+            on_change=_apply_persona,
+            format_func={n: _(n) if n in builtin_names else n for n in persona_names}.get,  # worded now, not when called
+        )
+        top[1].number_input(_("Prompt variants (system prompts)"), 1, cmp.MAX_VARIANTS, key="cmp_n_variants")
+        n_variants = int(state.cmp_n_variants)
+        for i, col in enumerate(st.columns(n_variants)):
+            col.text_area(_("System prompt {name}").format(name=cmp.VARIANT_NAMES[i]), key=f"cmp_system_{i}", height=100)
+    else:
+        st.caption(_("Each version sends its own user message template; the prompt below is sent for a version without one."))
     st.text_area(
         _("Prompt"),
         key="cmp_prompt",
         height=110,
         placeholder=_("Ask something… Use {{name}} for a value that changes per row, e.g. Describe {{city}} in one line."),
     )
-    systems = [state[f"cmp_system_{i}"] for i in range(n_variants)]
-    variables = cmp.find_variables(state.cmp_prompt, *systems)
+    systems = [state[f"cmp_system_{i}"] for i in range(n_variants)] if chosen is None else chosen[0]
+    templates = [str(v.get("template") or "") for v in chosen[1]] if chosen else []
+    variables = cmp.find_variables(state.cmp_prompt, *systems, *templates)
     if variables:
         header = ",".join(variables)
         st.text_area(
@@ -193,6 +245,8 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
         problems += [bad] if bad else []
         seed, bad = parse_seed(state.cmp_seed)
         problems += [bad] if bad else []
+        if chosen is not None and not chosen[1]:
+            problems.append(_("Pick at least one saved prompt version."))
         for i, sel in enumerate(selections):
             if sel is None:
                 problems.append(_("Model {n} is not usable yet (see the sidebar).").format(n=i + 1))
@@ -200,14 +254,16 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
         if len({(c.provider, c.model) for c in choices}) < len(choices):
             problems.append(_("The same model is chosen twice: use samples to repeat a model."))
         spec = cmp.GridSpec(
-            prompt=state.cmp_prompt, models=tuple(choices), variants=tuple(systems), temperatures=tuple(temps or [None]),
-            top_ps=tuple(top_ps or [None]), inputs=tuple(inputs or [{}]), samples=int(state.cmp_samples), seed=seed,
-            max_tokens=int(state.cmp_max_tokens), persona=state.cmp_persona,
+            prompt=state.cmp_prompt, models=tuple(choices), variants=tuple(systems) or ("",),
+            temperatures=tuple(temps or [None]), top_ps=tuple(top_ps or [None]), inputs=tuple(inputs or [{}]),
+            samples=int(state.cmp_samples), seed=seed, max_tokens=int(state.cmp_max_tokens),
+            persona=state.cmp_persona if chosen is None else None, versions=tuple(chosen[1]) if chosen else (),
         )  # fmt: skip
         options = spec.varying() or list(cmp.AXES)
         if state.cmp_columns not in options or state.get("cmp_columns_auto", True):
-            # Until the user picks one, the columns follow the most telling axis that varies.
-            state.cmp_columns = next(a for a in COLUMN_PREFERENCE if a in options)
+            # Until the user picks one, the columns follow the most telling axis that varies (versions first).
+            preference = ("variant", *COLUMN_PREFERENCE) if spec.versions else COLUMN_PREFERENCE
+            state.cmp_columns = next(a for a in preference if a in options)
             state.cmp_columns_auto = True
         st.selectbox(
             _("Columns"),

@@ -48,6 +48,7 @@ def _recent_columns(tz: str, usd_jpy: float | None) -> dict[str, object]:
         "usage_estimated": _("usage estimated"),
         "cache_hit": _("cache hit"),
         "owner": _("owner"),
+        "prompt": _("prompt version"),
     }
     if usd_jpy:
         columns["cost_jpy"] = number(
@@ -58,6 +59,30 @@ def _recent_columns(tz: str, usd_jpy: float | None) -> dict[str, object]:
             ),
         )
     return columns
+
+
+def by_prompt(view: UsageView, usd_jpy: float | None) -> None:
+    """Calls, tokens, cost, latency and error rate per prompt version (calls made from a saved prompt)."""
+    st.subheader(_("By prompt version"))
+    if view.by_prompt.empty:
+        st.caption(_("No call in this selection ran a saved prompt version (start one from the Prompts page)."))
+        return
+    number = st.column_config.NumberColumn
+    frame = view.by_prompt.copy()
+    columns: dict[str, object] = {
+        "prompt": _("prompt version"),
+        "calls": _("calls"),
+        "input_tokens": _("input tokens"),
+        "output_tokens": _("output tokens"),
+        "cost": number(_("cost (USD)"), format="%.6f", help=_("As billed at the price in effect on the call's day")),
+        "p50_latency_ms": number(_("latency p50 (ms)"), format="%.0f"),
+        "p95_latency_ms": number(_("latency p95 (ms)"), format="%.0f"),
+        "error_rate": number(_("error rate"), format="percent"),
+    }
+    if usd_jpy:
+        frame.insert(frame.columns.get_loc("cost") + 1, "cost_jpy", frame["cost"] * usd_jpy)
+        columns["cost_jpy"] = number(_("cost (JPY, estimate)"), format="%.2f")
+    st.dataframe(frame, key="usage_by_prompt", hide_index=True, width="stretch", column_config=columns)
 
 
 def recent_calls(view: UsageView, *, table: pa.Table, filters: Filters, tz: str, admin_view: bool,

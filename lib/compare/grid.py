@@ -149,6 +149,10 @@ class GridSpec:
     max_tokens: int = 256
     column_axis: str = "temperature"
     persona: str | None = None
+    # Saved prompt versions as the variants (issue 24): one per variant, each {"ref": "name@3", "template": …,
+    # and its "temperature" / "top_p" when set}; the variant's system prompt is in `variants`. A version's
+    # template is its user message ("" = `prompt`); its temperature and top_p apply where the axis is blank.
+    versions: tuple[dict[str, Any], ...] = ()
 
     def counts(self) -> dict[str, int]:
         return {
@@ -178,7 +182,7 @@ class GridSpec:
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in d.items() if k in known}
         data["models"] = tuple(ModelChoice(**m) for m in d.get("models", ()))
-        for name in ("variants", "temperatures", "top_ps", "inputs"):
+        for name in ("variants", "temperatures", "top_ps", "inputs", "versions"):
             if name in data:
                 data[name] = tuple(data[name])
         return cls(**data)
@@ -187,8 +191,10 @@ class GridSpec:
 def problems(spec: GridSpec) -> list[str]:
     """Why this grid cannot run (empty: it can), as `Msg`s."""
     out: list[str] = []
-    if not spec.prompt.strip():
+    if not spec.prompt.strip() and not (spec.versions and all(str(v.get("template") or "").strip() for v in spec.versions)):
         out.append(NO_PROMPT)
+    if spec.versions and len(spec.versions) != len(spec.variants):
+        out.append(Msg("Each prompt variant needs its version."))
     if not spec.models:
         out.append(Msg("Pick at least one model."))
     if len(spec.models) > MAX_MODELS:
@@ -235,6 +241,7 @@ class Cell:
     seed: int | None
     prompt: str  # the user message, variables filled in
     max_tokens: int
+    prompt_ref: str = ""  # the saved prompt version this cell ran (`name@version`), if any
 
     def messages(self) -> list[ChatCompletionMessageParam]:
         system: list[ChatCompletionMessageParam] = (
@@ -265,6 +272,8 @@ def axis_label(spec: GridSpec, axis: str, i: int) -> str:
     if axis == "top_p":
         return Msg("top_p={value}", value=_num(spec.top_ps[i]))
     if axis == "variant":
+        if i < len(spec.versions):
+            return str(spec.versions[i].get("ref") or VARIANT_NAMES[i])  # the version it runs: name@3
         return Msg("prompt {name}", name=VARIANT_NAMES[i])
     if axis == "input":
         return _input_label(spec.inputs[i]) or Msg("row 1")
@@ -318,13 +327,17 @@ def expand(spec: GridSpec) -> GridPlan:
             idx = dict(zip(row_axes, combo, strict=True)) | {col_axis: c}
             choice = spec.models[idx["model"]]
             values = spec.inputs[idx["input"]]
+            version = spec.versions[idx["variant"]] if idx["variant"] < len(spec.versions) else {}
+            temperature, top_p = spec.temperatures[idx["temperature"]], spec.top_ps[idx["top_p"]]
             cells.append(Cell(
                 index=len(cells), row=r, column=c, slot=idx["model"], provider=choice.provider, model=choice.model,
-                temperature=spec.temperatures[idx["temperature"]], top_p=spec.top_ps[idx["top_p"]],
+                temperature=version.get("temperature") if temperature is None else temperature,
+                top_p=version.get("top_p") if top_p is None else top_p,
                 variant=VARIANT_NAMES[idx["variant"]], system_prompt=render(spec.variants[idx["variant"]], values).strip(),
                 inputs=dict(values), sample=idx["sample"] + 1,
                 seed=None if spec.seed is None else spec.seed + idx["sample"],
-                prompt=render(spec.prompt, values).strip(), max_tokens=spec.max_tokens,
+                prompt=render(str(version.get("template") or "").strip() or spec.prompt, values).strip(),
+                max_tokens=spec.max_tokens, prompt_ref=str(version.get("ref") or ""),
             ))  # fmt: skip
     return GridPlan(col_axis, columns, rows, cells)
 

@@ -92,6 +92,10 @@ def form_values(spec: GridSpec) -> dict[str, Any]:
     values |= {f"system_{i}": system for i, system in enumerate(spec.variants)}
     if spec.persona:
         values["persona"] = spec.persona
+    refs = [str(v.get("ref") or "") for v in spec.versions]
+    values["use_versions"] = bool(refs)
+    if refs:  # saved prompt versions as the variants: `name@3` (the form finds them again by name)
+        values |= {"pv_name": refs[0].rpartition("@")[0], "pv_refs": refs}
     if inputs := format_inputs(spec.inputs):
         values["vars"] = inputs
     for i, m in enumerate(spec.models):

@@ -90,7 +90,18 @@ def save_run(store: Store, record: RunRecord) -> str:
         cells=record.cell_rows(),
         created_at=record.created_at,
     )
+    remember_prompts(store, record)
     return record.id
+
+
+def remember_prompts(store: Store, record: RunRecord) -> None:
+    """The saved prompt versions the run's cells ran (`name@version`) are referenced by the run, so deleting
+    their prompt keeps them (lib.storage.prompts)."""
+    for ref in dict.fromkeys(c.prompt_ref for c in record.plan.cells if c.prompt_ref):
+        name, _, number = ref.rpartition("@")
+        version = store.version_by_name(name, number=int(number)) if number.isdigit() else None
+        if version is not None:
+            store.add_prompt_reference(version.prompt_id, version.number, "compare_run", record.id)
 
 
 def load_run(store: Store, run_id: str) -> RunRecord | None:
@@ -101,7 +112,7 @@ def load_run(store: Store, run_id: str) -> RunRecord | None:
 
 
 def title_of(spec: GridSpec) -> str:
-    line = " ".join(spec.prompt.split())
+    line = " ".join(spec.prompt.split()) or " vs ".join(str(v.get("ref")) for v in spec.versions)
     return line if len(line) <= 60 else line[:59] + "…"
 
 
@@ -117,7 +128,7 @@ EXPORT_FORMAT = "yoake.compare"
 # The cell's axes, its outcome and its metrics (the logprob count is the perplexity's base, not a column).
 CSV_FIELDS = (
     "index", "row", "column", "row_label", "column_label", "provider", "model", "temperature", "top_p",
-    "variant", "system_prompt", "inputs", "sample", "seed", "prompt", "max_tokens", "status", "text",
+    "variant", "prompt_ref", "system_prompt", "inputs", "sample", "seed", "prompt", "max_tokens", "status", "text",
     *(m for m in METRICS if m != "logprob_tokens"), "error",
 )  # fmt: skip
 

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import openai
@@ -244,7 +244,8 @@ class GridRunner:
         target = self.targets[cell.slot]
         want = self.logprobs and target.provider.supports_logprobs and cell.slot not in self._no_logprobs
         extra: dict[str, Any] = {"logprobs": True, "top_logprobs": 1} if want else {}
-        stream = ScoredStream(target.client, cell.messages(), cell.params(), target.ctx, **extra)
+        ctx = replace(target.ctx, prompt=cell.prompt_ref or None)  # a saved prompt version's calls are logged with it
+        stream = ScoredStream(target.client, cell.messages(), cell.params(), ctx, **extra)
         it = iter(stream)
         stopped = False
         exc: BaseException | None = None

@@ -102,6 +102,7 @@ def export_json(conv: Conversation) -> str:
             "updated_at": _iso(conv.updated_at),
             "exported_at": _iso(datetime.now(UTC).timestamp()),
             "persona": conv.persona,
+            "prompt": conv.prompt,  # the prompt version it was started from (name@version), if any
             "provider": conv.provider,
             "model": conv.model,
             "params": conv.params,
@@ -315,4 +316,5 @@ def parse_import(data: bytes, lang: str = "en") -> Conversation:
         model=_optional_str(meta, "model"),
         params=params,
         messages=out,
+        prompt=_optional_str(meta, "prompt"),
     )

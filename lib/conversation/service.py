@@ -67,6 +67,7 @@ class ChatSettings:
     provider: str | None = None
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    prompt: str | None = None  # the prompt version it was started from (`name@version`)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +76,7 @@ class ChatSettings:
             "provider": self.provider,
             "model": self.model,
             "params": dict(self.params),
+            "prompt": self.prompt,
         }
 
 

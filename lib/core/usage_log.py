@@ -47,6 +47,7 @@ class UsageRecord:
     usage_estimated: bool = False
     cache_hit: bool = False
     owner: str | None = None  # owner_hash(owner), never the raw subject or e-mail
+    prompt: str | None = None  # the prompt version the call ran, as `name@version` (lib.prompts), if any
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ts: str = field(default_factory=_now_iso)
 

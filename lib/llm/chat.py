@@ -196,6 +196,7 @@ class CallContext:
     log_path: Path | None
     prices: dict[str, Price] | None = None
     owner: str = LOCAL_OWNER
+    prompt: str | None = None  # `name@version` of the prompt version being run (lib.prompts), logged with the call
 
 
 def cached_tokens(usage: CompletionUsage | None) -> int | None:
@@ -259,6 +260,7 @@ def finalize_and_log(
             usage_estimated=res.usage_estimated,
             cache_hit=cache_hit,
             owner=owner_hash(ctx.owner),
+            prompt=ctx.prompt,
         ),
     )
 

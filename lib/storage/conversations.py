@@ -46,6 +46,7 @@ class Conversation:
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     messages: list[StoredMessage] = field(default_factory=list)
+    prompt: str | None = None  # the prompt version it was started from, `name@version` (lib.prompts)
 
 
 def title_from(text: str) -> str:
@@ -68,13 +69,15 @@ class ConversationRepository(Database):
         model: str | None = None,
         params: Mapping[str, Any] | None = None,
         created_at: float | None = None,
+        prompt: str | None = None,
     ) -> str:
         cid = uuid.uuid4().hex
         now = time.time()
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations"
+                " (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params, prompt)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cid,
                     self.owner,
@@ -86,6 +89,7 @@ class ConversationRepository(Database):
                     provider,
                     model,
                     dumps(dict(params or {})),
+                    prompt or None,
                 ),
             )
         return cid
@@ -99,13 +103,14 @@ class ConversationRepository(Database):
         provider: str | None,
         model: str | None,
         params: Mapping[str, Any],
+        prompt: str | None = None,
     ) -> None:
         """The sidebar settings a conversation reopens with (does not reorder the list)."""
         with self._write() as conn:
             conn.execute(
-                "UPDATE conversations SET persona = ?, system_prompt = ?, provider = ?, model = ?, params = ?"
+                "UPDATE conversations SET persona = ?, system_prompt = ?, provider = ?, model = ?, params = ?, prompt = ?"
                 " WHERE id = ? AND owner = ?",
-                (persona, system_prompt, provider, model, dumps(dict(params)), conversation_id, self.owner),
+                (persona, system_prompt, provider, model, dumps(dict(params)), prompt or None, conversation_id, self.owner),
             )
 
     def rename_conversation(self, conversation_id: str, title: str) -> str:
@@ -125,14 +130,15 @@ class ConversationRepository(Database):
             cur = conn.execute("DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, self.owner))
             return cur.rowcount > 0
 
-    def list_conversations(self, limit: int = 500) -> list[ConversationSummary]:
-        """Most recently active first."""
+    def list_conversations(self, limit: int = 500, *, prompt: str | None = None) -> list[ConversationSummary]:
+        """Most recently active first; with `prompt` (`name@version`), only those started from that version."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT c.id, c.title, c.created_at, c.updated_at,"
                 " (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS n"
-                " FROM conversations c WHERE c.owner = ? ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
-                (self.owner, limit),
+                " FROM conversations c WHERE c.owner = ? AND (? IS NULL OR c.prompt = ?)"
+                " ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+                (self.owner, prompt, prompt, limit),
             ).fetchall()
         return [ConversationSummary(r["id"], r["title"] or Msg(UNTITLED), r["created_at"], r["updated_at"], r["n"]) for r in rows]
 
@@ -159,6 +165,7 @@ class ConversationRepository(Database):
             provider=row["provider"],
             model=row["model"],
             params=loads_dict(row["params"]),
+            prompt=row["prompt"],
             messages=[
                 StoredMessage(m["id"], m["role"], m["content"], bool(m["incomplete"]), loads_dict(m["meta"]) or None)
                 for m in msgs
@@ -234,8 +241,9 @@ class ConversationRepository(Database):
         now = time.time()
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations"
+                " (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params, prompt)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cid,
                     self.owner,
@@ -247,6 +255,7 @@ class ConversationRepository(Database):
                     conv.provider,
                     conv.model,
                     dumps(conv.params),
+                    conv.prompt,
                 ),
             )
             conn.executemany(

@@ -211,5 +211,11 @@ MIGRATIONS: tuple[str, ...] = (
             'stop', json_array(), 'system', s.system_prompt, 'temperature', s.temperature, 'template', '', 'top_p', NULL)
         FROM personas s JOIN prompts p ON p.owner = s.owner AND p.source = 'persona:' || s.id
     """,
+    # 8: a conversation started from a prompt version remembers it as `name@version` (issue 24, phase 2);
+    # the version itself is also kept by a prompt_refs row (kind "conversation").
+    """
+    ALTER TABLE conversations ADD COLUMN prompt TEXT;
+    CREATE INDEX conversations_by_prompt ON conversations(owner, prompt) WHERE prompt IS NOT NULL
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,6 +31,7 @@ class Filters:
     models: tuple[str, ...] = ()
     pages: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()  # "ok" / "error"
+    prompts: tuple[str, ...] = ()  # prompt versions (`name@version`); empty: all calls, with or without one
     # owner hashes (lib.identity.owner_hash) whose calls count; None: everyone's (an admin, or the
     # laptop). An empty set selects nothing.
     owners: frozenset[str] | None = None
@@ -54,7 +55,7 @@ def filter_table(table: pa.Table, f: Filters, tz: str = "UTC") -> pa.Table:
         mask = pc.and_(mask, pc.greater_equal(table["ts"], _day_start_utc(f.start, tz)))
     if f.end:
         mask = pc.and_(mask, pc.less(table["ts"], _day_start_utc(f.end + _dt.timedelta(days=1), tz)))
-    for column, wanted in (("provider", f.providers), ("model", f.models), ("page", f.pages)):
+    for column, wanted in (("provider", f.providers), ("model", f.models), ("page", f.pages), ("prompt", f.prompts)):
         if wanted:
             mask = pc.and_(mask, pc.fill_null(pc.is_in(table[column], pa.array(list(wanted), pa.string())), False))
     if f.statuses:
@@ -70,9 +71,10 @@ def scope(table: pa.Table, owners: frozenset[str] | None) -> pa.Table:
 
 
 def options(table: pa.Table, owners: frozenset[str] | None = None) -> dict[str, list[str]]:
-    """Distinct providers, models and pages in the log (of these owners' calls), for the filter widgets."""
+    """Distinct providers, models, pages and prompt versions in the log (of these owners' calls), for the
+    filter widgets."""
     table = scope(table, owners)
-    return {c: distinct(pc.unique(table[c]).to_pylist()) for c in ("provider", "model", "page")}
+    return {c: distinct(pc.unique(table[c]).to_pylist()) for c in ("provider", "model", "page", "prompt")}
 
 
 def _tokens(table: pa.Table) -> pa.ChunkedArray:
@@ -140,6 +142,7 @@ def to_frame(table: pa.Table, prices: dict[str, Price], local_providers: Iterabl
     cols = {
         "ts": table["ts"],
         "page": _categorical(table["page"]),
+        "prompt": _categorical(table["prompt"]),
         "provider": _categorical(table["provider"]),
         "model": _categorical(table["model"]),
         "effective_model": _categorical(pc.coalesce(table["resolved_model"], table["model"])),
@@ -222,6 +225,7 @@ class UsageView:
     latency_hist: pd.DataFrame  # bin_start, bin_end, calls
     by_page: pd.DataFrame  # page, calls
     by_provider: pd.DataFrame  # provider, calls
+    by_prompt: pd.DataFrame  # prompt (name@version), calls, tokens, cost, p50/p95 latency, error rate (see `by_prompt`)
     errors_over_time: pd.DataFrame  # bucket, error_type, calls
     recent: pd.DataFrame  # newest first, at most RECENT_ROWS
     unknown_models: list[str]  # models in the log with no price (non-local, not cache hits)
@@ -357,12 +361,37 @@ def build_view(
         latency_hist=latency_hist,
         by_page=counts_by("page"),
         by_provider=counts_by("provider"),
+        by_prompt=by_prompt(df),
         errors_over_time=errors_over_time,
         recent=recent,
         unknown_models=unknown,
         models_in_use=in_use,
         shutting_down=shutting_down(table, deprecations, today),
     )
+
+
+PROMPT_COLUMNS = ("prompt", "calls", "input_tokens", "output_tokens", "cost", "p50_latency_ms", "p95_latency_ms", "error_rate")
+
+
+def by_prompt(df: pd.DataFrame) -> pd.DataFrame:
+    """Per prompt version (`name@version`; calls without one are left out): calls, input and output tokens,
+    cost as billed, p50/p95 latency of its successful calls and its error rate; by name, then version."""
+    df = df[df["prompt"].notna()]
+    rows = []
+    for prompt, group in df.groupby("prompt", observed=True):
+        ok = (group["status"] == "ok").to_numpy(dtype=bool)
+        duration = group["duration_ms"].to_numpy(dtype="float64", na_value=np.nan)[ok]
+        rows.append((
+            str(prompt), len(group), int(group["input_tokens"].sum()), int(group["output_tokens"].sum()),
+            float(group["cost"].sum()), _pct(duration, 50), _pct(duration, 95), float((~ok).sum() / len(group)),
+        ))  # fmt: skip
+    out = pd.DataFrame(rows, columns=list(PROMPT_COLUMNS))
+
+    def order(ref: str) -> tuple[str, int, str]:
+        name, _, tail = ref.rpartition("@")
+        return (name.casefold(), int(tail), "") if tail.isdigit() else (ref.casefold(), 0, tail)
+
+    return out.iloc[sorted(range(len(out)), key=lambda i: order(out["prompt"].iloc[i]))].reset_index(drop=True)
 
 
 def to_csv_bytes(table: pa.Table) -> bytes:
