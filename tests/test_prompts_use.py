@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.compare import load_run
 from lib.core import usage_log
+from lib.core.text import md_text
 from lib.prompts import PromptContent
 from lib.storage.store import Store
 from tests.support.hosted_api_sim import HostedAPISim
@@ -96,7 +97,7 @@ def test_save_diff_label_then_start_a_chat_from_the_label(data_dir: Path, fake_m
     [body] = fake_model.calls()
     assert body["messages"][0] == {"role": "system", "content": _rendered(SYSTEM_2)}
     assert body["temperature"] == 0.3
-    assert any("support@2" in c.value for c in at.caption)
+    assert any(md_text("support@2") in c.value for c in at.caption)
     conv = Store.in_dir(data_dir).get_conversation(cid)
     assert conv.prompt == "support@2" and conv.system_prompt == _rendered(SYSTEM_2)
     assert [c.id for c in Store.in_dir(data_dir).list_conversations(prompt="support@2")] == [cid]
@@ -114,7 +115,7 @@ def test_save_diff_label_then_start_a_chat_from_the_label(data_dir: Path, fake_m
     # Reopening the conversation shows where it came from.
     at.sidebar.button(key=f"chat_open_{cid}").click().run()
     assert at.session_state["chat_prompt_ref"] == "support@2"
-    assert any("support@2" in c.value for c in at.caption)
+    assert any(md_text("support@2") in c.value for c in at.caption)
 
 
 def test_a_missing_variable_is_said_and_nothing_starts(data_dir: Path, fake_model: HostedAPISim) -> None:
@@ -187,7 +188,7 @@ def test_the_logprobs_explorer_runs_a_version(data_dir: Path, fake_model: Hosted
     assert at.text_area(key="lp_system").value == _rendered(SYSTEM_2)
     assert at.text_area(key="lp_prompt").value == "Customer question: How do I export a chat?"
     assert at.sidebar.slider(key="lp_temperature").value == 0.1 and at.sidebar.number_input(key="lp_max_tokens").value == 512
-    assert any("support@3" in c.value for c in at.caption)
+    assert any(md_text("support@3") in c.value for c in at.caption)
     at.button(key="lp_run_button").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.session_state["lp_run"] is not None
@@ -210,7 +211,7 @@ def test_a_persona_is_saved_as_a_prompt_and_again_as_its_next_version(data_dir: 
     content = PromptContent.from_dict(prompt.content)
     assert content.system == at.session_state["chat_system_prompt"]
     assert content.temperature == at.session_state["chat_temperature"]
-    assert any(f"{name}@1" in s.value for s in at.sidebar.success)
+    assert any(md_text(f"{name}@1") in s.value for s in at.sidebar.success)
     at.sidebar.slider(key="chat_temperature").set_value(1.2).run()
     at.sidebar.button(key="chat_pv_save").click().run()
     assert store.find_prompt(name).latest == 2
