@@ -203,3 +203,10 @@ def test_text_from_outside_never_becomes_a_link_or_markup() -> None:
     shown = md_text(hostile)
     assert not re.search(r"(?i)(https?|ftp|mailto):(?!\u2060)|www\.|@(?!\u2060)", shown.replace("\\", ""))
     assert shown.replace("\\", "").replace(WORD_JOINER, "") == hostile  # the same characters, as text
+
+
+def test_a_prompt_reference_stays_as_typed_but_an_address_is_broken() -> None:
+    from lib.core.text import WORD_JOINER, md_text
+
+    assert md_text("support@2") == "support@2"  # no period after @: not an e-mail to GFM
+    assert WORD_JOINER in md_text("faq@v3.2") and WORD_JOINER in md_text("me@x.org")

@@ -23,6 +23,7 @@ _INLINE = re.compile(r"([\\`*_\[\]<>~$|:])")
 WORD_JOINER = "\u2060"
 _SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp):")
 _WWW = re.compile(r"(?i)\b(www)\.")
+_EMAIL_AT = re.compile(r"@(?=[A-Za-z0-9_-]+\.[A-Za-z0-9_-])")  # GFM: a domain has at least one period
 # These only at the start of a line: headings, list items (also "1."), setext underlines.
 _LEADING = re.compile(r"^([#+\-=]|\d+(?=[.)]))")
 
@@ -30,7 +31,8 @@ _LEADING = re.compile(r"^([#+\-=]|\d+(?=[.)]))")
 def md_text(value: object) -> str:
     """`value` as literal text for a markdown context, on one line."""
     text = " ".join(str(value).split())
-    text = _WWW.sub(rf"\1{WORD_JOINER}.", _SCHEME.sub(rf"\1:{WORD_JOINER}", text)).replace("@", "@" + WORD_JOINER)
+    text = _WWW.sub(rf"\1{WORD_JOINER}.", _SCHEME.sub(rf"\1:{WORD_JOINER}", text))
+    text = _EMAIL_AT.sub("@" + WORD_JOINER, text)
     text = _INLINE.sub(r"\\\1", text)
     return _LEADING.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1), text)
 
