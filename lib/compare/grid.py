@@ -149,6 +149,7 @@ class GridSpec:
     max_tokens: int = 256
     column_axis: str = "temperature"
     persona: str | None = None
+    evals: dict[str, Any] | None = None  # assertions and judge (lib.evals.scoring.EvalSpec.to_dict())
 
     def counts(self) -> dict[str, int]:
         return {
