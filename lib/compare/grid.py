@@ -236,6 +236,7 @@ class Cell:
     seed: int | None
     prompt: str  # the user message, variables filled in
     max_tokens: int
+    input: int = 0  # which row of variable values (GridSpec.inputs) filled it
 
     def messages(self) -> list[ChatCompletionMessageParam]:
         system: list[ChatCompletionMessageParam] = (
@@ -325,7 +326,7 @@ def expand(spec: GridSpec) -> GridPlan:
                 variant=VARIANT_NAMES[idx["variant"]], system_prompt=render(spec.variants[idx["variant"]], values).strip(),
                 inputs=dict(values), sample=idx["sample"] + 1,
                 seed=None if spec.seed is None else spec.seed + idx["sample"],
-                prompt=render(spec.prompt, values).strip(), max_tokens=spec.max_tokens,
+                prompt=render(spec.prompt, values).strip(), max_tokens=spec.max_tokens, input=idx["input"],
             ))  # fmt: skip
     return GridPlan(col_axis, columns, rows, cells)
 

@@ -70,11 +70,8 @@ def evals_of(spec: GridSpec) -> EvalSpec:
 
 
 def input_row(spec: GridSpec, cell: Cell) -> int:
-    """The variables row a cell was filled from (the first row with its values)."""
-    for i, values in enumerate(spec.inputs):
-        if dict(values) == cell.inputs:
-            return i
-    return 0
+    """The variables row a cell was filled from."""
+    return cell.input if 0 <= cell.input < len(spec.inputs) else 0
 
 
 def assertions_for(spec: GridSpec, evals: EvalSpec, cell: Cell) -> tuple[list[Assertion], float | None]:
