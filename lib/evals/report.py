@@ -30,8 +30,13 @@ th{background:#f4f5fa}.answer{white-space:pre-wrap;font-size:.92rem}.pass{color:
 """
 
 
-PASSED_LABEL = N_("Assertion passed")
-FAILED_LABEL = N_("Did not pass")
+T_SETTINGS = N_("Settings")
+T_SCORES_PER_COLUMN = N_("Scores per column")
+T_IS_THE_DIFFERENCE_REAL = N_("Is the difference real?")
+T_ANSWERS = N_("Answers")
+T_COMPARE_RUN_REPORT = N_("Compare run report")
+T_ASSERTION_PASSED = N_("Assertion passed")
+T_DID_NOT_PASS = N_("Did not pass")
 
 
 def _e(value: object) -> str:
@@ -85,8 +90,8 @@ def html_report(
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
         f"<title>{_e(record.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(record.title)}</h1>",
-        f'<p class="muted">{_t(N_("Compare run report"), lang)} · {_e(when)} · Yoake</p>',
-        f"<h2>{_t(N_('Settings'), lang)}</h2><table>",
+        f'<p class="muted">{_t(T_COMPARE_RUN_REPORT, lang)} · {_e(when)} · Yoake</p>',
+        f"<h2>{_t(T_SETTINGS, lang)}</h2><table>",
     ]
     models = ", ".join(f"{m.name} ({m.provider})" for m in spec.models)
     temps = ", ".join("—" if t is None else f"{t:g}" for t in spec.temperatures)
@@ -110,18 +115,22 @@ def html_report(
     strengths = bradley_terry(vote_pairs, prior=0.5) if vote_pairs else {}
     vote_records = records(vote_pairs)
     divs = column_diversity(plan, record.results)
-    out.append(f"<h2>{_t(N_('Scores per column'), lang)}</h2>")
+    out.append(f"<h2>{_t(T_SCORES_PER_COLUMN, lang)}</h2>")
     if any(c.scored for c in columns):
         out.append(_chart(column_labels, columns, lang))
     head = [
         N_("Column"),
         N_("Pass rate"),
-        N_("95% interval"),
+        N_("{level} interval"),
         N_("Mean score"),
         N_("Cost per passing answer"),
         N_("Win rate (blind votes)"),
     ]
-    out.append("<table><tr>" + "".join(f"<th>{_t(h, lang)}</th>" for h in head) + "<th>distinct-2</th></tr>")
+    out.append(
+        "<table><tr>"
+        + "".join(f"<th>{_t(h, lang).format(level=format_percent(0.95, lang))}</th>" for h in head)
+        + "<th>distinct-2</th></tr>"
+    )
     for j, (label, col) in enumerate(zip(column_labels, columns, strict=True)):
         rate = f"{format_percent(col.rate, lang)} ({col.passed}/{col.scored})" if col.rate is not None else "—"
         interval = "–".join(format_percent(x, lang) for x in col.interval) if col.interval else "—"
@@ -137,13 +146,13 @@ def html_report(
     scored = [j for j, c in enumerate(columns) if c.scored]
     if len(scored) > 1:
         best = max(scored, key=lambda j: (columns[j].rate or 0, columns[j].mean_score or 0))
-        out.append(f"<h2>{_t(N_('Is the difference real?'), lang)}</h2>")
+        out.append(f"<h2>{_t(T_IS_THE_DIFFERENCE_REAL, lang)}</h2>")
         for j in scored:
             if j != best:
                 comp = compare_columns(plan, scores, best, j, column_labels)
                 out.append(f'<p class="verdict">{_e(render(comp.verdict, lang))}</p>')
 
-    out.append(f"<h2>{_t(N_('Answers'), lang)}</h2><table><tr><th></th>")
+    out.append(f"<h2>{_t(T_ANSWERS, lang)}</h2><table><tr><th></th>")
     out += [f"<th>{_e(label)}</th>" for label in column_labels]
     out.append("</tr>")
     for r, row_label in enumerate(row_labels or [""]):
@@ -168,12 +177,10 @@ def _cell(index: int, record: RunRecord, scores: Sequence[CellScore | None], rat
     score = scores[index] if index < len(scores) else None
     if score is not None:
         if score.passed:
-            parts.append(
-                f'<div class="pass">✅ {_t(N_("Assertion passed"), lang)} · {_e(format_number(score.score, lang, 2))}</div>'
-            )
+            parts.append(f'<div class="pass">✅ {_t(T_ASSERTION_PASSED, lang)} · {_e(format_number(score.score, lang, 2))}</div>')
         else:
             parts.append(
-                f'<div class="fail">❌ {_t(N_("Did not pass"), lang)} · {_e(format_number(score.score, lang, 2))}: {_e(render(score.reason, lang))}</div>'
+                f'<div class="fail">❌ {_t(T_DID_NOT_PASS, lang)} · {_e(format_number(score.score, lang, 2))}: {_e(render(score.reason, lang))}</div>'
             )
     rating = ratings.get(index)
     if rating is not None:
