@@ -13,6 +13,7 @@ Every reason is a `Msg` (English as a `str`, rendered in the visitor's language 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -54,14 +55,12 @@ class Assertion:
     value: Any = None
     threshold: float | None = None
     weight: float = 1.0
+    inverse: bool = field(init=False, repr=False, compare=False)  # `not-<type>`
+    base: str = field(init=False, repr=False, compare=False)  # the type without `not-`
 
-    @property
-    def inverse(self) -> bool:
-        return self.type.startswith("not-")
-
-    @property
-    def base(self) -> str:
-        return self.type[4:] if self.inverse else self.type
+    def __post_init__(self) -> None:  # read on every check: worked out once
+        object.__setattr__(self, "inverse", self.type.startswith("not-"))
+        object.__setattr__(self, "base", self.type[4:] if self.inverse else self.type)
 
     @property
     def judged(self) -> bool:
@@ -146,6 +145,19 @@ def _list_value(value: Any) -> list[str]:
 
 def _schema(value: Any) -> Any:
     """A JSON schema from an object or its YAML/JSON text; `AssertionProblem` when it is none."""
+    try:
+        key = json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return _check_schema(value)
+    return _checked_schema(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_schema(value_json: str) -> Any:
+    return _check_schema(json.loads(value_json))
+
+
+def _check_schema(value: Any) -> Any:
     schema = value
     if isinstance(value, str):
         try:
@@ -159,6 +171,13 @@ def _schema(value: Any) -> Any:
     except jsonschema.SchemaError as exc:
         raise AssertionProblem(Msg("Invalid JSON schema: {error}", error=exc.message)) from None
     return schema
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    """A checked schema's validator, built once per schema (scoring a grid reuses it for every cell)."""
+    schema = json.loads(schema_json)
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def parse_assertions(text: str) -> list[Assertion]:
@@ -231,16 +250,22 @@ class Grade:
     assertion: Assertion
     passed: bool
     score: float
-    reason: str  # a `Msg` (or a judge's own words)
+    why: str | Callable[[], str]  # the reason, or what words it when it is read (a failing grade only)
     error: bool = False  # not a verdict on the answer: the assertion or the judge failed
+
+    @property
+    def reason(self) -> str:
+        """A `Msg` (or a judge's own words); PASSED when it passed."""
+        return self.why() if callable(self.why) else self.why
 
 
 PASSED = Msg("Assertion passed")
 Judge = Callable[[Assertion], Verdict | None]
 
 
-def _grade(a: Assertion, ok: bool, fail: str, *, score: float | None = None) -> Grade:
-    """Grade with promptfoo's inversion: `not-` flips the outcome (and a graded score)."""
+def _grade(a: Assertion, ok: bool, fail: Callable[[], str], *, score: float | None = None) -> Grade:
+    """Grade with promptfoo's inversion: `not-` flips the outcome (and a graded score). The reason is
+    worded only when the assertion fails (`fail()`)."""
     passed = ok != a.inverse
     if score is None:
         score = 1.0 if passed else 0.0
@@ -253,9 +278,12 @@ def _failed(a: Assertion, reason: str) -> Grade:
     return Grade(a, False, 0.0, reason, error=True)
 
 
+_DECODER = json.JSONDecoder()
+
+
 def json_objects(text: str) -> list[Any]:
     """Every JSON object found in the text, outermost first (as promptfoo's contains-json looks for them)."""
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     found: list[Any] = []
     i = text.find("{")
     while i != -1:
@@ -313,7 +341,7 @@ def check(a: Assertion, out: Output, judge: Judge | None = None) -> Grade:
                 shown = json.dumps(value, ensure_ascii=False)
             else:
                 ok, shown = text == str(value), str(value)
-            fail = (
+            fail = lambda: (  # noqa: E731 - worded only on failure
                 Msg("Expected the answer not to equal {value}.", value=shown)
                 if neg
                 else Msg("Expected the answer to equal {value}.", value=shown)
@@ -322,7 +350,7 @@ def check(a: Assertion, out: Output, judge: Judge | None = None) -> Grade:
         if base in ("contains", "icontains"):
             needle = str(value)
             ok = needle.lower() in text.lower() if base == "icontains" else needle in text
-            fail = (
+            fail = lambda: (  # noqa: E731 - worded only on failure
                 Msg("Expected the answer not to contain “{value}”.", value=needle)
                 if neg
                 else Msg("Expected the answer to contain “{value}”.", value=needle)
@@ -330,7 +358,7 @@ def check(a: Assertion, out: Output, judge: Judge | None = None) -> Grade:
             return _grade(a, ok, fail)
         if base == "contains-any":
             values = _list_value(value)
-            fail = (
+            fail = lambda: (  # noqa: E731 - worded only on failure
                 Msg("Expected the answer to contain none of {values}.", values=", ".join(values))
                 if neg
                 else Msg("Expected the answer to contain one of {values}.", values=", ".join(values))
@@ -339,14 +367,14 @@ def check(a: Assertion, out: Output, judge: Judge | None = None) -> Grade:
         if base == "contains-all":
             values = _list_value(value)
             missing = [v for v in values if v not in text]
-            fail = (
+            fail = lambda: (  # noqa: E731 - worded only on failure
                 Msg("Expected the answer not to contain all of {values}.", values=", ".join(values))
                 if neg
                 else Msg("Missing from the answer: {missing}.", missing=", ".join(missing))
             )
             return _grade(a, not missing, fail)
         if base == "starts-with":
-            fail = (
+            fail = lambda: (  # noqa: E731 - worded only on failure
                 Msg("Expected the answer not to start with “{value}”.", value=str(value))
                 if neg
                 else Msg("Expected the answer to start with “{value}”.", value=str(value))
@@ -357,7 +385,7 @@ def check(a: Assertion, out: Output, judge: Judge | None = None) -> Grade:
                 pattern = re.compile(str(value))
             except re.error as exc:
                 return _failed(a, Msg("Invalid regular expression {pattern}: {error}.", pattern=str(value), error=str(exc)))
-            fail = (
+            fail = lambda: (  # noqa: E731 - worded only on failure
                 Msg("Expected the answer not to match {pattern}.", pattern=str(value))
                 if neg
                 else Msg("Expected the answer to match {pattern}.", pattern=str(value))
@@ -369,7 +397,9 @@ def check(a: Assertion, out: Output, judge: Judge | None = None) -> Grade:
             limit = a.threshold or DEFAULT_LEVENSHTEIN
             dist = levenshtein(text, str(value))
             return _grade(
-                a, dist <= limit, Msg("Edit distance {distance} is over {limit}.", distance=dist, limit=format(limit, "g"))
+                a,
+                dist <= limit,
+                lambda: Msg("Edit distance {distance} is over {limit}.", distance=dist, limit=format(limit, "g")),
             )
         if base == "rouge-n":
             limit = DEFAULT_ROUGE if a.threshold is None else a.threshold
@@ -379,7 +409,7 @@ def check(a: Assertion, out: Output, judge: Judge | None = None) -> Grade:
             return _grade(
                 a,
                 score >= limit,
-                Msg("ROUGE-N {score} is below {limit}.", score=_fmt(score), limit=format(limit, "g")),
+                lambda: Msg("ROUGE-N {score} is below {limit}.", score=_fmt(score), limit=format(limit, "g")),
                 score=score,
             )
         if base in NEEDS_THRESHOLD:
@@ -391,7 +421,7 @@ def check(a: Assertion, out: Output, judge: Judge | None = None) -> Grade:
             if verdict.error:
                 return _failed(a, verdict.reason)
             ok = verdict.passed if a.threshold is None else verdict.score >= a.threshold
-            return _grade(a, ok, verdict.reason or Msg("The judge failed the answer."), score=verdict.score)
+            return _grade(a, ok, lambda: verdict.reason or Msg("The judge failed the answer."), score=verdict.score)
     except (TypeError, ValueError) as exc:  # a value of the wrong shape read from a file
         return _failed(a, Msg("{type} cannot be checked: {error}", type=a.type, error=str(exc)))
     return _failed(a, Msg("Unknown assertion type {type}.", type=repr(a.type)))
@@ -408,21 +438,21 @@ def _check_json(a: Assertion, text: str) -> Grade:
         candidates = json_objects(text)
         not_json = Msg("The answer contains no JSON object.")
     if not candidates:
-        return _grade(a, False, not_json)
+        return _grade(a, False, lambda: not_json)
     if a.value in (None, ""):
-        return _grade(a, True, Msg("Expected the answer not to be JSON."))
+        return _grade(a, True, lambda: Msg("Expected the answer not to be JSON."))
     try:
         schema = _schema(a.value)
     except AssertionProblem as exc:
         return _failed(a, exc.detail)
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    validator = _validator(json.dumps(schema, sort_keys=True))
     problem = ""
     for obj in candidates:
         error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
         if error is None:
-            return _grade(a, True, Msg("Expected the answer's JSON not to match the schema."))
+            return _grade(a, True, lambda: Msg("Expected the answer's JSON not to match the schema."))
         problem = error.message
-    return _grade(a, False, Msg("The JSON does not match the schema: {error}", error=problem))
+    return _grade(a, False, lambda: Msg("The JSON does not match the schema: {error}", error=problem))
 
 
 def _check_measure(a: Assertion, out: Output) -> Grade:
