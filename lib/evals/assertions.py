@@ -245,7 +245,7 @@ class Verdict:
         return cls(bool(d.get("pass")), float(d.get("score") or 0.0), reason, bool(d.get("error")))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: made for every assertion on every cell, and a frozen init is slower
 class Grade:
     assertion: Assertion
     passed: bool
