@@ -26,7 +26,7 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid
 table{border-collapse:collapse;margin:.5rem 0;width:100%}th,td{border:1px solid #dde;padding:.4rem .5rem;vertical-align:top;text-align:left}
 th{background:#f4f5fa}.answer{white-space:pre-wrap;font-size:.92rem}.pass{color:#137333;font-weight:600}
 .fail{color:#b3261e;font-weight:600}.muted{color:#667;font-size:.85rem}pre{white-space:pre-wrap;background:#f7f7fb;padding:.5rem}
-.verdict{background:#f7f7fb;padding:.6rem;border-left:4px solid #7a8cff;margin:.4rem 0}
+table.settings th{width:14rem}.verdict{background:#f7f7fb;padding:.6rem;border-left:4px solid #7a8cff;margin:.4rem 0}
 """
 
 
@@ -91,7 +91,7 @@ def html_report(
         f"<title>{_e(record.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(record.title)}</h1>",
         f'<p class="muted">{_t(T_COMPARE_RUN_REPORT, lang)} · {_e(when)} · Yoake</p>',
-        f"<h2>{_t(T_SETTINGS, lang)}</h2><table>",
+        f"<h2>{_t(T_SETTINGS, lang)}</h2><table class='settings'>",
     ]
     models = ", ".join(f"{m.name} ({m.provider})" for m in spec.models)
     temps = ", ".join("—" if t is None else f"{t:g}" for t in spec.temperatures)
