@@ -213,7 +213,7 @@ if state.cmp_view_id:
         st.stop()
     st.divider()
     failed = sum(r.status == cmp.ERROR for r in record.results)
-    head = st.columns([3, 1, 1, 1, 1])
+    head = st.columns([2.6, 1, 1, 1, 1.4])
     facts = [
         fmt_datetime(datetime.fromtimestamp(record.created_at, UTC), "short"),
         ngettext("{n} call", "{n} calls", len(record.results)).format(n=len(record.results)),
