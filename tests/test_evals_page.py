@@ -219,3 +219,22 @@ def test_the_scored_page_in_english_has_no_japanese(data_dir: Path, fake_model: 
     at = _fill(_page("en-US"))
     at.button(key="cmp_run").click().run()
     assert japanese_left(at) == []
+
+
+def test_the_judge_can_be_a_model_from_another_provider(
+    data_dir: Path, serve_model: ServeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = serve_model(reply=_judge)
+    monkeypatch.setenv("CUSTOM_BASE_URL", sim.base_url)  # the judge's own provider: Custom, on the same loopback model
+    at = _fill(_page(), asserts="- type: llm-rubric\n  value: Mentions seed 7\n")
+    at.selectbox(key="cmp_judge_slot").set_value(-1).run()
+    at.sidebar.selectbox(key="cmp_judge_provider").set_value("custom").run()
+    assert not at.exception, at.exception
+    assert any("judge calls" in c.value for c in at.main.caption)
+    at.button(key="cmp_run").click().run()
+    assert not at.exception, at.exception
+    judged = [(line["page"], line["provider"]) for line in usage_lines(data_dir) if line["page"] == JUDGE_PAGE]
+    assert judged == [(JUDGE_PAGE, "custom")] * 4
+    assert _markdown(at).count("✅ **pass** · score 0.90") == 2
+    record = load_run(Store.in_dir(data_dir), at.session_state["cmp_view_id"])
+    assert record is not None and EvalSpec.from_dict(record.spec.evals).judge_provider == "custom"

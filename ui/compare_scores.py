@@ -21,7 +21,7 @@ from lib.evals.promptfoo import export_config, import_config
 from lib.evals.report import html_report
 from lib.evals.scoring import ColumnScore, EvalSpec, column_scores, compare_columns, evals_of
 from lib.storage.store import Store
-from ui.common import Selection, settings
+from ui.common import Selection, model_picker, settings
 from ui.i18n import N_, _, fmt_number, fmt_percent, language, tr
 
 state = st.session_state
@@ -31,7 +31,9 @@ KEYS = ["cmp_asserts_all", "cmp_threshold", "cmp_judge_slot"]
 KEYS += [f"cmp_asserts_row_{i}" for i in range(cmp.MAX_INPUT_ROWS)] + [
     f"cmp_threshold_row_{i}" for i in range(cmp.MAX_INPUT_ROWS)
 ]
-NO_JUDGE = N_("Pick a model to judge llm-rubric assertions (a model of this grid).")
+NO_JUDGE = N_("Pick a usable model to judge the llm-rubric assertions.")
+OTHER_JUDGE = -1  # the judge slot that means "another model", picked in the sidebar
+JUDGE_KEYS = ["cmp_judge_provider", "cmp_judge_model", "cmp_judge_custom_url"]  # that picker's (ui.common.model_picker)
 
 
 def init_state() -> None:
@@ -40,10 +42,11 @@ def init_state() -> None:
     for key in KEYS:
         state.setdefault(key, 0 if key == "cmp_judge_slot" else "")
     state.setdefault("cmp_pf_notes", None)
+    state.setdefault("cmp_judge_sel", None)  # the judge's Selection this run (a grid slot's or its own)
 
 
 def remember() -> None:
-    state.cmp_eval_form = {k: state[k] for k in KEYS if k in state}
+    state.cmp_eval_form = {k: state[k] for k in KEYS + JUDGE_KEYS if k in state}
 
 
 def form_state(spec: cmp.GridSpec) -> dict:
@@ -56,7 +59,10 @@ def form_state(spec: cmp.GridSpec) -> dict:
         values[f"cmp_asserts_row_{i}"] = dump_assertions(row)
     for i, t in enumerate(evals.thresholds):
         values[f"cmp_threshold_row_{i}"] = "" if t is None else f"{t:g}"
-    slot = next((i for i, m in enumerate(spec.models) if (m.provider, m.model) == (evals.judge_provider, evals.judge_model)), 0)
+    judge = (evals.judge_provider, evals.judge_model)
+    slot = next((i for i, m in enumerate(spec.models) if (m.provider, m.model) == judge), OTHER_JUDGE if evals.judge_model else 0)
+    if slot == OTHER_JUDGE:
+        values |= {"cmp_judge_provider": evals.judge_provider, "cmp_judge_model": evals.judge_model}
     return values | {"cmp_judge_slot": slot}
 
 
@@ -142,11 +148,13 @@ def form(spec: cmp.GridSpec, selections: Sequence[Selection | None]) -> tuple[cm
             thresholds=tuple(thresholds) if any(t is not None for t in thresholds) else (),
             threshold=threshold,
         )
+        state.cmp_judge_sel = None
         if evals.judged:
-            slots = [i for i, s in enumerate(selections) if s is not None]
+            slots = [i for i, s in enumerate(selections) if s is not None] + [OTHER_JUDGE]
             if state.cmp_judge_slot not in slots:
-                state.cmp_judge_slot = slots[0] if slots else 0
-            names = {i: f"{_('Model {n}').format(n=i + 1)}: {selections[i].model}" for i in slots}  # type: ignore[union-attr]
+                state.cmp_judge_slot = slots[0]
+            names = {i: f"{_('Model {n}').format(n=i + 1)}: {selections[i].model}" for i in slots[:-1]}  # type: ignore[union-attr]
+            names[OTHER_JUDGE] = _("Another model (pick it in the sidebar)")
             st.selectbox(
                 _("Judge model for llm-rubric"),
                 slots,
@@ -154,7 +162,14 @@ def form(spec: cmp.GridSpec, selections: Sequence[Selection | None]) -> tuple[cm
                 format_func=names.get,
                 help=_("The judge grades every answer against the rubric and says why (its calls are logged as compare-judge)."),
             )
-            judge = selections[state.cmp_judge_slot] if slots else None
+            if state.cmp_judge_slot == OTHER_JUDGE:
+                with st.sidebar:
+                    st.divider()
+                    st.markdown("**" + _("Judge model") + "**")
+                    judge = model_picker("cmp_judge")  # any provider, as the grid's models are picked
+            else:
+                judge = selections[state.cmp_judge_slot]
+            state.cmp_judge_sel = judge
             if judge is None:
                 problems.append(_(NO_JUDGE))
             else:
@@ -191,7 +206,7 @@ def judge_estimate(spec: cmp.GridSpec, plan: cmp.GridPlan, selections: Sequence[
     evals = evals_of(spec)
     if not evals.judged or not evals.judge_model:
         return ""
-    sel = selections[state.cmp_judge_slot] if state.cmp_judge_slot < len(selections) else None
+    sel: Selection | None = state.get("cmp_judge_sel")
     ctx = sel.context(PAGE) if sel is not None else None
     est = estimate_judge(
         spec, plan, evals, local=bool(sel and sel.provider.local), prices=ctx.prices if ctx else None, lang=language()
@@ -212,8 +227,9 @@ def runner(
     """The grid's runner; with llm-rubric assertions each worker judges its cell after streaming it."""
     evals = evals_of(spec)
     judge = None
-    if evals.judged and evals.judge_model and state.cmp_judge_slot < len(targets):
-        judge = make_judge(targets[state.cmp_judge_slot], evals.judge_model, language())
+    sel: Selection | None = state.get("cmp_judge_sel")
+    if evals.judged and evals.judge_model and sel is not None:
+        judge = make_judge(Target(sel.provider, sel.base_url, sel.client, sel.context(PAGE)), evals.judge_model, language())
     return JudgedRunner(plan.cells, targets, spec=spec, evals=evals, judge=judge, **kw)
 
 
