@@ -238,3 +238,16 @@ def test_the_judge_can_be_a_model_from_another_provider(
     assert _markdown(at).count("✅ **pass** · score 0.90") == 2
     record = load_run(Store.in_dir(data_dir), at.session_state["cmp_view_id"])
     assert record is not None and EvalSpec.from_dict(record.spec.evals).judge_provider == "custom"
+
+
+def test_a_failing_judge_in_japanese(data_dir: Path, fake_model: HostedAPISim) -> None:
+    at = _fill(_page("ja-JP"), asserts="- type: llm-rubric\n  value: 丁寧か\n")  # the fake model answers no verdict
+    at.selectbox(key="cmp_judge_slot").set_value(-1).run()
+    assert any("採点の呼び出し4回" in c.value for c in at.main.caption)
+    assert english_left(at) == []
+    at.button(key="cmp_run").click().run()
+    assert not at.exception, at.exception
+    shown = _markdown(at)
+    assert shown.count("採点できませんでした：採点モデルがJSON形式の判定を返しませんでした。") == 4
+    assert shown.count("⚠️ 2件の回答を採点できませんでした") == 2  # per column
+    assert english_left(at) == []

@@ -22,7 +22,7 @@ from lib.evals.report import html_report
 from lib.evals.scoring import ColumnScore, EvalSpec, column_scores, compare_columns, evals_of
 from lib.storage.store import Store
 from ui.common import Selection, model_picker, settings
-from ui.i18n import N_, _, fmt_number, fmt_percent, language, tr
+from ui.i18n import N_, _, fmt_number, fmt_percent, language, ngettext, tr
 
 state = st.session_state
 PAGE = cmp.PAGE
@@ -268,7 +268,8 @@ def column_line(col: ColumnScore) -> str:
         ),
     ]
     if col.judge_failures:
-        parts.append("⚠️ " + _("the judge failed on {n} answers").format(n=col.judge_failures))
+        failed = ngettext("the judge failed on {n} answer", "the judge failed on {n} answers", col.judge_failures)
+        parts.append("⚠️ " + failed.format(n=col.judge_failures))
     return "  \n".join(parts)
 
 

@@ -222,6 +222,16 @@ class Output:
     perplexity: float | None = None
 
 
+def _msg_json(m: Msg) -> dict[str, Any]:
+    """A `Msg` as JSON, its `Msg` parameters too (so it is worded in any language when read back)."""
+    return {"id": m.msgid, "params": {k: _msg_json(v) if isinstance(v, Msg) else str(v) for k, v in m.params.items()}}
+
+
+def _msg_of(d: Mapping[str, Any]) -> Msg:
+    params = {k: _msg_of(v) if isinstance(v, dict) else str(v) for k, v in (d.get("params") or {}).items()}
+    return Msg(str(d.get("id") or ""), **params)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A judge's grade of one answer against a rubric (or why there is none: `error`)."""
@@ -234,14 +244,14 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         out = {"pass": self.passed, "score": self.score, "reason": str(self.reason), "error": self.error}
         if isinstance(self.reason, Msg):  # worded by us (a judge failure): kept translatable
-            out["msg"] = [self.reason.msgid, {k: str(v) for k, v in self.reason.params.items()}]
+            out["msg"] = _msg_json(self.reason)
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
         reason: str = str(d.get("reason") or "")
-        if isinstance(d.get("msg"), list) and len(d["msg"]) == 2:
-            reason = Msg(str(d["msg"][0]), **dict(d["msg"][1]))
+        if isinstance(d.get("msg"), dict):
+            reason = _msg_of(d["msg"])
         return cls(bool(d.get("pass")), float(d.get("score") or 0.0), reason, bool(d.get("error")))
 
 
