@@ -251,3 +251,20 @@ def test_a_failing_judge_in_japanese(data_dir: Path, fake_model: HostedAPISim) -
     assert shown.count("採点できませんでした：採点モデルがJSON形式の判定を返しませんでした。") == 4
     assert shown.count("⚠️ 2件の回答を採点できませんでした") == 2  # per column
     assert english_left(at) == []
+
+
+def test_a_rerun_keeps_the_assertions(data_dir: Path, fake_model: HostedAPISim) -> None:
+    at = _fill(_page(), asserts=SEED_7)
+    at.text_input(key="cmp_threshold").set_value("0.5").run()
+    at.button(key="cmp_run").click().run()
+    first = at.session_state["cmp_view_id"]
+    at.text_area(key="cmp_asserts_all").set_value("")
+    at.text_input(key="cmp_threshold").set_value("").run()
+    at.button(key="cmp_rerun").click().run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="cmp_asserts_all").value == SEED_7 and at.text_input(key="cmp_threshold").value == "0.5"
+    second = at.session_state["cmp_view_id"]
+    assert second != first
+    record = load_run(Store.in_dir(data_dir), second)
+    assert record is not None and EvalSpec.from_dict(record.spec.evals).threshold == 0.5
+    assert _markdown(at).count("**pass rate** 50% (1/2)") == 2
