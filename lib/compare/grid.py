@@ -153,6 +153,7 @@ class GridSpec:
     # and its "temperature" / "top_p" when set}; the variant's system prompt is in `variants`. A version's
     # template is its user message ("" = `prompt`); its temperature and top_p apply where the axis is blank.
     versions: tuple[dict[str, Any], ...] = ()
+    evals: dict[str, Any] | None = None  # assertions and judge (lib.evals.scoring.EvalSpec.to_dict())
 
     def counts(self) -> dict[str, int]:
         return {
@@ -242,6 +243,7 @@ class Cell:
     prompt: str  # the user message, variables filled in
     max_tokens: int
     prompt_ref: str = ""  # the saved prompt version this cell ran (`name@version`), if any
+    input: int = 0  # which row of variable values (GridSpec.inputs) filled it
 
     def messages(self) -> list[ChatCompletionMessageParam]:
         system: list[ChatCompletionMessageParam] = (
@@ -337,7 +339,7 @@ def expand(spec: GridSpec) -> GridPlan:
                 inputs=dict(values), sample=idx["sample"] + 1,
                 seed=None if spec.seed is None else spec.seed + idx["sample"],
                 prompt=render(str(version.get("template") or "").strip() or spec.prompt, values).strip(),
-                max_tokens=spec.max_tokens, prompt_ref=str(version.get("ref") or ""),
+                max_tokens=spec.max_tokens, prompt_ref=str(version.get("ref") or ""), input=idx["input"],
             ))  # fmt: skip
     return GridPlan(col_axis, columns, rows, cells)
 

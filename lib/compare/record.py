@@ -129,7 +129,7 @@ EXPORT_FORMAT = "yoake.compare"
 CSV_FIELDS = (
     "index", "row", "column", "row_label", "column_label", "provider", "model", "temperature", "top_p",
     "variant", "prompt_ref", "system_prompt", "inputs", "sample", "seed", "prompt", "max_tokens", "status", "text",
-    *(m for m in METRICS if m != "logprob_tokens"), "error",
+    *(m for m in METRICS if m not in ("logprob_tokens", "verdicts")), "error",
 )  # fmt: skip
 
 

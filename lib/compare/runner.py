@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import openai
@@ -58,7 +58,7 @@ PENDING, RUNNING, DONE, ERROR, STOPPED, SKIPPED = "pending", "running", "done", 
 # What a finished cell measured: saved with the run, exported, shown in its caption.
 METRICS = (
     "resolved_model", "finish_reason", "input_tokens", "output_tokens", "usage_estimated", "ttft_ms",
-    "duration_ms", "tokens_per_s", "cost_usd", "perplexity", "logprob_tokens", "error_kind",
+    "duration_ms", "tokens_per_s", "cost_usd", "perplexity", "logprob_tokens", "error_kind", "verdicts",
 )  # fmt: skip
 
 
@@ -81,6 +81,7 @@ class CellResult:
     perplexity: float | None = None
     logprob_tokens: int = 0
     error_kind: str | None = None
+    verdicts: dict[str, dict] = field(default_factory=dict)  # judge verdicts by assertion key (lib.evals)
     error: str | None = None  # page text of the failure (redacted by the page's formatter)
     # live only (not saved)
     live_tokens: int = 0  # deltas received (about one token each)

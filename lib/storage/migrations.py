@@ -217,5 +217,28 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE conversations ADD COLUMN prompt TEXT;
     CREATE INDEX conversations_by_prompt ON conversations(owner, prompt) WHERE prompt IS NOT NULL
     """,
+    # 9: people's votes on compare runs (issue 25, lib/storage/compare_votes.py): a rating (-1/0/1 and a comment)
+    # per owner and cell, and blind pairwise votes; deleted with their run.
+    """
+    CREATE TABLE compare_ratings (
+        owner TEXT NOT NULL,
+        run_id TEXT NOT NULL REFERENCES compare_runs(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        rating INTEGER NOT NULL CHECK (rating IN (-1, 0, 1)),
+        comment TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (owner, run_id, idx)
+    );
+    CREATE TABLE compare_blind_votes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,
+        run_id TEXT NOT NULL REFERENCES compare_runs(id) ON DELETE CASCADE,
+        first_idx INTEGER NOT NULL,
+        second_idx INTEGER NOT NULL,
+        winner TEXT NOT NULL CHECK (winner IN ('a', 'b', 'tie')),
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX compare_blind_votes_by_run ON compare_blind_votes(owner, run_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,5 +1,5 @@
 """The store: conversations, messages, user personas, parameter presets, the
-answer cache, compare runs, preferences and prompts with their versions, in one SQLite database (`$YOAKE_DATA_DIR/yoake.db`).
+answer cache, compare runs and votes on them, preferences and prompts with their versions, in one SQLite database (`$YOAKE_DATA_DIR/yoake.db`).
 
 Concurrency: Streamlit runs each session's script in its own thread and several app processes may
 share a data dir, so every call opens its own short-lived connection (WAL journal, busy timeout);
@@ -21,6 +21,7 @@ from pathlib import Path
 from lib.core.identity import LOCAL_OWNER
 from lib.storage.answer_cache import AnswerCacheRepository
 from lib.storage.compare_runs import CompareRunRepository
+from lib.storage.compare_votes import CompareVoteRepository
 from lib.storage.conversations import ConversationRepository
 from lib.storage.migrations import MIGRATIONS
 from lib.storage.personas import PersonaRepository
@@ -37,6 +38,7 @@ class Store(
     PresetRepository,
     AnswerCacheRepository,
     CompareRunRepository,
+    CompareVoteRepository,
     PreferenceRepository,
     PromptRepository,
 ):
