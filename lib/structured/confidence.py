@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lib.logprobs import LogprobTable
-from lib.structured.schema import pointer
+from lib.structured.schema import strip_fence, pointer
 
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -134,20 +134,24 @@ def _byte_offsets(text: str) -> np.ndarray:
 
 def field_confidence(table: LogprobTable, text: str | None = None) -> list[FieldConfidence] | None:
     """Each leaf of the JSON reply with the tokens that produced it, in document order; None when the
-    tokens do not spell `text` (then no field can be located honestly) or it is not JSON."""
-    raw = b"".join(table.raw)
-    if text is None:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    body = text.encode("utf-8")
-    if raw != body:
+    tokens do not spell `text` (whitespace around it aside: then no field can be located honestly) or
+    it is not one JSON document."""
+    try:
+        spelled = b"".join(table.raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    # The message text can be less than the tokens spell: llama-server strips the whitespace and the
+    # ```json fence its JSON grammar allows around the document. Fields are located in the message's
+    # JSON, then found at the same place in the tokens' text.
+    core = strip_fence(spelled if text is None else text)
+    at = spelled.find(core)
+    if not core or at < 0:
         return None
     try:
-        found = leaves(text)
+        found = [Leaf(leaf.pointer, leaf.value, leaf.start + at, leaf.end + at) for leaf in leaves(core)]
     except (ValueError, IndexError):
         return None
+    text = spelled
     char_bytes = _byte_offsets(text)
     ends = np.cumsum([len(r) for r in table.raw]).tolist()  # token i spans [ends[i-1], ends[i])
     starts = [0, *ends[:-1]]

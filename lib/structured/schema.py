@@ -155,7 +155,7 @@ class ParsedReply:
         return None
 
 
-def _strip_fence(text: str) -> str:
+def strip_fence(text: str) -> str:
     """A reply wrapped in a ```json fence (models without a grammar often do that): its inside."""
     stripped = text.strip()
     if stripped.startswith("```") and stripped.endswith("```") and stripped.count("\n") >= 1:
@@ -168,7 +168,7 @@ def parse_reply(text: str, schema: dict[str, Any] | None = None, *, finish_reaso
     """Parse a reply as JSON and validate it against `schema` (if any); every problem, in document order."""
     truncated = finish_reason == "length"
     try:
-        value = json.loads(_strip_fence(text))
+        value = json.loads(strip_fence(text))
     except ValueError as exc:
         reason = getattr(exc, "msg", str(exc))
         error = Msg(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError as _JsonSchemaError
 
@@ -238,6 +239,23 @@ TOOL_EXAMPLES: Sequence[ToolExample] = (
 def mock_results(tool_name: str) -> list[str]:
     """The saved mock results the examples offer for a tool of this name."""
     return [m for ex in TOOL_EXAMPLES for m in ex.mocks.get(tool_name, [])]
+
+
+def server_tool_support(base_url: str, timeout: float = 3.0) -> bool | None:
+    """Whether a llama-server's model template supports tools, from its `/props` (`chat_template_caps`
+    where the server reports them, else the template's text); None when it cannot be told."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    try:
+        props = httpx.get(f"{root}/props", timeout=timeout).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(props, dict):
+        return None
+    caps = props.get("chat_template_caps")
+    if isinstance(caps, dict) and isinstance(caps.get("supports_tools"), bool):
+        return caps["supports_tools"]
+    template = props.get("chat_template")
+    return template_supports_tools(template if isinstance(template, str) else None)
 
 
 def template_supports_tools(chat_template: str | None) -> bool | None:
