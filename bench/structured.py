@@ -78,8 +78,12 @@ def main() -> None:
             with_schema.append(speed(client, server.alias, schema))
             without.append(speed(client, server.alias, None))
         ratio = statistics.median(with_schema) / statistics.median(without)
-        print(f"tokens/s with the form schema: median {statistics.median(with_schema):.1f} (runs {', '.join(f'{v:.0f}' for v in with_schema)})")
-        print(f"tokens/s without a schema:     median {statistics.median(without):.1f} (runs {', '.join(f'{v:.0f}' for v in without)})")
+        print(
+            f"tokens/s with the form schema: median {statistics.median(with_schema):.1f} (runs {', '.join(f'{v:.0f}' for v in with_schema)})"
+        )
+        print(
+            f"tokens/s without a schema:     median {statistics.median(without):.1f} (runs {', '.join(f'{v:.0f}' for v in without)})"
+        )
 
         reply = client.chat.completions.create(
             model=server.alias,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lib.logprobs import LogprobTable
-from lib.structured.schema import strip_fence, pointer
+from lib.structured.schema import pointer, strip_fence
 
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -210,7 +210,7 @@ def rows(fields: list[FieldConfidence]) -> Iterator[dict[str, Any]]:
     for f in least_sure_first(fields):
         yield {
             "pointer": f.pointer,
-            "value": f.text if isinstance(f.value, str) else json.dumps(f.value),
+            "value": f.text,
             "joint_probability": f.joint_prob,
             "least_sure_token": f.min_token,
             "least_sure_probability": f.min_prob,

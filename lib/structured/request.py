@@ -96,5 +96,62 @@ def look(res: ChatResult, request: StructuredRequest) -> Looked:
         elif parsed.parsed:
             fields = field_confidence(build_table(res.logprobs, CONFIDENCE_TOP_K), res.text)
             if fields is None:
-                note = Msg("The tokens the provider reported do not spell the reply exactly, so fields cannot be matched to them.")
+                note = Msg(
+                    "The tokens the provider reported do not spell the reply exactly, so fields cannot be matched to them."
+                )
     return Looked(parsed, fields, note, check_calls(res.tool_calls, request.tools))
+
+
+# --- kept with the reply ----------------------------------------------------------------------------
+
+MAX_SAVED_FIELDS = 200
+
+
+def saved_meta(request: StructuredRequest, looked: Looked, finish_reason: str | None = None) -> dict[str, Any]:
+    """What a reply's saved metadata keeps of it: the format asked for and the field confidences
+    (token logprobs themselves are not kept), so a reloaded conversation shows them again."""
+    meta: dict[str, Any] = {"finish_reason": finish_reason} if finish_reason else {}
+    if request.response_format.structured:
+        meta["response_format"] = request.response_format.as_dict()
+    if looked.fields:
+        meta["fields"] = [
+            {"pointer": f.pointer, "text": f.text, "p": f.joint_prob, "min_p": f.min_prob, "min_token": f.min_token,
+             "position": f.min_position, "tokens": f.tokens, "alternatives": f.alternatives}
+            for f in looked.fields[:MAX_SAVED_FIELDS]
+        ]  # fmt: skip
+    if request.tools:
+        meta["tools"] = [t.request() for t in request.tools]
+    return meta
+
+
+def from_meta(content: str, meta: dict[str, Any] | None, finish_reason: str | None = None) -> Looked | None:
+    """A saved reply looked at again (None when it was plain text without tool calls)."""
+    meta = meta or {}
+    finish_reason = meta.get("finish_reason") or finish_reason
+    fmt = ResponseFormat.from_dict(meta.get("response_format"))
+    tools = [ToolDef(t["function"]["name"], t["function"].get("description", ""), t["function"].get("parameters", {}))
+             for t in meta.get("tools") or [] if isinstance(t, dict) and isinstance(t.get("function"), dict)]  # fmt: skip
+    calls = meta.get("tool_calls") or []
+    if not fmt.structured and not calls:
+        return None
+    parsed = None
+    fields = None
+    if fmt.structured and (content or not calls):
+        parsed = parse_reply(content, fmt.schema if fmt.mode is Mode.JSON_SCHEMA else None, finish_reason=finish_reason)
+        if parsed.parsed and parsed.value is not None:
+            fields = _fields_from(meta.get("fields"), parsed.value)
+    note = None if fields else Msg("No token probabilities came with this reply, so there is no per-field confidence.")
+    return Looked(parsed, fields, note, check_calls(calls, tools))
+
+
+def _fields_from(saved: Any, value: Any) -> list[FieldConfidence] | None:
+    if not isinstance(saved, list) or not saved:
+        return None
+    try:
+        return [
+            FieldConfidence(f["pointer"], None, f["text"], list(f["tokens"]), f["text"], float(f["p"]), float(f["min_p"]),
+                            int(f["position"]), str(f["min_token"]), [(str(a), float(p)) for a, p in f["alternatives"]])
+            for f in saved
+        ]  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -28,7 +28,7 @@ class Mode(StrEnum):
     JSON_SCHEMA = "json_schema"
 
 
-MODE_LABELS = {Mode.TEXT: N_("Text"), Mode.JSON_OBJECT: N_("JSON object"), Mode.JSON_SCHEMA: N_("JSON schema")}
+MODE_LABELS = {Mode.TEXT: N_("Plain text"), Mode.JSON_OBJECT: N_("JSON object"), Mode.JSON_SCHEMA: N_("JSON schema")}
 
 
 class SchemaInvalid(YoakeError):
@@ -55,11 +55,15 @@ def load_schema(text: str) -> dict[str, Any]:
     except ValueError as exc:
         line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
         raise SchemaInvalid(
-            Msg("The schema is not valid JSON (line {line}, column {column}: {reason}).", line=line, column=col,
-                reason=getattr(exc, "msg", str(exc)))  # fmt: skip
+            Msg(
+                "The schema is not valid JSON (line {line}, column {column}: {reason}).",
+                line=line,
+                column=col,
+                reason=getattr(exc, "msg", str(exc)),
+            )  # fmt: skip
         ) from None
     if not isinstance(schema, dict):
-        raise SchemaInvalid(Msg("A JSON schema must be an object ({...}), not {kind}.", kind=type(schema).__name__))
+        raise SchemaInvalid(Msg("A JSON schema must be an object in braces, not {kind}.", kind=type(schema).__name__))
     try:
         Draft202012Validator.check_schema(schema)
     except _JsonSchemaError as exc:
@@ -135,6 +139,7 @@ class ParsedReply:
     parse_error: Msg | None = None
     problems: list[Problem] = field(default_factory=list)
     truncated: bool = False  # cut off by max_tokens
+    schema_checked: bool = False  # validated against a schema (not only parsed)
 
     @property
     def valid(self) -> bool:
@@ -181,7 +186,7 @@ def parse_reply(text: str, schema: dict[str, Any] | None = None, *, finish_reaso
     problems: list[Problem] = []
     if schema is not None:
         problems = validate(value, schema)
-    return ParsedReply(text, value, True, None, problems, truncated)
+    return ParsedReply(text, value, True, None, problems, truncated, schema is not None)
 
 
 def validate(value: Any, schema: dict[str, Any]) -> list[Problem]:
@@ -221,8 +226,7 @@ EXAMPLES: Sequence[Example] = (
             "additionalProperties": False,
         },
         {
-            "en": "Extract the contact: 'Hi, this is Mia Chen from Harbor Foods (mia@harbor.example). "
-            "Could we meet next week?'",
+            "en": "Extract the contact: 'Hi, this is Mia Chen from Harbor Foods (mia@harbor.example). Could we meet next week?'",
             "ja": "連絡先を抜き出してください：「ハーバー食品の佐藤美香です（sato@harbor.example）。来週お打ち合わせできますか？」",
         },
     ),

@@ -60,8 +60,12 @@ def load_tools(text: str) -> list[ToolDef]:
         data = json.loads(text)
     except ValueError as exc:
         raise ToolsInvalid(
-            Msg("The tool definitions are not valid JSON (line {line}, column {column}: {reason}).",
-                line=getattr(exc, "lineno", "?"), column=getattr(exc, "colno", "?"), reason=getattr(exc, "msg", str(exc)))  # fmt: skip
+            Msg(
+                "The tool definitions are not valid JSON (line {line}, column {column}: {reason}).",
+                line=getattr(exc, "lineno", "?"),
+                column=getattr(exc, "colno", "?"),
+                reason=getattr(exc, "msg", str(exc)),
+            )  # fmt: skip
         ) from None
     if isinstance(data, dict):
         data = [data]
@@ -76,9 +80,7 @@ def load_tools(text: str) -> list[ToolDef]:
             raise ToolsInvalid(Msg("Tool {n} is not an object.", n=i + 1))
         name = fn.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
-            raise ToolsInvalid(
-                Msg("Tool {n}: the name must be 1-64 letters, digits, _ or -.", n=i + 1)
-            )
+            raise ToolsInvalid(Msg("Tool {n}: the name must be 1-64 letters, digits, _ or -.", n=i + 1))
         if any(t.name == name for t in tools):
             raise ToolsInvalid(Msg("Two tools are named {name}.", name=name))
         params = fn.get("parameters", {"type": "object", "properties": {}})
@@ -88,8 +90,12 @@ def load_tools(text: str) -> list[ToolDef]:
             Draft202012Validator.check_schema(params)
         except _JsonSchemaError as exc:
             raise ToolsInvalid(
-                Msg("Tool {name}: at {pointer} of its parameters: {complaint}", name=name,
-                    pointer=pointer(exc.absolute_path) or "/", complaint=exc.message)  # fmt: skip
+                Msg(
+                    "Tool {name}: at {pointer} of its parameters: {complaint}",
+                    name=name,
+                    pointer=pointer(exc.absolute_path) or "/",
+                    complaint=exc.message,
+                )  # fmt: skip
             ) from None
         description = fn.get("description") or ""
         tools.append(ToolDef(name, str(description), params))
@@ -163,7 +169,9 @@ def check_call(raw: Any, tools: Sequence[ToolDef]) -> ToolCall:
     if not isinstance(value, dict):
         return ToolCall(call_id, name, arguments, value, Msg("The arguments for {name} must be a JSON object.", name=name))
     if tool is None:
-        return ToolCall(call_id, name, arguments, value, Msg("The model called {name}, which is not among the tools sent.", name=name or "?"))
+        return ToolCall(
+            call_id, name, arguments, value, Msg("The model called {name}, which is not among the tools sent.", name=name or "?")
+        )
     return ToolCall(call_id, name, arguments, value, None, validate(value, tool.parameters))
 
 
@@ -209,8 +217,10 @@ TOOL_EXAMPLES: Sequence[ToolExample] = (
             _fn(
                 "get_weather",
                 "Current weather for a city.",
-                {"city": {"type": "string", "description": "City name, e.g. 東京 or Osaka"},
-                 "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                {
+                    "city": {"type": "string", "description": "City name, e.g. 東京 or Osaka"},
+                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                },
                 ["city"],
             )
         ],  # fmt: skip
