@@ -30,6 +30,7 @@ from lib.logprobs import (
 from ui.common import Selection, enter_page, error_message, model_picker, show_error
 from ui.i18n import _, fmt_number, fmt_percent, language, ngettext, tr
 from ui.logprobs_view import close_up, run_caption, spans_table, token_columns
+from ui.structured_view import format_controls, show_for_table
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -54,6 +55,8 @@ with st.sidebar:
     st.slider(_("Alternatives per position (top_logprobs)"), 0, MAX_TOP_K, 5, key="lp_top_k")
     st.text_input(_("Seed (blank = random)"), "42", key="lp_seed")
     threshold = st.slider(_("Low confidence: p below"), 0.01, 0.99, 0.5, 0.01, key="lp_threshold")
+    with st.expander(_("Structured output")):
+        response_format, format_problem = format_controls("lp")
 
 seed, seed_error = parse_seed(state.lp_seed)
 if seed_error:
@@ -98,7 +101,7 @@ def _fail(exc: BaseException) -> None:
     state.lp_error = error_message(exc, selection.provider, selection.settings)
 
 
-if st.button(_("Run"), key="lp_run_button", type="primary", disabled=not ready):
+if st.button(_("Run"), key="lp_run_button", type="primary", disabled=not ready or format_problem is not None):
     assert selection is not None
     prompt = state.lp_prompt.strip()
     if not prompt:
@@ -120,8 +123,10 @@ if st.button(_("Run"), key="lp_run_button", type="primary", disabled=not ready):
                     selection.context(PAGE),
                     int(state.lp_top_k),
                     extra_body=reproducible_extra_body(selection.provider),
+                    response_format=response_format.request(),
                 )
             state.lp_fork = None
+            state.lp_format = response_format
         except Exception as exc:  # the SDK's errors, shown redacted below
             _fail(exc)
 
@@ -151,6 +156,9 @@ if any(table.lead(i) for i in range(len(table))):
             "alternatives are for the character's last token, so alternatives show as byte escapes like `<0xA5>`."
         )
     )
+
+if state.get("lp_format") is not None:  # the format the run was made with
+    show_for_table(state.lp_format, run.text, table, run.result.finish_reason, "lp_sv")
 
 # --- 3. summary ---------------------------------------------------------------------------------
 summary = summarize(table, threshold)

@@ -14,6 +14,7 @@ from tests.support.hosted_api_sim import HostedAPISim, echo_reply
 from tests.support.i18n import english_left, japanese_left
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "chat.py")
+LOGPROBS_PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "logprobs.py")
 FORM_REPLY = '{"氏名": "田中", "人数": 4, "席": "個室", "備考": ""}'
 
 
@@ -157,3 +158,23 @@ def test_the_english_page_has_no_japanese_left(serve_model) -> None:
     at.sidebar.radio(key="chat_rf_mode").set_value("json_schema").run()
     _use_tools(at)
     assert japanese_left(at) == []
+
+
+def test_the_logprobs_explorer_sends_a_response_format_and_shows_field_confidence(serve_model) -> None:
+    sim: HostedAPISim = serve_model(json_or_echo)
+    for locale in ("en-US", "ja-JP"):
+        at = AppTest.from_file(LOGPROBS_PAGE, default_timeout=120)
+        at.context = {"locale": locale}
+        at.run()
+        at.sidebar.radio(key="lp_rf_mode").set_value("json_schema").run()
+        at.sidebar.selectbox(key="lp_rf_example").set_value("form").run()
+        at.sidebar.button(key="lp_rf_use").click().run()
+        at.text_area(key="lp_prompt").set_value("予約").run()
+        at.button(key="lp_run_button").click().run()
+        assert not at.exception
+        assert sim.calls()[-1]["response_format"]["json_schema"]["schema"] == example("form").schema
+        coloured = "\n".join(m.value for m in at.markdown)
+        assert "**席**" in coloured and "-background[個室]" in coloured
+        assert any(set(df.value.iloc[:, 0]) == {"/氏名", "/人数", "/席", "/備考"} for df in at.dataframe)
+        if locale == "ja-JP":
+            assert english_left(at) == []

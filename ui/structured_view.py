@@ -13,11 +13,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from lib.core.i18n import Msg
 from lib.core.text import md_text
+from lib.logprobs import LogprobTable
 from lib.structured import confidence
 from lib.structured.confidence import FieldConfidence
 from lib.structured.request import Looked
-from lib.structured.schema import EXAMPLES, MODE_LABELS, Mode, ResponseFormat, SchemaInvalid, load_schema
+from lib.structured.schema import EXAMPLES, MODE_LABELS, Mode, ResponseFormat, SchemaInvalid, load_schema, parse_reply
 from ui.i18n import N_, _, fmt_percent, tr
 
 SURE, UNSURE = 0.9, 0.5  # a field's joint probability: green at or above SURE, red below UNSURE, orange between
@@ -170,3 +172,14 @@ def show_reply(looked: Looked, key: str) -> None:
                 mime="text/csv",
                 key=f"{key}_fields_csv",
             )
+
+
+def show_for_table(fmt: ResponseFormat, text: str, table: LogprobTable, finish_reason: str | None, key: str) -> None:
+    """A JSON reply on the logprobs explorer: parsed, validated and its fields' confidence."""
+    if not fmt.structured:
+        return
+    parsed = parse_reply(text, fmt.schema if fmt.mode is Mode.JSON_SCHEMA else None, finish_reason=finish_reason)
+    fields = confidence.field_confidence(table, text) if parsed.parsed and len(table) else None
+    note = None if fields else Msg("No token probabilities came with this reply, so there is no per-field confidence.")
+    st.subheader(_("JSON reply"))
+    show_reply(Looked(parsed, fields, note), key)
