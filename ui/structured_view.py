@@ -49,9 +49,8 @@ def format_controls(prefix: str) -> tuple[ResponseFormat, str | None]:
         st.caption(_("The reply must be one JSON object (say in the message what it should hold)."))
         return ResponseFormat(Mode.JSON_OBJECT), None
     examples = {e.key: _(e.label) for e in EXAMPLES}
-    cols = st.columns([3, 1], vertical_alignment="bottom")
-    cols[0].selectbox(_("Example schemas"), list(examples), format_func=examples.get, key=f"{prefix}_rf_example")
-    cols[1].button(_("Use example"), key=f"{prefix}_rf_use", on_click=_use_example, args=(prefix,))
+    st.selectbox(_("Example schemas"), list(examples), format_func=examples.get, key=f"{prefix}_rf_example")
+    st.button(_("Use example"), key=f"{prefix}_rf_use", on_click=_use_example, args=(prefix,))
     st.text_area(_("JSON schema"), key=f"{prefix}_rf_schema", height=220)
     cols = st.columns(2)
     cols[0].text_input(_("Schema name"), key=f"{prefix}_rf_name", max_chars=64)

@@ -38,9 +38,8 @@ def tool_controls(prefix: str, selection: Selection | None) -> tuple[list[ToolDe
     if not st.toggle(_("Send tools (function calling)"), key=f"{prefix}_tools_on"):
         return [], CHOICES[0], None
     examples = {e.key: _(e.label) for e in TOOL_EXAMPLES}
-    cols = st.columns([3, 1], vertical_alignment="bottom")
-    cols[0].selectbox(_("Example tools"), list(examples), format_func=examples.get, key=f"{prefix}_tools_example")
-    cols[1].button(_("Use example"), key=f"{prefix}_tools_use", on_click=_use_example, args=(prefix,))
+    st.selectbox(_("Example tools"), list(examples), format_func=examples.get, key=f"{prefix}_tools_example")
+    st.button(_("Use example"), key=f"{prefix}_tools_use", on_click=_use_example, args=(prefix,))
     st.text_area(
         _("Function definitions (JSON list: name, description, parameters as a JSON schema)"),
         key=f"{prefix}_tools_text",
