@@ -178,3 +178,21 @@ def test_the_logprobs_explorer_sends_a_response_format_and_shows_field_confidenc
         assert any(set(df.value.iloc[:, 0]) == {"/氏名", "/人数", "/席", "/備考"} for df in at.dataframe)
         if locale == "ja-JP":
             assert english_left(at) == []
+
+
+def test_the_usage_page_counts_tool_calls_and_results(data_dir: Path) -> None:
+    from lib.core import usage_log
+    from lib.core.usage_log import UsageRecord
+
+    path = usage_log.usage_path(data_dir)
+    usage_log.append(path, UsageRecord(page="chat", provider="local", model="m", input_tokens=5, output_tokens=1, tool_calls=2))
+    usage_log.append(path, UsageRecord(page="chat", provider="local", model="m", input_tokens=9, output_tokens=4, tool_results=2))
+    usage_log.append(path, UsageRecord(page="chat", provider="local", model="m", input_tokens=3, output_tokens=3))
+    for locale, words in (("en-US", "Tool calls made by the models: 2 · tool results sent back: 2"), ("ja-JP", "ツール")):
+        at = AppTest.from_file(str(Path(PAGE).with_name("usage.py")), default_timeout=120)
+        at.context = {"locale": locale}
+        at.run()
+        assert not at.exception
+        assert any(words in c.value for c in at.caption), [c.value for c in at.caption]
+        if locale == "ja-JP":
+            assert english_left(at) == []
