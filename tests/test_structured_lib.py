@@ -282,3 +282,23 @@ def test_a_reply_without_logprobs_says_so() -> None:
     assert looked.parsed.valid and looked.fields is None and "No token probabilities" in looked.confidence_note
     cut = look(ChatResult(text='{"a": ', finish_reason="length"), request)
     assert cut.parsed.truncated and not cut.parsed.parsed
+
+
+def test_a_compare_columns_valid_rate_and_mean_confidence() -> None:
+    from lib.structured.request import column_figures
+
+    s = schema.example("classification").schema
+    good = '{"category": "bug", "urgency": 2, "summary": "x"}'
+    table_content = []
+    for ch in good:
+        raw = ch.encode()
+        table_content.append(
+            ChatCompletionTokenLogprob(token=ch, logprob=math.log(0.5), bytes=list(raw),
+                                       top_logprobs=[TopLogprob(token=ch, logprob=math.log(0.5), bytes=list(raw))])
+        )  # fmt: skip
+    fmt = ResponseFormat(Mode.JSON_SCHEMA, s)
+    figures = column_figures([(good, table_content), (good, None), ('{"category": "spam"}', None), ("oops", None)], fmt)
+    assert figures.answers == 4 and figures.valid_rate == 0.5
+    # fields: "bug" (3 tokens), 2 (1), "x" (1): mean of 0.125, 0.5, 0.5
+    assert figures.mean_confidence == pytest.approx((0.125 + 0.5 + 0.5) / 3)
+    assert column_figures([(good, None)], ResponseFormat()).valid_rate is None

@@ -14,7 +14,7 @@ from lib.core.errors import YoakeError
 from lib.core.i18n import Msg
 from lib.llm.chat import ChatResult
 from lib.logprobs import build_table
-from lib.structured.confidence import FieldConfidence, field_confidence
+from lib.structured.confidence import FieldConfidence, field_confidence, mean_confidence
 from lib.structured.schema import Mode, ParsedReply, ResponseFormat, parse_reply
 from lib.structured.tools import CHOICE_AUTO, ToolCall, ToolDef, check_calls, request_kwargs
 
@@ -155,3 +155,32 @@ def _fields_from(saved: Any, value: Any) -> list[FieldConfidence] | None:
         ]  # fmt: skip
     except (KeyError, TypeError, ValueError):
         return None
+
+
+# --- a compare column ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnFigures:
+    answers: int
+    valid_rate: float | None  # answers that parse (and match the schema), of those that arrived
+    mean_confidence: float | None  # mean field confidence over the valid answers that came with logprobs
+
+
+def column_figures(answers: Sequence[tuple[str, Sequence[Any] | None]], fmt: ResponseFormat) -> ColumnFigures:
+    """A compare column's rate of schema-valid answers and, where logprobs came back, its mean field
+    confidence. `answers`: each answer's text with its token logprobs (None without)."""
+    if not fmt.structured or not answers:
+        return ColumnFigures(len(answers), None, None)
+    schema = fmt.schema if fmt.mode is Mode.JSON_SCHEMA else None
+    valid, means = 0, []
+    for text, logprobs in answers:
+        parsed = parse_reply(text, schema)
+        if not parsed.valid:
+            continue
+        valid += 1
+        if logprobs:
+            mean = mean_confidence(field_confidence(build_table(list(logprobs), CONFIDENCE_TOP_K), text))
+            if mean is not None:
+                means.append(mean)
+    return ColumnFigures(len(answers), valid / len(answers), sum(means) / len(means) if means else None)
