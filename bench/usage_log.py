@@ -95,6 +95,9 @@ def _body(rng: random.Random) -> str:
         "usage_estimated": rng.random() < 0.05,
         "cache_hit": rng.random() < 0.02,
         "owner": OWNERS[rng.randrange(len(OWNERS))],
+        # a chat with tools: the model's calls, then the results sent back
+        "tool_calls": (rng.randrange(1, 3) if rng.random() < 0.03 else None) if not err else None,
+        "tool_results": rng.randrange(1, 3) if rng.random() < 0.03 else None,
     }
     return json.dumps({k: rec[k] for k in ORDER[2:]}, separators=(",", ":"))[1:]
 
