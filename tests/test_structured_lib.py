@@ -11,7 +11,7 @@ import pytest
 from openai.types.chat import ChatCompletionTokenLogprob
 from openai.types.chat.chat_completion_token_logprob import TopLogprob
 
-from lib.conversation.io import export_json, parse_import
+from lib.conversation.io import export_json, export_markdown, parse_import
 from lib.conversation.service import ChatSettings, ConversationService, Target, Turn
 from lib.core.i18n import render
 from lib.llm.chat import CallContext, ChatParams
@@ -231,6 +231,8 @@ def test_single_and_parallel_tool_calls_and_results_sent_back(chat) -> None:
     roles = [m["role"] for m in exported["messages"]]
     assert roles == ["user", "assistant", "tool", "tool", "assistant"]
     assert exported["messages"][1]["tool_calls"] == turn.tool_calls
+    markdown = export_markdown(conv, "ja")
+    assert "## 🔧 ツールの結果" in markdown and "ツール呼び出し `place_order`：" in markdown and '"quantity"' in markdown
     again = parse_import(json.dumps(exported).encode())
     new_id = store.import_conversation(again)
     back = store.get_conversation(new_id)
