@@ -82,7 +82,12 @@ def _start() -> None:
         return error_message(exc, sel.provider, sel.settings)
 
     runner = cmp.GridRunner(
-        plan.cells, targets, workers=int(state.cmp_parallel), logprobs=bool(state.cmp_logprobs), error_text=error_text
+        plan.cells,
+        targets,
+        workers=int(state.cmp_parallel),
+        logprobs=bool(state.cmp_logprobs),
+        error_text=error_text,
+        response_format=spec.response_format,
     )
     state.cmp_active = cmp.ActiveRun(spec, plan, runner.start())
     state.cmp_view_id = None

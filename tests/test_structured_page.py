@@ -196,3 +196,39 @@ def test_the_usage_page_counts_tool_calls_and_results(data_dir: Path) -> None:
         assert any(words in c.value for c in at.caption), [c.value for c in at.caption]
         if locale == "ja-JP":
             assert english_left(at) == []
+
+
+def test_a_compare_column_shows_its_schema_valid_rate_and_mean_field_confidence(serve_model, data_dir: Path) -> None:
+    from lib.compare import load_run
+    from lib.structured.request import ColumnFigures
+
+    def reply(body: dict) -> list[str]:  # seed 7 answers by the schema, seed 8 does not
+        return list(FORM_REPLY) if body.get("seed") == 7 else list('{"氏名": 1}')
+
+    sim: HostedAPISim = serve_model(reply)
+    for locale in ("en-US", "ja-JP"):
+        at = AppTest.from_file(str(Path(PAGE).parents[1] / "streamlit_app.py"), default_timeout=600)
+        at.context = {"locale": locale}
+        at.run()
+        at.switch_page("pages/compare.py").run()
+        at.text_area(key="cmp_prompt").set_value("予約")
+        at.text_input(key="cmp_temperatures").set_value("0")
+        at.text_input(key="cmp_seed").set_value("7")
+        at.number_input(key="cmp_samples").set_value(2)
+        at.sidebar.number_input(key="cmp_max_tokens").set_value(64)
+        at.sidebar.radio(key="cmp_rf_mode").set_value("json_schema").run()
+        at.sidebar.selectbox(key="cmp_rf_example").set_value("form").run()
+        at.sidebar.button(key="cmp_rf_use").click().run()
+        at.button(key="cmp_run").click().run()
+        assert not at.exception, at.exception
+        assert sim.calls()[-1]["response_format"]["json_schema"]["schema"] == example("form").schema
+        record = load_run(Store.in_dir(data_dir), at.session_state["cmp_view_id"])
+        assert [r.schema_valid for r in record.results] == [True, False]
+        figures = ColumnFigures.of([(r.schema_valid, r.field_confidence) for r in record.results])
+        assert figures.valid_rate == 0.5 and figures.mean_confidence == record.results[0].field_confidence
+        captions = "\n".join(c.value for c in at.main.caption)
+        if locale == "en-US":
+            # one column a sample: the first answered by the schema, the second not
+            assert "100% schema-valid · mean field confidence" in captions and "0% schema-valid\n" in captions, captions
+        else:
+            assert english_left(at) == []

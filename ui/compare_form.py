@@ -15,6 +15,7 @@ from lib.llm.chat import parse_seed
 from lib.storage.store import Store
 from ui.common import Selection, model_picker
 from ui.i18n import _, fmt_datetime, language, ngettext, tr
+from ui.structured_view import format_controls
 
 state = st.session_state
 
@@ -97,6 +98,8 @@ def sidebar(store: Store) -> list[Selection | None]:
             key="cmp_logprobs",
             help=_("Requests token logprobs where the provider returns them and shows each answer's perplexity."),
         )
+        with st.expander(_("Structured output")):
+            state.cmp_format = format_controls("cmp")  # (ResponseFormat, problem)
         with st.expander(_("Saved runs"), expanded=True):
             runs = store.list_compare_runs(limit=50)
             if not runs:
@@ -193,6 +196,8 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
         problems += [bad] if bad else []
         seed, bad = parse_seed(state.cmp_seed)
         problems += [bad] if bad else []
+        response_format, bad = state.get("cmp_format") or (None, None)
+        problems += [bad] if bad else []
         for i, sel in enumerate(selections):
             if sel is None:
                 problems.append(_("Model {n} is not usable yet (see the sidebar).").format(n=i + 1))
@@ -203,6 +208,7 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
             prompt=state.cmp_prompt, models=tuple(choices), variants=tuple(systems), temperatures=tuple(temps or [None]),
             top_ps=tuple(top_ps or [None]), inputs=tuple(inputs or [{}]), samples=int(state.cmp_samples), seed=seed,
             max_tokens=int(state.cmp_max_tokens), persona=state.cmp_persona,
+            response_format=response_format.request() if response_format else None,
         )  # fmt: skip
         options = spec.varying() or list(cmp.AXES)
         if state.cmp_columns not in options or state.get("cmp_columns_auto", True):

@@ -149,6 +149,7 @@ class GridSpec:
     max_tokens: int = 256
     column_axis: str = "temperature"
     persona: str | None = None
+    response_format: dict[str, Any] | None = None  # `response_format` sent with every cell (issue 26)
 
     def counts(self) -> dict[str, int]:
         return {

@@ -166,6 +166,17 @@ class ColumnFigures:
     valid_rate: float | None  # answers that parse (and match the schema), of those that arrived
     mean_confidence: float | None  # mean field confidence over the valid answers that came with logprobs
 
+    @classmethod
+    def of(cls, cells: Sequence[tuple[bool | None, float | None]]) -> ColumnFigures:
+        """From cells' saved figures (schema_valid, field_confidence); cells without a verdict are left out."""
+        judged = [(v, c) for v, c in cells if v is not None]
+        confidences = [c for v, c in judged if v and c is not None]
+        return cls(
+            len(judged),
+            sum(1 for v, _c in judged if v) / len(judged) if judged else None,
+            sum(confidences) / len(confidences) if confidences else None,
+        )
+
 
 def column_figures(answers: Sequence[tuple[str, Sequence[Any] | None]], fmt: ResponseFormat) -> ColumnFigures:
     """A compare column's rate of schema-valid answers and, where logprobs came back, its mean field
@@ -184,3 +195,13 @@ def column_figures(answers: Sequence[tuple[str, Sequence[Any] | None]], fmt: Res
             if mean is not None:
                 means.append(mean)
     return ColumnFigures(len(answers), valid / len(answers), sum(means) / len(means) if means else None)
+
+
+def cell_figures(res: ChatResult, response_format: dict[str, Any]) -> tuple[bool, float | None]:
+    """A compare cell's answer under `response_format` (the request field): (valid, mean field confidence)."""
+    kind = response_format.get("type")
+    schema = (response_format.get("json_schema") or {}).get("schema") if kind == "json_schema" else None
+    fmt = ResponseFormat(Mode.JSON_SCHEMA if kind == "json_schema" else Mode.JSON_OBJECT, schema)
+    looked = look(res, StructuredRequest(fmt))
+    valid = bool(looked.parsed and looked.parsed.valid)
+    return valid, mean_confidence(looked.fields) if valid else None
