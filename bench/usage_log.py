@@ -96,6 +96,9 @@ def _body(rng: random.Random) -> str:
         "cache_hit": rng.random() < 0.02,
         "owner": OWNERS[rng.randrange(len(OWNERS))],
         "prompt": f"support@{rng.randrange(1, 5)}" if rng.random() < 0.2 else None,  # a saved prompt version's calls
+        # a chat with tools: the model's calls, then the results sent back
+        "tool_calls": (rng.randrange(1, 3) if rng.random() < 0.03 else None) if not err else None,
+        "tool_results": rng.randrange(1, 3) if rng.random() < 0.03 else None,
     }
     return json.dumps({k: rec[k] for k in ORDER[2:]}, separators=(",", ":"))[1:]
 

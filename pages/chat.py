@@ -11,7 +11,7 @@ import streamlit as st
 
 from lib.conversation.service import ConversationService, Target, Turn, meta_caption
 from lib.llm.chat import ChatParams, parse_seed, parse_stop
-from ui import chat_prompt
+from ui import chat_prompt, chat_structured
 from ui import chat_sidebar as sidebar
 from ui.common import enter_page, error_message, model_picker, open_store, restarted_after, settings
 from ui.i18n import _, language, tr
@@ -36,6 +36,7 @@ with st.sidebar:
     selection = model_picker("chat", allow_auto=True)
     sidebar.persona_and_parameters(store)
     chat_prompt.section(store)
+    structured = chat_structured.controls(selection)
     sidebar.presets(store)
     sidebar.personas(store)
     sidebar.import_conversation(store)
@@ -48,7 +49,7 @@ sidebar.sync_settings(store)
 # A message typed is queued by chat_input's callback (before any code of the run), so a run that
 # is ended early never loses it; it leaves the queue only once it is saved in the conversation.
 sending = False
-if state.chat_pending and selection is not None:
+if state.chat_pending and selection is not None and structured is not None:
     state.chat_error = None
     state.chat_history.append(Turn("user", state.chat_pending[0]))
     cid = service.ensure_saved(state.chat_conversation_id, state.chat_history, sidebar.snapshot())
@@ -57,12 +58,20 @@ if state.chat_pending and selection is not None:
     state.chat_pending.pop(0)
     state.chat_sending = cid  # until its reply exists: a run ended before then leaves a stopped turn
     sending = True
+if (
+    structured is not None and selection is not None and (tool_results := chat_structured.take_results())
+):  # the user's results of tool calls
+    state.chat_error = None
+    state.chat_history += tool_results
+    state.chat_sending = service.ensure_saved(state.chat_conversation_id, state.chat_history, sidebar.snapshot())
+    sending = True
 
 chat_prompt.caption()
 usd_jpy = settings().usd_jpy
-for turn in state.chat_history:
-    with st.chat_message(turn.role):
-        st.markdown(turn.content)
+for index, turn in enumerate(state.chat_history):
+    with st.chat_message(turn.role, avatar="🔧" if turn.role == "tool" else None):
+        if not chat_structured.show_turn(turn, state.chat_history, index):
+            st.markdown(turn.content)
         if turn.stopped:
             st.caption(_("⏹️ Stopped: a new message (or another action) came before the reply ended."))
         elif turn.incomplete:
@@ -108,6 +117,7 @@ def _send(*, retry_if_engine_died: bool = True) -> None:
         use_cache=state.chat_cache,
         max_messages=int(state.chat_max_history),
         history_tokens=int(state.chat_history_budget),
+        extra=structured.kwargs() if structured else None,
     )
     # Before the next Streamlit call (where a newer run can end this one): from here on it is
     # the reply that a newer run stops.
@@ -122,7 +132,9 @@ def _send(*, retry_if_engine_died: bool = True) -> None:
             if not reply.stopped:
                 retry = retry_if_engine_died and restarted_after(exc, selection.provider)
                 if not retry:
-                    state.chat_error = error_message(exc, selection.provider, selection.settings)
+                    state.chat_error = chat_structured.error_text(exc, structured, selection) or error_message(
+                        exc, selection.provider, selection.settings
+                    )
     if retry:  # the engine had died: nothing was said (no turn saved); the same message to the restarted one
         reply.finish()
         state.chat_active, state.chat_sending = None, state.chat_conversation_id
@@ -130,14 +142,15 @@ def _send(*, retry_if_engine_died: bool = True) -> None:
         return
     if reply.stopped:
         return  # a newer run stopped it, and shows it from the store
-    reply.finish()
+    chat_structured.after_reply(store, reply, reply.finish(), structured)
     state.chat_active = None
     st.rerun()  # the reply, saved as it streamed, is shown from the store (`restore`)
 
 
 st.chat_input(_("Message the model…"), key="chat_input", on_submit=sidebar.queue_message, disabled=selection is None)
 last = state.chat_history[-1] if state.chat_history else None
-awaiting_reply = last is not None and last.role == "user"
+awaiting_reply = last is not None and last.role in ("user", "tool")
+chat_structured.result_form(state.chat_history, disabled=selection is None or sending)
 
 if state.chat_error:
     st.error(state.chat_error, icon="⚠️")

@@ -88,7 +88,14 @@ def _start() -> None:
         return error_message(exc, sel.provider, sel.settings)
 
     runner = compare_scores.runner(  # a GridRunner that also judges llm-rubric assertions on its pool
-        spec, plan, targets, sels, workers=int(state.cmp_parallel), logprobs=bool(state.cmp_logprobs), error_text=error_text
+        spec,
+        plan,
+        targets,
+        sels,
+        workers=int(state.cmp_parallel),
+        logprobs=bool(state.cmp_logprobs),
+        error_text=error_text,
+        response_format=spec.response_format,
     )
     state.cmp_active = cmp.ActiveRun(spec, plan, runner.start())
     state.cmp_view_id = None

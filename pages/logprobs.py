@@ -33,6 +33,7 @@ from ui import logprobs_prompt
 from ui.common import Selection, enter_page, error_message, model_picker, open_store, show_error
 from ui.i18n import _, fmt_number, fmt_percent, language, ngettext, tr
 from ui.logprobs_view import close_up, run_caption, spans_table, token_columns
+from ui.structured_view import format_controls, show_for_table
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -58,6 +59,8 @@ with st.sidebar:
     st.slider(_("Alternatives per position (top_logprobs)"), 0, MAX_TOP_K, 5, key="lp_top_k")
     st.text_input(_("Seed (blank = random)"), "42", key="lp_seed")
     threshold = st.slider(_("Low confidence: p below"), 0.01, 0.99, 0.5, 0.01, key="lp_threshold")
+    with st.expander(_("Structured output")):
+        response_format, format_problem = format_controls("lp")
 
 seed, seed_error = parse_seed(state.lp_seed)
 if seed_error:
@@ -104,7 +107,7 @@ def _fail(exc: BaseException) -> None:
 
 
 prompt_ref = logprobs_prompt.ref()  # name@version while the text is a saved version's
-if st.button(_("Run"), key="lp_run_button", type="primary", disabled=not ready):
+if st.button(_("Run"), key="lp_run_button", type="primary", disabled=not ready or format_problem is not None):
     assert selection is not None
     prompt = state.lp_prompt.strip()
     if not prompt:
@@ -126,8 +129,10 @@ if st.button(_("Run"), key="lp_run_button", type="primary", disabled=not ready):
                     replace(selection.context(PAGE), prompt=prompt_ref),
                     int(state.lp_top_k),
                     extra_body=reproducible_extra_body(selection.provider),
+                    response_format=response_format.request(),
                 )
             state.lp_fork = None
+            state.lp_format = response_format
         except Exception as exc:  # the SDK's errors, shown redacted below
             _fail(exc)
 
@@ -157,6 +162,9 @@ if any(table.lead(i) for i in range(len(table))):
             "alternatives are for the character's last token, so alternatives show as byte escapes like `<0xA5>`."
         )
     )
+
+if state.get("lp_format") is not None:  # the format the run was made with
+    show_for_table(state.lp_format, run.text, table, run.result.finish_reason, "lp_sv")
 
 # --- 3. summary ---------------------------------------------------------------------------------
 summary = summarize(table, threshold)

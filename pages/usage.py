@@ -240,6 +240,12 @@ c[5].metric(
     "—" if view.error_rate is None else fmt_percent(view.error_rate, 1),
     help=_("{count} failed call(s).").format(count=_count(view.errors)),
 )
+if view.tool_calls or view.tool_results:  # chat with tools (issue 26)
+    st.caption(
+        _("🔧 Tool calls made by the models: {calls} · tool results sent back: {results}").format(
+            calls=_count(view.tool_calls), results=_count(view.tool_results)
+        )
+    )
 if cfg.usd_jpy and view.cost:  # YOAKE_USD_JPY: the yen beside the dollars, labelled as an estimate at that rate
     st.caption(
         _("Estimated cost: {cost}").format(cost=format_cost(view.cost, lang=language(), usd_jpy=cfg.usd_jpy)),

@@ -80,7 +80,16 @@ LAYERS: list[tuple[str, ...]] = [
     ("lib.core",),  # settings, errors, identity and policy, the address guard, prices, the usage log
     ("lib.llm",),  # providers and the client factory, one chat request, reply streams
     ("lib.storage", "lib.engine"),  # SQLite repositories; the embedded engine and its model files
-    ("lib.conversation", "lib.compare", "lib.logprobs", "lib.summarize", "lib.docs_qa", "lib.usage", "lib.prompts"),  # features
+    (
+        "lib.conversation",
+        "lib.compare",
+        "lib.logprobs",
+        "lib.summarize",
+        "lib.docs_qa",
+        "lib.usage",
+        "lib.prompts",
+        "lib.structured",
+    ),  # features
     ("lib.evals",),  # scoring compare runs: assertions, a judge, votes, reports (over lib.compare)
 ]
 

@@ -153,7 +153,7 @@ def test_import_loads_a_valid_export_and_rejects_a_hostile_file(data_dir: Path) 
     )
     at.run()
     at.sidebar.button(key="chat_import").click().run()
-    assert "Import failed" in _sidebar_text(at) and "role 'tool'" in _sidebar_text(at)
+    assert "Import failed" in _sidebar_text(at) and "tool_call_id" in _sidebar_text(at)
     assert store.list_conversations() == [] and at.session_state["chat_history"] == []
 
     big = json.dumps([{"role": "user", "content": "x" * (3 * 1024 * 1024)}]).encode()

@@ -17,6 +17,7 @@ from lib.prompts.use import COMPARE, PromptHandoff, compare_variant
 from lib.storage.store import Store
 from ui.common import Selection, model_picker
 from ui.i18n import _, fmt_datetime, language, ngettext, tr
+from ui.structured_view import format_controls
 
 state = st.session_state
 
@@ -117,6 +118,8 @@ def sidebar(store: Store) -> list[Selection | None]:
             key="cmp_logprobs",
             help=_("Requests token logprobs where the provider returns them and shows each answer's perplexity."),
         )
+        with st.expander(_("Structured output")):
+            state.cmp_format = format_controls("cmp")  # (ResponseFormat, problem)
         with st.expander(_("Saved runs"), expanded=True):
             runs = store.list_compare_runs(limit=50)
             if not runs:
@@ -247,6 +250,8 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
         problems += [bad] if bad else []
         if chosen is not None and not chosen[1]:
             problems.append(_("Pick at least one saved prompt version."))
+        response_format, bad = state.get("cmp_format") or (None, None)
+        problems += [bad] if bad else []
         for i, sel in enumerate(selections):
             if sel is None:
                 problems.append(_("Model {n} is not usable yet (see the sidebar).").format(n=i + 1))
@@ -258,6 +263,7 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
             temperatures=tuple(temps or [None]), top_ps=tuple(top_ps or [None]), inputs=tuple(inputs or [{}]),
             samples=int(state.cmp_samples), seed=seed, max_tokens=int(state.cmp_max_tokens),
             persona=state.cmp_persona if chosen is None else None, versions=tuple(chosen[1]) if chosen else (),
+            response_format=response_format.request() if response_format else None,
         )  # fmt: skip
         options = spec.varying() or list(cmp.AXES)
         if state.cmp_columns not in options or state.get("cmp_columns_auto", True):

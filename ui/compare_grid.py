@@ -9,8 +9,9 @@ import streamlit as st
 
 from lib import compare as cmp
 from lib.core.text import format_cost, md_text
+from lib.structured.request import ColumnFigures
 from ui.common import settings
-from ui.i18n import _, fmt_number, language, ngettext, tr
+from ui.i18n import _, fmt_number, fmt_percent, language, ngettext, tr
 
 
 def _num(value: float | None, decimals: int) -> str:
@@ -72,6 +73,18 @@ def _column_rate(plan: cmp.GridPlan, results: list[cmp.CellResult], column: int)
         return "⚡ " + _("{rate} tok/s now ({n} streaming)").format(rate=fmt_number(sum(live), 1), n=len(live))
     done = [r.tokens_per_s for r in cells if r.status == cmp.DONE and r.tokens_per_s]
     return _("{rate} tok/s per answer").format(rate=fmt_number(sum(done) / len(done), 1)) if done else ""
+
+
+def _column_structure(plan: cmp.GridPlan, results: list[cmp.CellResult], column: int) -> str:
+    """With a response format: the column's rate of valid answers and their mean field confidence."""
+    figures = ColumnFigures.of([(results[c.index].schema_valid, results[c.index].field_confidence) for c in plan.cells
+                                if c.column == column])  # fmt: skip
+    if figures.valid_rate is None:
+        return ""
+    text = _("{rate} schema-valid").format(rate=fmt_percent(figures.valid_rate))
+    if figures.mean_confidence is not None:
+        text += " · " + _("mean field confidence {p}").format(p=fmt_percent(figures.mean_confidence, 1))
+    return text
 
 
 def _with_ratio(text: str, value: float | None, base: float | None) -> str:
@@ -150,7 +163,7 @@ def grid(
 def refresh_columns(plan: cmp.GridPlan, results: list[cmp.CellResult], rates: list, div_slots: list) -> None:
     divs = cmp.column_diversity(plan, results)
     for j in range(len(plan.columns)):
-        rates[j].caption(_column_rate(plan, results, j))
+        rates[j].caption(" · ".join(t for t in (_column_rate(plan, results, j), _column_structure(plan, results, j)) if t))
         _show_diversity(div_slots[j], divs[j], divs[0] if j else None)
 
 

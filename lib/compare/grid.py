@@ -154,6 +154,7 @@ class GridSpec:
     # template is its user message ("" = `prompt`); its temperature and top_p apply where the axis is blank.
     versions: tuple[dict[str, Any], ...] = ()
     evals: dict[str, Any] | None = None  # assertions and judge (lib.evals.scoring.EvalSpec.to_dict())
+    response_format: dict[str, Any] | None = None  # `response_format` sent with every cell (issue 26)
 
     def counts(self) -> dict[str, int]:
         return {

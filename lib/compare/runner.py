@@ -20,6 +20,7 @@ from lib.conversation.service import Target
 from lib.core.errors import describe_error
 from lib.core.i18n import Msg
 from lib.llm.streams import ChatStream
+from lib.structured.request import cell_figures
 
 # --- one cell's stream ----------------------------------------------------------------------------
 
@@ -59,6 +60,7 @@ PENDING, RUNNING, DONE, ERROR, STOPPED, SKIPPED = "pending", "running", "done", 
 METRICS = (
     "resolved_model", "finish_reason", "input_tokens", "output_tokens", "usage_estimated", "ttft_ms",
     "duration_ms", "tokens_per_s", "cost_usd", "perplexity", "logprob_tokens", "error_kind", "verdicts",
+    "schema_valid", "field_confidence",
 )  # fmt: skip
 
 
@@ -82,6 +84,8 @@ class CellResult:
     logprob_tokens: int = 0
     error_kind: str | None = None
     verdicts: dict[str, dict] = field(default_factory=dict)  # judge verdicts by assertion key (lib.evals)
+    schema_valid: bool | None = None  # with a response format: the answer parses (and matches the schema)
+    field_confidence: float | None = None  # mean joint probability of its JSON fields (with logprobs)
     error: str | None = None  # page text of the failure (redacted by the page's formatter)
     # live only (not saved)
     live_tokens: int = 0  # deltas received (about one token each)
@@ -141,7 +145,9 @@ class GridRunner:
         workers: int = 4,
         logprobs: bool = True,
         error_text: Callable[[BaseException, Cell], str] | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> None:
+        self.response_format = response_format
         self.cells = list(cells)
         self.targets = list(targets)
         self.workers = max(1, workers)
@@ -245,6 +251,8 @@ class GridRunner:
         target = self.targets[cell.slot]
         want = self.logprobs and target.provider.supports_logprobs and cell.slot not in self._no_logprobs
         extra: dict[str, Any] = {"logprobs": True, "top_logprobs": 1} if want else {}
+        if self.response_format:
+            extra["response_format"] = self.response_format
         ctx = replace(target.ctx, prompt=cell.prompt_ref or None)  # a saved prompt version's calls are logged with it
         stream = ScoredStream(target.client, cell.messages(), cell.params(), ctx, **extra)
         it = iter(stream)
@@ -263,7 +271,10 @@ class GridRunner:
         if exc is not None and want and not stream.result.text and _rejects_logprobs(exc):
             self._no_logprobs.add(cell.slot)  # this model takes no logprobs: ask without (a second, logged call)
             return self._stream(cell)
-        return self._result(cell, stream, stopped, exc), exc
+        result = self._result(cell, stream, stopped, exc)
+        if self.response_format and result.status == DONE:
+            result.schema_valid, result.field_confidence = cell_figures(stream.result, self.response_format)
+        return result, exc
 
     @staticmethod
     def _result(cell: Cell, stream: ScoredStream, stopped: bool, exc: BaseException | None) -> CellResult:

@@ -21,6 +21,7 @@ FORMAT_VERSION = 1
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_MESSAGES = 5000
 MAX_FIELD_CHARS = 200_000
+MAX_TURN_META = 32_000  # a reply's metadata (its field confidences for a JSON reply)
 
 # The chat page's saved parameters: name -> (type, min, max). Used to validate imports and to
 # ignore anything unexpected when a stored conversation or preset is applied to the widgets.
@@ -87,11 +88,52 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _openai_message(m: StoredMessage) -> dict[str, Any]:
+    """A stored message in the OpenAI format: an assistant's tool calls as `tool_calls`, a tool's result
+    (stored as a user row with its call's id) as a `tool` message."""
+    meta = m.meta or {}
+    if m.role == "assistant" and isinstance(meta.get("tool_calls"), list) and meta["tool_calls"]:
+        return {"role": "assistant", "content": m.content or None, "tool_calls": meta["tool_calls"]}
+    if m.role == "user" and meta.get("tool_call_id"):
+        return {"role": "tool", "tool_call_id": meta["tool_call_id"], "content": m.content}
+    return {"role": m.role, "content": m.content}
+
+
+def _turn_meta(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A turn's metadata without what the message itself carries (tool calls, the call id)."""
+    if not meta:
+        return meta
+    return {k: v for k, v in meta.items() if k not in ("tool_calls", "tool_call_id")} or None
+
+
+def _tool_calls(i: int, calls: Any) -> list[dict[str, Any]]:
+    """An assistant message's `tool_calls`, checked: id, function name and arguments as text."""
+    if not isinstance(calls, list) or not calls or len(calls) > 64:
+        raise ImportRejected(Msg("Message {n}: 'tool_calls' must be a list of calls.", n=i + 1))
+    out = []
+    for call in calls:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not (
+            isinstance(fn, dict)
+            and isinstance(call.get("id"), str)
+            and isinstance(fn.get("name"), str)
+            and isinstance(fn.get("arguments"), str)
+            and len(call["id"]) <= 200
+            and len(fn["name"]) <= 64
+            and len(fn["arguments"]) <= MAX_FIELD_CHARS
+        ):
+            raise ImportRejected(
+                Msg("Message {n}: each tool call needs an id, and a function with a name and arguments as text.", n=i + 1)
+            )
+        out.append({"id": call["id"], "type": "function", "function": {"name": fn["name"], "arguments": fn["arguments"]}})
+    return out
+
+
 def export_json(conv: Conversation) -> str:
     messages: list[dict[str, str]] = []
     if conv.system_prompt:
         messages.append({"role": "system", "content": conv.system_prompt})
-    messages += [{"role": m.role, "content": m.content} for m in conv.messages]
+    messages += [_openai_message(m) for m in conv.messages]
     doc = {
         "messages": messages,
         "metadata": {
@@ -107,7 +149,7 @@ def export_json(conv: Conversation) -> str:
             "model": conv.model,
             "params": conv.params,
             # One entry per non-system message, in order.
-            "turns": [{"incomplete": m.incomplete, "meta": m.meta} for m in conv.messages],
+            "turns": [{"incomplete": m.incomplete, "meta": _turn_meta(m.meta)} for m in conv.messages],
         },
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)
@@ -125,8 +167,14 @@ def export_markdown(conv: Conversation, lang: str = "en") -> str:
     if conv.system_prompt:
         lines += ["## " + gettext("System prompt", lang), "", conv.system_prompt, ""]
     user, assistant = "## 🧑 " + gettext("User", lang), "## 🤖 " + gettext("Assistant", lang)
+    tool = "## 🔧 " + gettext("Tool result", lang)
     for m in conv.messages:
-        lines += [user if m.role == "user" else assistant, "", m.content, ""]
+        message = _openai_message(m)
+        heading = {"user": user, "tool": tool}.get(message["role"], assistant)
+        lines += [heading, "", m.content, ""]
+        for call in message.get("tool_calls") or []:
+            fn = call["function"]
+            lines += [gettext("Tool call `{name}`:", lang).format(name=fn["name"]), "", "```json", fn["arguments"], "```", ""]
         if m.incomplete:
             lines += ["_" + gettext("(incomplete: the reply was cut off)", lang) + "_", ""]
     return "\n".join(lines).rstrip() + "\n"
@@ -247,23 +295,30 @@ def parse_import(data: bytes, lang: str = "en") -> Conversation:
         role = msg.get("role")
         if role is None:
             raise ImportRejected(Msg("Message {n} has no 'role'.", n=i + 1))
-        if role not in ("system", "user", "assistant"):
+        if role not in ("system", "user", "assistant", "tool"):
             raise ImportRejected(
                 Msg(
-                    "Message {n} has role {role}; only system, user and assistant can be imported.",
+                    "Message {n} has role {role}; only system, user, assistant and tool can be imported.",
                     n=i + 1,
                     role=repr(str(role)[:30]),
                 )
             )
         if "content" not in msg:
             raise ImportRejected(Msg("Message {n} has no 'content'.", n=i + 1))
-        content = _content_text(i, msg["content"])
+        calls = _tool_calls(i, msg["tool_calls"]) if role == "assistant" and msg.get("tool_calls") else None
+        content = "" if calls and msg["content"] is None else _content_text(i, msg["content"])
         if role == "system":
             if i != 0:
                 raise ImportRejected(Msg("Message {n}: a system message is only allowed first.", n=i + 1))
             system_prompt = content
             continue
-        out.append(StoredMessage(id=0, role=role, content=content))
+        if role == "tool":
+            call_id = msg.get("tool_call_id")
+            if not isinstance(call_id, str) or not call_id or len(call_id) > 200:
+                raise ImportRejected(Msg("Message {n}: a tool message needs the 'tool_call_id' it answers.", n=i + 1))
+            out.append(StoredMessage(id=0, role="user", content=content, meta={"tool_call_id": call_id}))
+            continue
+        out.append(StoredMessage(id=0, role=role, content=content, meta={"tool_calls": calls} if calls else None))
     if not out:
         raise ImportRejected(Msg("The conversation has no user or assistant messages."))
 
@@ -282,9 +337,10 @@ def parse_import(data: bytes, lang: str = "en") -> Conversation:
             m.incomplete = incomplete
             turn_meta = turn.get("meta")
             if turn_meta is not None:
-                if not isinstance(turn_meta, dict) or len(json.dumps(turn_meta)) > 4000:
+                if not isinstance(turn_meta, dict) or len(json.dumps(turn_meta)) > MAX_TURN_META:
                     raise ImportRejected(Msg("metadata.turns[{i}].meta must be a small object.", i=i))
-                m.meta = turn_meta
+                # what the message itself carries (its tool calls, the call a result answers) wins
+                m.meta = (_turn_meta(turn_meta) or {}) | (m.meta or {}) or None
 
     params_raw = meta.get("params", {})
     if params_raw is None:

@@ -132,9 +132,15 @@ class PersistedReply:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            if self.message_id is None:
-                return
             res = self.stream.result
+            if self.message_id is None:
+                if not res.tool_calls:
+                    return
+                # A reply that only calls tools has no text: its row holds the calls (in `meta`).
+                self.message_id = self.store.add_message(
+                    self.conversation_id, "assistant", "", incomplete=not res.complete, meta=self.meta(res) if self.meta else None
+                )
+                return
             self.store.update_message(
                 self.message_id,
                 content=self.text,

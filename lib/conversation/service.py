@@ -25,7 +25,7 @@ from lib.llm.streams import CachedStream, ChatStream, ReplyStream
 from lib.storage.conversations import Conversation, StoredMessage
 from lib.storage.store import Store
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "tool"]
 
 
 @dataclass
@@ -43,14 +43,35 @@ class Turn:
         """A reply stopped before it ended (a new message was sent, or the page was used meanwhile)."""
         return self.role == "assistant" and bool(self.meta and self.meta.get("stopped"))
 
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The model's tool calls in this reply (OpenAI message format)."""
+        calls = (self.meta or {}).get("tool_calls") if self.role == "assistant" else None
+        return list(calls) if isinstance(calls, list) else []
+
+    @property
+    def tool_call_id(self) -> str | None:
+        """For a tool result: the call it answers."""
+        return str((self.meta or {}).get("tool_call_id") or "") if self.role == "tool" else None
+
     @classmethod
     def from_stored(cls, message: StoredMessage) -> Turn:
         role: Role = "assistant" if message.role == "assistant" else "user"
+        if role == "user" and message.meta and message.meta.get("tool_call_id"):
+            role = "tool"  # a tool's result, typed by the user: stored as a user row that says which call
         return cls(role, message.content, message.id, message.incomplete, message.meta)
+
+    @classmethod
+    def tool_result(cls, call_id: str, name: str, content: str) -> Turn:
+        return cls("tool", content, meta={"tool_call_id": call_id, "name": name})
 
     def message(self) -> ChatCompletionMessageParam:
         if self.role == "assistant":
+            if self.tool_calls:
+                return {"role": "assistant", "content": self.content or None, "tool_calls": self.tool_calls}  # type: ignore[typeddict-item]
             return {"role": "assistant", "content": self.content}
+        if self.role == "tool":
+            return {"role": "tool", "tool_call_id": self.tool_call_id or "", "content": self.content}
         return {"role": "user", "content": self.content}
 
 
@@ -91,12 +112,16 @@ class Target:
     ctx: CallContext
 
 
-def cache_key(provider_id: str, messages: Sequence[ChatCompletionMessageParam], params: ChatParams) -> str | None:
+def cache_key(
+    provider_id: str, messages: Sequence[ChatCompletionMessageParam], params: ChatParams, extra: dict[str, Any] | None = None
+) -> str | None:
     """The answer cache's key of a request, or None when it must not be cached (only temperature 0 is
-    deterministic enough to replay)."""
+    deterministic enough to replay). `extra`: other request fields (response format, tools)."""
     if params.temperature is None or params.temperature != 0:
         return None
-    payload = {"provider": provider_id, "messages": list(messages), "params": params.to_kwargs()}
+    payload: dict[str, Any] = {"provider": provider_id, "messages": list(messages), "params": params.to_kwargs()}
+    if extra:
+        payload["extra"] = extra
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -114,7 +139,7 @@ def reply_meta(res: ChatResult, model: str, route: str | None, cache_hit: bool) 
         "ttft_ms": res.ttft_ms,
         "cost_usd": res.cost_usd,
         "cache_hit": cache_hit,
-    }
+    } | ({"tool_calls": res.tool_calls} if res.tool_calls else {})
 
 
 def meta_caption(meta: dict[str, Any], lang: str = "en", usd_jpy: float | None = None) -> str:
@@ -197,9 +222,9 @@ class Reply:
         res = self.result
         if self.stopped:
             return None  # its saved row is final; whoever stopped it shows it from the store
-        if self._cache_key and not self.cache_hit and res.complete and res.text:
+        if self._cache_key and not self.cache_hit and res.complete and res.text and not res.tool_calls:
             self._service.store.cache_put(self._cache_key, self._target.provider.id, self.model, res)
-        if not res.text:
+        if not res.text and not res.tool_calls:
             return None
         return Turn("assistant", res.text, self._saved.message_id, not res.complete, self.meta(res))
 
@@ -217,9 +242,8 @@ class ConversationService:
             conversation_id = self.store.create_conversation(**settings.as_dict())
         for turn in turns:
             if turn.id is None:
-                turn.id = self.store.add_message(
-                    conversation_id, turn.role, turn.content, incomplete=turn.incomplete, meta=turn.meta
-                )
+                role = "user" if turn.role == "tool" else turn.role  # a tool result: a user row with its call id
+                turn.id = self.store.add_message(conversation_id, role, turn.content, incomplete=turn.incomplete, meta=turn.meta)
         return conversation_id
 
     def reply(
@@ -233,21 +257,26 @@ class ConversationService:
         max_messages: int = 40,
         history_tokens: int = 6000,
         use_cache: bool = False,
+        extra: dict[str, Any] | None = None,
+        stream_class: type[ChatStream] = ChatStream,
     ) -> Reply:
         """Answer the last turn. `params.model` may be AUTO_MODEL: the provider's small or large
-        model is chosen by `route_model`'s rule."""
+        model is chosen by `route_model`'s rule. `extra`: more request fields (response_format,
+        tools, tool_choice, logprobs), part of the cache key."""
         model, route = params.model, None
         if model == AUTO_MODEL:
             last_user = next((t.content for t in reversed(turns) if t.role == "user"), "")
             model, route = route_model(last_user, target.provider.small_model, target.provider.large_model)
         params = replace(params, model=model)
         trimmed = trim_history(system_prompt, [t.message() for t in turns], max_messages=max_messages, max_tokens=history_tokens)
-        key = cache_key(f"{target.provider.id}@{target.base_url}", trimmed.messages, params) if use_cache else None
+        extra = extra or {}
+        # A reply that calls tools is not cached (the cache keeps text only).
+        key = cache_key(f"{target.provider.id}@{target.base_url}", trimmed.messages, params, extra) if use_cache else None
         cached = self.store.cache_get(key) if key else None
         stream: ReplyStream = (
             CachedStream(cached, trimmed.messages, params, target.ctx)
             if cached
-            else ChatStream(target.client, trimmed.messages, params, target.ctx)
+            else stream_class(target.client, trimmed.messages, params, target.ctx, **extra)
         )
         return Reply(
             self,

@@ -48,6 +48,8 @@ class UsageRecord:
     cache_hit: bool = False
     owner: str | None = None  # owner_hash(owner), never the raw subject or e-mail
     prompt: str | None = None  # the prompt version the call ran, as `name@version` (lib.prompts), if any
+    tool_calls: int | None = None  # calls the model made in this reply
+    tool_results: int | None = None  # tool results sent with the request
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ts: str = field(default_factory=_now_iso)
 

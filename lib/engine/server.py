@@ -382,6 +382,10 @@ def _engine_params(args: argparse.Namespace, port: int):  # -> xllamacpp.CommonP
     # faster and answers sooner, and a 20-turn chat costs the same as with it off (the native build
     # we used before generated much slower with it on): bench/engine_settings.py, embedded_server.py.
     params.flash_attn_type = {"off": 0, "on": 1, "auto": -1}[args.flash_attn]
+    # The model's own chat template through llama.cpp's Jinja engine (`--jinja`): what makes tool calls
+    # (`tools`, `tool_choice`, parsed `tool_calls`) work; this wheel's default, set so it stays on.
+    # `response_format` json_schema works either way (a grammar constrains the sampling).
+    params.use_jinja = True
     if args.threads:
         params.cpuparams.n_threads = args.threads
         params.cpuparams_batch.n_threads = args.threads

@@ -103,7 +103,8 @@ def trim_history(
         budget -= cost
     kept.reverse()
     # Don't open with an orphaned assistant turn: the model would answer its own message.
-    while len(kept) > 1 and kept[0].get("role") == "assistant":
+    # Nor with a tool result whose call was trimmed away (providers reject that).
+    while len(kept) > 1 and kept[0].get("role") in ("assistant", "tool"):
         kept.pop(0)
     return TrimResult(system + kept, len(history) - len(kept))
 
@@ -163,6 +164,8 @@ class ChatResult:
     cost_usd: float | None = None
     error: BaseException | None = None
     error_kind: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # the model's calls (OpenAI message format)
+    logprobs: list[Any] | None = None  # ChatCompletionTokenLogprob per generated token, when asked for
 
     @classmethod
     def from_counts(cls, text: str, input_tokens: int | None, output_tokens: int | None, **fields: Any) -> ChatResult:
@@ -261,6 +264,8 @@ def finalize_and_log(
             cache_hit=cache_hit,
             owner=owner_hash(ctx.owner),
             prompt=ctx.prompt,
+            tool_calls=len(res.tool_calls) or None,
+            tool_results=sum(1 for m in messages if m.get("role") == "tool") or None,
         ),
     )
 
@@ -286,8 +291,12 @@ def complete(
         res.resolved_model = completion.model
         res.usage = completion.usage
         if completion.choices:
-            res.text = completion.choices[0].message.content or ""
-            res.finish_reason = completion.choices[0].finish_reason
+            choice = completion.choices[0]
+            res.text = choice.message.content or ""
+            res.finish_reason = choice.finish_reason
+            res.tool_calls = [c.model_dump(exclude_none=True) for c in choice.message.tool_calls or []]
+            if choice.logprobs and choice.logprobs.content is not None:
+                res.logprobs = list(choice.logprobs.content)
         return completion, res
     finally:
         res.duration_ms = (time.perf_counter() - start) * 1000

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from lib.core.errors import describe_error
 from lib.llm.chat import CallContext, ChatParams, ChatResult, finalize_and_log
@@ -99,6 +100,12 @@ class ChatStream:
                     choice = chunk.choices[0]
                     if choice.finish_reason:
                         res.finish_reason = choice.finish_reason
+                    if choice.delta and choice.delta.tool_calls:
+                        if res.ttft_ms is None:
+                            res.ttft_ms = (time.perf_counter() - start) * 1000
+                        merge_tool_calls(res.tool_calls, choice.delta.tool_calls)
+                    if choice.logprobs and choice.logprobs.content is not None:
+                        res.logprobs = (res.logprobs or []) + list(choice.logprobs.content)
                     delta = choice.delta.content if choice.delta else None
                     if delta:
                         if res.ttft_ms is None:
@@ -120,6 +127,22 @@ class ChatStream:
         if not self._logged:
             self._logged = True
             finalize_and_log(self.ctx, self.params, self.messages, self.result, stream=True)
+
+
+def merge_tool_calls(calls: list[dict[str, Any]], deltas: Sequence[ChoiceDeltaToolCall]) -> None:
+    """Add streamed tool-call pieces to `calls` (OpenAI message format): a call's id, name and the first
+    piece of its arguments come with a new `index`; later pieces of the arguments follow with the same one."""
+    for delta in deltas:
+        while len(calls) <= delta.index:
+            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call = calls[delta.index]
+        if delta.id:
+            call["id"] = delta.id
+        if delta.function:
+            if delta.function.name:
+                call["function"]["name"] = delta.function.name  # sent whole, once (some servers repeat it)
+            if delta.function.arguments:
+                call["function"]["arguments"] += delta.function.arguments
 
 
 class CachedStream:

@@ -475,12 +475,16 @@ def run_logprobs(
     *,
     prefix: str = "",
     extra_body: dict[str, Any] | None = None,
+    response_format: dict[str, Any] | None = None,
 ) -> LogprobRun:
-    """One logged call with logprobs; with `prefix`, the model continues that assistant text."""
+    """One logged call with logprobs; with `prefix`, the model continues that assistant text;
+    with `response_format`, the reply follows it (JSON object or schema)."""
     sent: list[ChatCompletionMessageParam] = list(messages)
     if prefix:
         sent.append({"role": "assistant", "content": prefix})
-    extra = {"extra_body": extra_body} if extra_body else {}
+    extra: dict[str, Any] = {"extra_body": extra_body} if extra_body else {}
+    if response_format:
+        extra["response_format"] = response_format
     completion, res = complete(client, sent, params, ctx, logprobs=True, top_logprobs=request_top_k(top_k), **extra)
     choice = completion.choices[0] if completion.choices else None
     content = list(choice.logprobs.content or []) if choice and choice.logprobs else []

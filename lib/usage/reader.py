@@ -64,6 +64,8 @@ SCHEMA = pa.schema(
         ("cache_hit", pa.bool_()),
         ("owner", pa.string()),
         ("prompt", pa.string()),  # name@version; absent on lines written before it existed: null
+        ("tool_calls", pa.int64()),  # absent on lines written before tool calls existed: null
+        ("tool_results", pa.int64()),
     ]
 )
 LOCAL_OWNER_HASH = owner_hash(LOCAL_OWNER)  # lines written before owners existed are the laptop's
@@ -73,7 +75,7 @@ _PARSE = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="igno
 BLOCK_BYTES = 4 << 20  # measured fastest of 1-16 MB here; small enough that re-parsing around a bad line is cheap
 _LINE_BY_LINE = 16  # below this many lines, a failing block is parsed one line at a time
 FINGERPRINT_BYTES = 4096
-CACHE_FORMAT = "4"  # 2: the owner column; 3: cached_tokens; 4: prompt
+CACHE_FORMAT = "5"  # 2: the owner column; 3: cached_tokens; 4: prompt; 5: tool_calls, tool_results
 CACHE_SAVE_BYTES = 8 << 20  # re-save the cache once this much of the log is parsed but not cached
 
 

@@ -156,6 +156,8 @@ def to_frame(table: pa.Table, prices: dict[str, Price], local_providers: Iterabl
         "duration_ms": table["duration_ms"],
         "cost_usd": table["cost_usd"],
         "cache_hit": pc.fill_null(table["cache_hit"], False),
+        "tool_calls": pc.cast(pc.fill_null(table["tool_calls"], 0), pa.float64()),
+        "tool_results": pc.cast(pc.fill_null(table["tool_results"], 0), pa.float64()),
     }
     df = pa.table(cols).to_pandas()
     cost = _billed_cost(df, prices)
@@ -231,6 +233,8 @@ class UsageView:
     unknown_models: list[str]  # models in the log with no price (non-local, not cache hits)
     models_in_use: pd.DataFrame  # model, calls, input, cached input, output (USD/1M), note (a Msg or "")
     shutting_down: pd.DataFrame  # model, calls, last_used, shutdown_date, replacement (all of the owners' calls)
+    tool_calls: int = 0  # calls of tools the models made
+    tool_results: int = 0  # tool results sent back to them
 
 
 def pick_bucket(f: Filters, table: pa.Table, tz: str) -> str:
@@ -347,6 +351,8 @@ def build_view(
         input_tokens=int(df["input_tokens"].sum()),
         output_tokens=int(df["output_tokens"].sum()),
         cached_tokens=int(df["cached_tokens"].sum()),
+        tool_calls=int(df["tool_calls"].sum()),
+        tool_results=int(df["tool_results"].sum()),
         cost=float(df["cost"].sum()),
         cost_unknown=int(df["cost"].isna().sum()),
         errors=errors,

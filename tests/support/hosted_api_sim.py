@@ -21,7 +21,9 @@ of llama.cpp: deterministic replies, so a test can assert exact text.
   temperature 0; the others are less likely, deterministic), in streamed chunks too.
 - Tool calls: with `tools` (and `tool_choice` not "none") the reply calls the named or first tool,
   every required argument set to the last user message (finish_reason "tool_calls"); after a `tool`
-  message it answers with the tool's result.
+  message it answers with the tool's result. `[fake tools=parallel]` calls every tool at once (one call
+  each), `[fake tools=bad_args]` writes arguments that are not JSON.
+- `refuse=("response_format", "tools")`: request fields this provider answers with a 400, as some do.
 - `GET /v1/models` lists `models`; `POST /tokenize` (llama-server's) counts with `count_tokens`;
   `GET /health`.
 - Errors on request, from a `[fake …]` directive in the last user message, an `X-Fake` header, or
@@ -142,6 +144,7 @@ class Fault:
     stall_s: float = 0.0  # wait this long before answering
     malformed: bool = False  # one good event, then an event that is not JSON
     count: int | None = None  # not a fault: a long reply, "1, 2, 3, …, count"
+    tools: str | None = None  # not a fault: "parallel" (every tool called at once) or "bad_args" (not JSON)
     times: int | None = 1  # how many requests get it (None: every one until reset)
 
     @classmethod
@@ -163,6 +166,8 @@ class Fault:
                 fault.malformed = True
             elif key == "count":
                 fault.count = int(value)
+            elif key == "tools" and value in ("parallel", "bad_args"):
+                fault.tools = value
             else:
                 raise ValueError(f"unknown fake directive {word!r}")
         return fault if any_word else None
@@ -192,6 +197,7 @@ class HostedAPISim:
         models: Sequence[str] | None = None,
         count_tokens: Callable[[str], int] = estimate_tokens,
         context_size: int | None = None,
+        refuse: Sequence[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -203,6 +209,7 @@ class HostedAPISim:
         self.models = list(models or [model])
         self.count_tokens = count_tokens
         self.context_size = context_size
+        self.refuse = tuple(refuse)
         self.requests: list[Request] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -347,16 +354,21 @@ def _cut(pieces: list[str], body: dict) -> tuple[list[str], str]:
     return pieces, finish
 
 
-def _tool_call(body: dict) -> dict | None:
+def _tool_calls(body: dict, how: str | None = None) -> list[dict]:
     tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"]
     choice = body.get("tool_choice")
     messages = body.get("messages") or []
     if not tools or choice == "none" or (messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"):
-        return None
+        return []
     wanted = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
-    fn = next((t["function"] for t in tools if t["function"].get("name") == wanted), tools[0]["function"])
-    args = {name: last_user_text(body) for name in (fn.get("parameters") or {}).get("required", [])}
-    return {"id": f"call_{fn['name']}_0", "type": "function", "function": {"name": fn["name"], "arguments": json.dumps(args)}}
+    fns = [t["function"] for t in tools] if how == "parallel" else [
+        next((t["function"] for t in tools if t["function"].get("name") == wanted), tools[0]["function"])]  # fmt: skip
+    calls = []
+    for i, fn in enumerate(fns):
+        args = {name: last_user_text(body) for name in (fn.get("parameters") or {}).get("required", [])}
+        text = '{"' + next(iter(args), "x") + '": "unterminated' if how == "bad_args" else json.dumps(args, ensure_ascii=False)
+        calls.append({"id": f"call_{fn['name']}_{i}", "type": "function", "function": {"name": fn["name"], "arguments": text}})
+    return calls
 
 
 class _Server(ThreadingHTTPServer):
@@ -430,6 +442,10 @@ def _handler(sim: HostedAPISim) -> type[BaseHTTPRequestHandler]:
                 headers = ({"retry-after-ms": "10"} if fault.status == 429 or fault.status >= 500 else {}) | fault.headers
                 self._error(fault.status, fault.message or f"fake error {fault.status}", "fake_error", headers)
                 return
+            refused = next((name for name in sim.refuse if body.get(name)), None)
+            if refused:
+                self._error(400, f"'{refused}' is not supported by this model")
+                return
             prompt_tokens = sim.count_tokens(_prompt_text(body["messages"]))
             if sim.context_size and prompt_tokens > sim.context_size:
                 self._error(400, "the request exceeds the available context size, try increasing it", "exceed_context_size_error")
@@ -439,7 +455,7 @@ def _handler(sim: HostedAPISim) -> type[BaseHTTPRequestHandler]:
         def _complete(self, body: dict, fault: Fault | None, start: float, prompt_tokens: int) -> None:
             messages = body["messages"]
             prefix = _text(messages[-1].get("content")) if messages and messages[-1].get("role") == "assistant" else ""
-            call = _tool_call(body)
+            call = _tool_calls(body, fault.tools if fault else None)
             if call:
                 pieces, finish = [], "tool_calls"
             elif prefix:  # continue the assistant's text: the reply echoes it, llama-server style
@@ -449,7 +465,7 @@ def _handler(sim: HostedAPISim) -> type[BaseHTTPRequestHandler]:
             else:
                 pieces, finish = _cut(sim.reply_pieces(body), body)
             top = min(int(body.get("top_logprobs") or 0), MAX_TOP) if body.get("logprobs") else None
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces) + (1 if call else 0)}
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces) + len(call)}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             reply = _Reply(pieces, finish, prefix, call, top, usage, f"chatcmpl-fake-{uuid.uuid4().hex[:12]}",
                            int(time.time()), str(body.get("model") or sim.model))  # fmt: skip
@@ -489,8 +505,12 @@ def _handler(sim: HostedAPISim) -> type[BaseHTTPRequestHandler]:
             sent = 0
             try:
                 self._send_event(reply.chunk({"role": "assistant", "content": reply.prefix}))
-                if reply.call:
-                    self._send_event(reply.chunk({"tool_calls": [{"index": 0, **reply.call}]}))
+                for i, call in enumerate(reply.call):  # id and name with the first half of the arguments, then the rest
+                    args = call["function"]["arguments"]
+                    half = len(args) // 2
+                    first = {**call, "function": {"name": call["function"]["name"], "arguments": args[:half]}}
+                    self._send_event(reply.chunk({"tool_calls": [{"index": i, **first}]}))
+                    self._send_event(reply.chunk({"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]}))
                 for i, piece in enumerate(reply.pieces):
                     if drop is not None and sent >= drop:
                         self.close_connection = True
@@ -524,7 +544,7 @@ class _Reply:
     pieces: list[str]
     finish: str
     prefix: str
-    call: dict | None
+    call: list[dict]  # tool calls made (none: a text reply)
     top: int | None  # top_logprobs asked for; None: no logprobs
     usage: dict
     ident: str
@@ -545,7 +565,7 @@ class _Reply:
     def completion(self) -> dict:
         message: dict = {"role": "assistant", "content": self.prefix + "".join(self.pieces)}
         if self.call:
-            message = {"role": "assistant", "content": None, "tool_calls": [self.call]}
+            message = {"role": "assistant", "content": None, "tool_calls": self.call}
         return {"id": self.ident, "object": "chat.completion", "created": self.created, "model": self.model,
                 "choices": [{"index": 0, "message": message, "finish_reason": self.finish,
                              "logprobs": self.logprobs(0, len(self.pieces))}],
