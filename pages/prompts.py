@@ -9,13 +9,14 @@ import streamlit as st
 
 from lib.core.text import md_text
 from lib.prompts import PromptContent, PromptError, export_json, export_promptfoo, format_ref, import_file
+from lib.prompts.builtins import ensure_builtin_prompts
 from lib.prompts.io import PromptImportError
 from lib.prompts.promptfoo import to_chat_json
 from lib.prompts.use import CHAT, COMPARE, LOGPROBS, PromptHandoff
 from lib.storage.db import StoreError
 from ui import prompts_view as view
 from ui.common import enter_page, error_message, open_store, settings
-from ui.i18n import _, tr
+from ui.i18n import _, language, tr
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
 
@@ -144,6 +145,15 @@ def _import() -> None:
     state.pr_selected, state.pr_base = store.find_prompt(names[0]).id, None
 
 
+def _add_builtins() -> None:
+    made = ensure_builtin_prompts(store, language())
+    if made:
+        _flash("success", _("The built-in personas are prompts now: {n} added.").format(n=len(made)))
+        state.pr_selected, state.pr_base = made[0], None
+    else:
+        _flash("info", _("Every built-in persona has been made a prompt before (a deleted one is not made again)."))
+
+
 def _hand_off(key: str, handoff: PromptHandoff, page: str) -> None:
     """A version for another page: that page takes it from session state; this one switches to it."""
     state[key] = handoff
@@ -195,6 +205,8 @@ with st.expander("📥 " + _("Import")):
     st.file_uploader(_("A Yoake prompt export (JSON) or a promptfoo prompts file (YAML, JSON, JSONL, text)"),
                      type=["json", "yaml", "yml", "jsonl", "txt"], key="pr_import_file")  # fmt: skip
     st.button(_("Import"), key="pr_import", on_click=_import)
+    st.button(_("Add the built-in personas as prompts"), key="pr_builtins", on_click=_add_builtins,
+              help=_("Each built-in persona (its system prompt and temperature, in this language) as a prompt of yours, once."))  # fmt: skip
 
 prompt = store.get_prompt(state.pr_selected) if state.pr_selected is not None else None
 if prompt is None:

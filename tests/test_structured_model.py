@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from lib.llm.chat import CallContext, ChatParams, complete
+from lib.llm.providers import make_client
 from lib.logprobs import build_table
 from lib.structured import schema
 from lib.structured.confidence import field_confidence
@@ -45,4 +46,4 @@ def test_every_reply_validates_and_its_fields_join_back(local_server, key: str, 
 
 
 def test_the_server_says_whether_its_template_knows_tools(local_server) -> None:
-    assert isinstance(server_tool_support(local_server.base_url), bool)
+    assert isinstance(server_tool_support(make_client(local_server.base_url, "x"), local_server.base_url), bool)

@@ -67,7 +67,7 @@ def _template_notice(selection: Selection | None) -> None:
     cache = state.setdefault("tools_template_support", {})
     key = f"{selection.base_url}|{selection.model}"
     if key not in cache:
-        cache[key] = server_tool_support(selection.base_url)
+        cache[key] = server_tool_support(selection.client, selection.base_url)
     if cache[key] is False:
         st.info(
             _(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import openai
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError as _JsonSchemaError
 
@@ -251,13 +251,14 @@ def mock_results(tool_name: str) -> list[str]:
     return [m for ex in TOOL_EXAMPLES for m in ex.mocks.get(tool_name, [])]
 
 
-def server_tool_support(base_url: str, timeout: float = 3.0) -> bool | None:
+def server_tool_support(client: openai.OpenAI, base_url: str, timeout: float = 3.0) -> bool | None:
     """Whether a llama-server's model template supports tools, from its `/props` (`chat_template_caps`
-    where the server reports them, else the template's text); None when it cannot be told."""
+    where the server reports them, else the template's text); None when it cannot be told. Asked through
+    the page's own client (the SDK's connection to that server, its base URL already checked)."""
     root = base_url.rstrip("/").removesuffix("/v1")
     try:
-        props = httpx.get(f"{root}/props", timeout=timeout).json()
-    except (httpx.HTTPError, ValueError):
+        props = client.with_options(timeout=timeout, max_retries=0).get(f"{root}/props", cast_to=object)
+    except (openai.OpenAIError, ValueError):
         return None
     if not isinstance(props, dict):
         return None
