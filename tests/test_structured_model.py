@@ -26,7 +26,7 @@ def test_every_reply_validates_and_its_fields_join_back(local_server, key: str, 
     request = StructuredRequest(ResponseFormat(Mode.JSON_SCHEMA, ex.schema), logprobs=True)
     client = openai.OpenAI(base_url=local_server.base_url, api_key="not-needed")
     ctx = CallContext("chat", "local", True, None)
-    for seed in (1, 2):
+    for seed in (1,):  # (one sample per schema and language: the suite's engine time is shared by every model test)
         params = ChatParams(model=local_server.alias, temperature=0.8, seed=seed, max_tokens=300)
         _, res = complete(client, [{"role": "user", "content": ex.prompt[lang]}], params, ctx, **request.kwargs())
         assert res.finish_reason == "stop", res.text
