@@ -103,6 +103,10 @@ def test_the_diff_view_and_the_version_picker(serve_model: ServeModel, data_dir:
         values.press("Tab")
         page.wait_for_timeout(500)
         page.get_by_text("12 calls").first.wait_for(timeout=30_000)  # 2 versions × 3 temperatures × 2 samples
+        # Click Run once the rerun the values started has finished, as a person would. Clicked at once, under
+        # load, the grid twice ran half its calls (3 per version, 6 in all); the cause is not yet found (issue note).
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+        page.get_by_text("12 calls").first.wait_for(timeout=30_000)
         page.get_by_role("button", name="▶ Run").click()
         page.get_by_role("button", name="↻ Re-run").wait_for(timeout=120_000)
         for ref in ("support@1", "support@2"):
@@ -115,7 +119,7 @@ def test_the_diff_view_and_the_version_picker(serve_model: ServeModel, data_dir:
     compare = Counter(r["prompt"] for r in lines if r["page"] == "compare")
     assert compare == {"support@1": 6, "support@2": 6}, (
         compare,
-        [(r["prompt"], r["status"], r.get("error_type")) for r in lines],
+        [(r["page"], r["prompt"], r["status"], r.get("temperature"), r.get("seed"), r.get("error_type")) for r in lines],
     )
     [conv] = Store.in_dir(data_dir).list_conversations(prompt="support@2")
     assert Store.in_dir(data_dir).get_conversation(conv.id).system_prompt == "You are a patient support agent for Yoake."
