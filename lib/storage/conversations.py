@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Mapping
@@ -71,27 +72,43 @@ class ConversationRepository(Database):
         created_at: float | None = None,
         prompt: str | None = None,
     ) -> str:
-        cid = uuid.uuid4().hex
-        now = time.time()
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO conversations"
-                " (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params, prompt)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    cid,
-                    self.owner,
-                    title_from(title),
-                    created_at or now,
-                    now,
-                    persona,
-                    system_prompt,
-                    provider,
-                    model,
-                    dumps(dict(params or {})),
-                    prompt or None,
-                ),
+            return self._insert_conversation(
+                conn, title_from(title), created_at, persona, system_prompt, provider, model, dict(params or {}), prompt
             )
+
+    def _insert_conversation(
+        self,
+        conn: sqlite3.Connection,
+        title: str,
+        created_at: float | None,
+        persona: str | None,
+        system_prompt: str | None,
+        provider: str | None,
+        model: str | None,
+        params: dict[str, Any],
+        prompt: str | None,
+    ) -> str:
+        """The conversation's row (created and imported alike); returns its new id."""
+        cid, now = uuid.uuid4().hex, time.time()
+        conn.execute(
+            "INSERT INTO conversations"
+            " (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params, prompt)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                cid,
+                self.owner,
+                title,
+                created_at or now,
+                now,
+                persona,
+                system_prompt,
+                provider,
+                model,
+                dumps(params),
+                prompt or None,
+            ),
+        )
         return cid
 
     def update_settings(
@@ -237,26 +254,18 @@ class ConversationRepository(Database):
 
     def import_conversation(self, conv: Conversation) -> str:
         """Insert a whole (validated) conversation in one transaction: all of it or nothing."""
-        cid = uuid.uuid4().hex
         now = time.time()
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO conversations"
-                " (id, owner, title, created_at, updated_at, persona, system_prompt, provider, model, params, prompt)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    cid,
-                    self.owner,
-                    title_from(conv.title) or "Imported conversation",
-                    conv.created_at or now,
-                    now,
-                    conv.persona,
-                    conv.system_prompt,
-                    conv.provider,
-                    conv.model,
-                    dumps(conv.params),
-                    conv.prompt,
-                ),
+            cid = self._insert_conversation(
+                conn,
+                title_from(conv.title) or "Imported conversation",
+                conv.created_at,
+                conv.persona,
+                conv.system_prompt,
+                conv.provider,
+                conv.model,
+                conv.params,
+                conv.prompt,
             )
             conn.executemany(
                 "INSERT INTO messages (conversation_id, role, content, incomplete, meta, created_at, updated_at)"
