@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from browser import alive, artifacts_dir, children_of, chromium_browser, chromium_page, streamlit_app
-from fault_proxy import Fault, FaultProxy
+from fault_proxy import FaultProxy
 
 from lib.conversation.service import Turn
 from lib.storage.store import Store
@@ -130,13 +130,6 @@ def test_several_visitors_at_once_on_a_fresh_engine_are_all_answered_in_order(da
     assert len(log) == VISITORS * (MESSAGES + 1) and {r["status"] for r in log} == {"ok"}
 
 
-# What the test controls through its proxy, so nothing depends on how long the model's own replies are:
-# the replies it stops run on past their end of text (llama.cpp's ignore_eos) until they are stopped; the
-# ones it waits for end after 24 tokens (what it tests is the stop, not a 512-token story).
-LONG = Fault("inject", body={"ignore_eos": True, "max_tokens": 512})
-SHORT = Fault("inject", body={"max_tokens": 24})
-
-
 @pytest.mark.browser
 @pytest.mark.model
 def test_a_message_typed_while_the_reply_streams_stops_it_in_place(local_server, data_dir: Path) -> None:
@@ -148,19 +141,15 @@ def test_a_message_typed_while_the_reply_streams_stops_it_in_place(local_server,
             messages = page.get_by_test_id("stChatMessage")
 
             # The worst moment: the second message the instant the first reply's bubble appears.
-            proxy.fault = LONG
             _send(page, "Write a long, detailed story about a dragon who lives in a lighthouse.")
             _wait(lambda: messages.count() >= 2, what="the reply's bubble")
-            proxy.fault = SHORT  # the replies the test waits for end soon (the stopped ones run long)
             _send(page, "Now tell it in one sentence.")
             _wait(lambda: _finished(page, 2), what="the second reply")
 
             # And mid-stream: text is on screen, the reply not finished.
-            proxy.fault = LONG
             _send(page, "Write a long poem about the sea, with many verses.")
             _wait(lambda: messages.count() >= 6 and len(messages.nth(5).inner_text().strip()) >= 40, what="a partial reply")
             assert "first token" not in messages.nth(5).inner_text(), "the reply ended first: nothing was tested"
-            proxy.fault = SHORT
             _send(page, "Shorter, please.")
             _wait(lambda: _finished(page, 4), what="the fourth reply")
             page.screenshot(path=str(artifacts_dir() / "chat_typed_mid_reply.png"), full_page=True)
