@@ -76,7 +76,8 @@ def _save(pid: int, key: str) -> None:
     _flash("success", _("Saved version {n}.").format(n=number))
 
 
-def _restore(pid: int, number: int) -> None:
+def _restore(pid: int, pick_key: str, drawn: int) -> None:
+    number = state.get(pick_key, drawn)  # the pick now: the button may have been drawn before it changed
     try:
         new = store.restore_version(pid, number)
     except StoreError as exc:
@@ -154,9 +155,15 @@ def _add_builtins() -> None:
         _flash("info", _("Every built-in persona has been made a prompt before (a deleted one is not made again)."))
 
 
-def _hand_off(key: str, handoff: PromptHandoff, page: str) -> None:
-    """A version for another page: that page takes it from session state; this one switches to it."""
-    state[key] = handoff
+def _hand_off(key: str, target: str, name: str, picks: tuple[tuple[str, int], ...], page: str) -> None:
+    """Versions for another page: that page takes them from session state; this one switches to it. Each
+    version is read from its picker (key, the number it showed when the button was drawn) at the click: a
+    click that arrives while the rerun of a new pick is still running must hand off that pick."""
+    refs = tuple(format_ref(name, state.get(k, drawn)) for k, drawn in picks)
+    if len(set(refs)) < len(refs):
+        _flash("info", _("Pick two different versions to compare."))
+        return
+    state[key] = PromptHandoff(target, refs[-1], refs if len(refs) > 1 else ())
     state.pr_goto = page
 
 
@@ -247,16 +254,16 @@ with tab_history:
     if col_open.button(_("Open in the editor"), key="pr_open_version"):
         state.pr_base = (prompt.id, pick)
         st.rerun()
-    col_restore.button(_("Restore as a new version"), key="pr_restore", on_click=_restore, args=(prompt.id, pick),
+    col_restore.button(_("Restore as a new version"), key="pr_restore", on_click=_restore, args=(prompt.id, f"pr_history_pick_{prompt.id}", pick),
                        disabled=pick == prompt.latest, help=_("Adds a version equal to this one; nothing is lost."))  # fmt: skip
     with st.expander(_("Version {n}").format(n=pick), expanded=False):
         view.show_version(by_number[pick])
     # Use it: the other pages take the version (a typed hand-off) and ask for its variables there.
     col_chat, col_lp = st.columns(2)
     col_chat.button("💬 " + _("Start a chat with this version"), key="pr_start_chat", type="primary", on_click=_hand_off,
-                    args=("chat_prompt_handoff", PromptHandoff(CHAT, format_ref(prompt.name, pick)), "pages/chat.py"))  # fmt: skip
+                    args=("chat_prompt_handoff", CHAT, prompt.name, ((f"pr_history_pick_{prompt.id}", pick),), "pages/chat.py"))  # fmt: skip
     col_lp.button("🔍 " + _("Run it in the logprobs explorer"), key="pr_start_logprobs", on_click=_hand_off,
-                  args=("lp_prompt_handoff", PromptHandoff(LOGPROBS, format_ref(prompt.name, pick)), "pages/logprobs.py"))  # fmt: skip
+                  args=("lp_prompt_handoff", LOGPROBS, prompt.name, ((f"pr_history_pick_{prompt.id}", pick),), "pages/logprobs.py"))  # fmt: skip
 
 with tab_diff:
     if len(versions) < 2:
@@ -269,10 +276,10 @@ with tab_diff:
         new = col_b.selectbox(_("To"), numbers, index=len(numbers) - 1, key=f"pr_diff_new_{prompt.id}",
                               format_func=lambda n: view.version_label(by_number[n], prompt.labels))  # fmt: skip
         view.side_by_side(by_number[old], by_number[new])
-        refs = (format_ref(prompt.name, old), format_ref(prompt.name, new))
         st.button("⚖️ " + _("Compare their answers"), key="pr_start_compare", disabled=old == new,
                   help=_("Opens the compare page with these two versions as the variants."), on_click=_hand_off,
-                  args=("cmp_prompt_handoff", PromptHandoff(COMPARE, refs[1], refs), "pages/compare.py"))  # fmt: skip
+                  args=("cmp_prompt_handoff", COMPARE, prompt.name, ((f"pr_diff_old_{prompt.id}", old), (f"pr_diff_new_{prompt.id}", new)),
+                        "pages/compare.py"))  # fmt: skip
 
 with tab_labels:
     st.caption(_("A label names one version (e.g. demo, 本番) and can be moved; results and pages can use name@label."))

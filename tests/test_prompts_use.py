@@ -127,6 +127,24 @@ def test_a_missing_variable_is_said_and_nothing_starts(data_dir: Path, fake_mode
     assert fake_model.calls() == [] and Store.in_dir(data_dir).list_conversations() == []
 
 
+def test_a_click_that_arrives_with_a_new_pick_hands_off_that_pick(data_dir: Path, fake_model: HostedAPISim) -> None:
+    """A person picks versions and clicks before the pick's rerun has finished: the click must hand off what is
+    picked now, not what the button was drawn with (bound arguments handed off v2 and v3, the old defaults)."""
+    pid = _support(data_dir, 3)
+    at = _app("pages/prompts.py")
+    at.selectbox(key=f"pr_diff_old_{pid}").set_value(1)
+    at.selectbox(key=f"pr_diff_new_{pid}").set_value(2)
+    at.button(key="pr_start_compare").click().run()  # one rerun carries the picks and the click
+    assert not at.exception, at.exception
+    at.switch_page("pages/compare.py")
+    assert at.multiselect(key="cmp_pv_refs").value == ["support@1", "support@2"]
+    at = _app("pages/prompts.py")
+    at.selectbox(key=f"pr_history_pick_{pid}").set_value(1)
+    at.button(key="pr_start_logprobs").click().run()
+    at.switch_page("pages/logprobs.py")
+    assert at.session_state["lp_pv_version"] == "1"
+
+
 def test_compare_over_two_versions_shows_one_column_per_version(data_dir: Path, fake_model: HostedAPISim) -> None:
     pid = _support(data_dir, 2)
     at = _app("pages/prompts.py")
