@@ -35,6 +35,7 @@ def needs_model(item: pytest.Item) -> bool:
     return item.get_closest_marker("model") is not None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the xdist_group marks added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     interop_asked = "interop" in (config.getoption("markexpr", "") or "")
     for item in items:

@@ -277,3 +277,23 @@ def test_a_failing_model_shows_its_error_and_the_other_cells_finish(data_dir: Pa
     assert {r["page"] for r in log} == {"compare"}
     assert any("No finished answers" in c for c in _captions(at))
     assert all(math.isfinite(r.perplexity) for r in record.results if r.status == DONE)
+
+
+def test_every_run_hands_the_forms_values_to_the_browser_again(fake_model: HostedAPISim) -> None:
+    """A browser still drawing the previous run mounts a field late, from the newest element it got: that element
+    must carry the value (`set_value`), or the field shows its default and sends it back on the next rerun
+    (seen: a grid estimated at 12 calls ran 2, its temperatures, samples and seed gone back to blank and 1)."""
+    at = _compare_page()
+    at.text_area(key="cmp_prompt").set_value(PROMPT).run()  # a rerun that none of the fields below took part in
+    fields = {
+        "cmp_temperatures": at.text_input(key="cmp_temperatures"),
+        "cmp_seed": at.text_input(key="cmp_seed"),
+        "cmp_samples": at.number_input(key="cmp_samples"),
+        "cmp_max_tokens": at.sidebar.number_input(key="cmp_max_tokens"),
+    }
+    assert {key: (w.proto.set_value, w.value) for key, w in fields.items()} == {
+        "cmp_temperatures": (True, "0, 0.7, 1.2"),
+        "cmp_seed": (True, "1"),
+        "cmp_samples": (True, 2),
+        "cmp_max_tokens": (True, 256),
+    }

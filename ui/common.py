@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,17 @@ def enter_page() -> None:
         PagesManager.uses_pages_directory = False
         st.rerun()
     apply_language()
+
+
+def resend_widget_values(keys: Iterable[str]) -> None:
+    """Send these widgets' values to the browser again in this run; call before the widgets are drawn.
+    Streamlit sends a keyed widget's value from session state only in the run that set it. A browser still
+    drawing an earlier run (a slow laptop, a demo machine under load) mounts such a widget later with its
+    element default and sends that back, silently replacing the value: on compare, a grid estimated at 12
+    calls ran 2 (its temperatures, samples and seed had gone back to blank and 1)."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 LANGUAGE_CHOICE_KEY = "app_language_choice"  # session: what the visitor picked in the sidebar

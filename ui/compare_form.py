@@ -15,7 +15,7 @@ from lib.llm.chat import parse_seed
 from lib.prompts import PromptError, format_ref, parse_ref
 from lib.prompts.use import COMPARE, PromptHandoff, compare_variant
 from lib.storage.store import Store
-from ui.common import Selection, model_picker
+from ui.common import Selection, model_picker, resend_widget_values
 from ui.i18n import _, fmt_datetime, language, ngettext, tr
 from ui.structured_view import format_controls
 
@@ -76,6 +76,7 @@ def init_state() -> None:
     "cmp_autorun": False,  # a re-run was asked for: start once the form is filled in
 }.items():  # fmt: skip
         state.setdefault(key, value)
+    resend_widget_values(FORM_KEYS)
 
 
 def remember_form() -> None:

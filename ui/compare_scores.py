@@ -21,7 +21,7 @@ from lib.evals.promptfoo import export_config, import_config
 from lib.evals.report import html_report
 from lib.evals.scoring import ColumnScore, EvalSpec, column_scores, compare_columns, evals_of
 from lib.storage.store import Store
-from ui.common import Selection, model_picker, settings
+from ui.common import Selection, model_picker, resend_widget_values, settings
 from ui.i18n import N_, _, fmt_number, fmt_percent, language, ngettext, tr
 
 state = st.session_state
@@ -43,6 +43,7 @@ def init_state() -> None:
         state.setdefault(key, 0 if key == "cmp_judge_slot" else "")
     state.setdefault("cmp_pf_notes", None)
     state.setdefault("cmp_judge_sel", None)  # the judge's Selection this run (a grid slot's or its own)
+    resend_widget_values(KEYS + JUDGE_KEYS)
 
 
 def remember() -> None:
