@@ -50,6 +50,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("engine"))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop at once when pytest-xdist no longer groups the engine tests (pytest 9.2 with xdist 3.8 dropped the
+    groups without a word): spread over both workers, two engines and their browsers fight for 2 cores."""
+    if getattr(session.config.option, "loadgroup", False):
+        lost = [i.nodeid for i in session.items if needs_model(i) and not i.nodeid.endswith("@engine")]
+        if lost:
+            pytest.exit(f"pytest-xdist did not put the engine tests in one group ({lost[0]} …): check its version", 3)
+
+
 @pytest.fixture(scope="session")
 def local_server(tmp_path_factory: pytest.TempPathFactory):
     log = tmp_path_factory.mktemp("llama") / "llama-server.log"
