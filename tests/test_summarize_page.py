@@ -262,6 +262,7 @@ def test_scanned_and_encrypted_pdf_links_get_their_messages(site: FixtureSite, d
         ("scan.pdf", image_only_pdf(2), "**'scan.pdf' has no text layer.** Its 2 pages are images"),
         ("locked.pdf", encrypted(paper_pdf(), "open-sesame"), "'locked.pdf' is a password-protected PDF."),
     ],
+    ids=["scan.pdf", "locked.pdf"],  # the encrypted bytes differ per process: pytest-xdist workers must agree on ids
 )
 def test_scanned_and_encrypted_pdf_uploads_get_their_messages(data_dir: Path, name: str, data: bytes, expected: str) -> None:
     at = _page(sum_source="Upload a file")
