@@ -128,8 +128,6 @@ if active is not None:
         disabled=active.runner.stopping,
         help=_("Stop the run: answers streaming now keep what arrived, cells not started are skipped."),
     )
-compare_form.remember_form()
-compare_scores.remember()
 
 
 # --- actions on a saved cell -------------------------------------------------------------------------

@@ -279,12 +279,21 @@ def test_a_failing_model_shows_its_error_and_the_other_cells_finish(data_dir: Pa
     assert all(math.isfinite(r.perplexity) for r in record.results if r.status == DONE)
 
 
-def test_every_run_hands_the_forms_values_to_the_browser_again(fake_model: HostedAPISim) -> None:
-    """A browser still drawing the previous run mounts a field late, from the newest element it got: that element
-    must carry the value (`set_value`), or the field shows its default and sends it back on the next rerun
-    (seen: a grid estimated at 12 calls ran 2, its temperatures, samples and seed gone back to blank and 1)."""
+def test_a_field_the_browser_has_not_drawn_yet_gets_its_value_back(fake_model: HostedAPISim) -> None:
+    """A browser still drawing the previous run sends no value for a field it has not drawn yet, and draws it
+    later from the newest element it got: that element must carry the value (`set_value`), or the field shows
+    its default and sends it back on the next rerun (seen under load: a grid estimated at 12 calls ran 2, its
+    temperatures, samples and seed gone back to blank and 1)."""
     at = _compare_page()
-    at.text_area(key="cmp_prompt").set_value(PROMPT).run()  # a rerun that none of the fields below took part in
+    at.text_area(key="cmp_prompt").set_value(PROMPT).run()
+    late = {"cmp_temperatures", "cmp_seed", "cmp_samples", "cmp_max_tokens", "cmp_m0_provider"}
+    states = at._tree.get_widget_states()  # what a browser sends, less the fields it has not drawn yet
+    kept = [w for w in states.widgets if not any(w.id.endswith(key) for key in late)]
+    assert len(kept) == len(states.widgets) - len(late)
+    del states.widgets[:]
+    states.widgets.extend(kept)
+    at._run(states)
+    assert not at.exception, at.exception
     fields = {
         "cmp_temperatures": at.text_input(key="cmp_temperatures"),
         "cmp_seed": at.text_input(key="cmp_seed"),
@@ -297,3 +306,18 @@ def test_every_run_hands_the_forms_values_to_the_browser_again(fake_model: Hoste
         "cmp_samples": (True, 2),
         "cmp_max_tokens": (True, 256),
     }
+    assert at.text_area(key="cmp_prompt").value == PROMPT  # a field the browser did send keeps what it sent
+
+
+def test_the_form_keeps_what_the_visitor_set_across_a_visit_to_another_page(fake_model: HostedAPISim) -> None:
+    at = _compare_page()
+    _fill(at, variants=2, samples=3)
+    at.text_input(key="cmp_temperatures").set_value("0.2, 0.9").run()
+    at.switch_page("pages/chat.py").run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="cmp_prompt").value == PROMPT and at.text_area(key="cmp_system_1").value == SYSTEM_B
+    assert (at.text_input(key="cmp_temperatures").value, at.text_input(key="cmp_seed").value) == ("0.2, 0.9", "7")
+    assert (at.number_input(key="cmp_samples").value, at.number_input(key="cmp_n_variants").value) == (3, 2)
+    assert at.sidebar.number_input(key="cmp_max_tokens").value == 16

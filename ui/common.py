@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import openai
 import streamlit as st
@@ -55,17 +55,6 @@ def enter_page() -> None:
         PagesManager.uses_pages_directory = False
         st.rerun()
     apply_language()
-
-
-def resend_widget_values(keys: Iterable[str]) -> None:
-    """Send these widgets' values to the browser again in this run; call before the widgets are drawn.
-    Streamlit sends a keyed widget's value from session state only in the run that set it. A browser still
-    drawing an earlier run (a slow laptop, a demo machine under load) mounts such a widget later with its
-    element default and sends that back, silently replacing the value: on compare, a grid estimated at 12
-    calls ran 2 (its temperatures, samples and seed had gone back to blank and 1)."""
-    for key in keys:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
 
 
 LANGUAGE_CHOICE_KEY = "app_language_choice"  # session: what the visitor picked in the sidebar
@@ -279,20 +268,27 @@ def _fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
-    """Sidebar provider + model picker. Returns None (after saying why) when unusable."""
+def model_picker(prefix: str, *, allow_auto: bool = False, persist_state: Literal["session"] | None = None) -> Selection | None:
+    """Sidebar provider + model picker. Returns None (after saying why) when unusable. `persist_state` is passed
+    to its provider, base URL and model widgets (Streamlit's: their values kept for the session)."""
     cfg = settings()
     ids = list(PROVIDERS)
     st.session_state.setdefault(f"{prefix}_provider", default_provider_id(cfg))
     names = {i: tr(PROVIDERS[i].label) for i in ids}  # worded now: format_func may be called outside this run
-    provider_id = st.sidebar.selectbox(_("Provider"), ids, key=f"{prefix}_provider", format_func=lambda i: names.get(i, i))
+    provider_id = st.sidebar.selectbox(
+        _("Provider"), ids, key=f"{prefix}_provider", format_func=lambda i: names.get(i, i), persist_state=persist_state
+    )
     provider = PROVIDERS[provider_id]
     base_url = provider.resolve_base_url(cfg)
     api_key = provider.api_key(cfg)
     if provider.id == "custom":
         base_url = (
             st.sidebar.text_input(
-                _("Base URL"), value=base_url or "", key=f"{prefix}_custom_url", placeholder="http://host:port/v1"
+                _("Base URL"),
+                value=base_url or "",
+                key=f"{prefix}_custom_url",
+                placeholder="http://host:port/v1",
+                persist_state=persist_state,
             ).strip()
             or None
         )
@@ -361,7 +357,12 @@ def model_picker(prefix: str, *, allow_auto: bool = False) -> Selection | None:
 
     labels = {m: label(m) for m in options}  # worded now: format_func may be called outside this run
     model = st.sidebar.selectbox(
-        _("Model"), options, key=model_key, format_func=lambda m: labels.get(m, m), help=tr(AUTO_RULE) if allow_auto else None
+        _("Model"),
+        options,
+        key=model_key,
+        format_func=lambda m: labels.get(m, m),
+        help=tr(AUTO_RULE) if allow_auto else None,
+        persist_state=persist_state,
     )
     if model != AUTO_MODEL and (dep := model_deprecation(model, models, deprecations)) is not None:
         # model ids come from the provider: shown as text, never as markdown

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Literal
 
 import streamlit as st
 
@@ -15,38 +16,21 @@ from lib.llm.chat import parse_seed
 from lib.prompts import PromptError, format_ref, parse_ref
 from lib.prompts.use import COMPARE, PromptHandoff, compare_variant
 from lib.storage.store import Store
-from ui.common import Selection, model_picker, resend_widget_values
+from ui.common import Selection, model_picker
 from ui.i18n import _, fmt_datetime, language, ngettext, tr
 from ui.structured_view import format_controls
 
 state = st.session_state
-
-# Widget values survive a visit to another page (Streamlit drops the state of widgets a run did not show).
-FORM_KEYS = [
-    "cmp_n_models",
-    "cmp_max_tokens",
-    "cmp_parallel",
-    "cmp_logprobs",
-    "cmp_persona",
-    "cmp_n_variants",
-    "cmp_prompt",
-    "cmp_vars",
-    "cmp_temperatures",
-    "cmp_top_ps",
-    "cmp_samples",
-    "cmp_seed",
-    "cmp_columns",
-    "cmp_columns_auto",
-    "cmp_use_versions",
-    "cmp_pv_name",
-    "cmp_pv_refs",
-]
-FORM_KEYS += [f"cmp_system_{i}" for i in range(cmp.MAX_VARIANTS)]
-FORM_KEYS += [f"cmp_m{i}_{k}" for i in range(cmp.MAX_MODELS) for k in ("provider", "model", "custom_url")]
+# The form's widgets keep their values for the session (Streamlit's persist_state). It also hands a value back
+# to a browser that has not drawn its field yet (a slow laptop, a demo machine under load): without it such a
+# field was drawn later at its default and sent that back (a grid estimated at 12 calls ran 2, its
+# temperatures, samples and seed gone back to blank and 1).
+PERSIST: Literal["session"] = "session"
 
 
 def init_state() -> None:
-    """The form's values, kept across visits to other pages (Streamlit drops the state of widgets a run did not show)."""
+    """The form's values: first visit's defaults, or versions of a prompt the Prompts page sent (the widgets
+    keep what the visitor sets for the session: `PERSIST`)."""
     handoff = state.pop("cmp_prompt_handoff", None)  # versions of a prompt sent by the Prompts page
     if isinstance(handoff, PromptHandoff) and handoff.page == COMPARE and handoff.refs:
         try:
@@ -54,15 +38,10 @@ def init_state() -> None:
         except PromptError:
             name = None
         if name:
-            state.cmp_form = state.get("cmp_form", {}) | {
+            state.update({
                 "cmp_use_versions": True, "cmp_pv_name": name, "cmp_pv_refs": list(handoff.refs[: cmp.MAX_VARIANTS]),
-                "cmp_columns": "variant", "cmp_columns_auto": False,
-            }  # fmt: skip
-            for key in ("cmp_use_versions", "cmp_pv_name", "cmp_pv_refs", "cmp_columns", "cmp_columns_auto"):
-                state.pop(key, None)
-            state.cmp_view_id = None
-    for key, value in state.get("cmp_form", {}).items():
-        state.setdefault(key, value)
+                "cmp_columns": "variant", "cmp_columns_auto": False, "cmp_view_id": None,
+            })  # fmt: skip
     for key, value in {f"cmp_{k}": v for k, v in form_defaults(language()).items()}.items():  # worded: the visitor's language
         state.setdefault(key, value)
     for key, value in {
@@ -76,11 +55,6 @@ def init_state() -> None:
     "cmp_autorun": False,  # a re-run was asked for: start once the form is filled in
 }.items():  # fmt: skip
         state.setdefault(key, value)
-    resend_widget_values(FORM_KEYS)
-
-
-def remember_form() -> None:
-    state.cmp_form = {k: state[k] for k in FORM_KEYS if k in state}
 
 
 def sidebar(store: Store) -> list[Selection | None]:
@@ -97,18 +71,19 @@ def sidebar(store: Store) -> list[Selection | None]:
         state.cmp_notice = ("success", _("Run deleted."))
 
     with st.sidebar:
-        st.number_input(_("Models to compare"), 1, cmp.MAX_MODELS, key="cmp_n_models")
+        st.number_input(_("Models to compare"), 1, cmp.MAX_MODELS, key="cmp_n_models", persist_state=PERSIST)
         selections: list[Selection | None] = []
         for i in range(int(state.cmp_n_models)):
             st.markdown(_("**Model {n}**").format(n=i + 1))
-            selections.append(model_picker(f"cmp_m{i}"))
+            selections.append(model_picker(f"cmp_m{i}", persist_state=PERSIST))
         st.divider()
-        st.number_input(_("Max tokens per answer"), 1, 8192, key="cmp_max_tokens")
+        st.number_input(_("Max tokens per answer"), 1, 8192, key="cmp_max_tokens", persist_state=PERSIST)
         st.slider(
             _("Calls at a time"),
             1,
             8,
             key="cmp_parallel",
+            persist_state=PERSIST,
             help=_(
                 "Cells run concurrently on this many threads. A hosted API answers them in parallel; "
                 "the embedded model on 2 cores does not get faster with more."
@@ -117,6 +92,7 @@ def sidebar(store: Store) -> list[Selection | None]:
         st.toggle(
             _("Perplexity (ask for logprobs)"),
             key="cmp_logprobs",
+            persist_state=PERSIST,
             help=_("Requests token logprobs where the provider returns them and shows each answer's perplexity."),
         )
         with st.expander(_("Structured output")):
@@ -148,7 +124,7 @@ COLUMN_PREFERENCE = ("temperature", "model", "variant", "top_p", "input", "sampl
 def versions(store: Store) -> tuple[list[str], list[dict]] | None:
     """Saved versions of one prompt as the variants ("v3 vs v4 × temperatures"): (their system prompts, their
     `GridSpec.versions` entries); None when the variants are typed."""
-    st.toggle(_("Compare saved prompt versions"), key="cmp_use_versions",
+    st.toggle(_("Compare saved prompt versions"), key="cmp_use_versions", persist_state=PERSIST,
               help=_("Each version (its system prompt, user message template, temperature and top_p) is a variant."))  # fmt: skip
     if not state.get("cmp_use_versions"):
         return None
@@ -160,12 +136,12 @@ def versions(store: Store) -> tuple[list[str], list[dict]] | None:
     if state.get("cmp_pv_name") not in names:
         state.cmp_pv_name = names[0]
     pick = st.columns([1, 2])
-    pick[0].selectbox(_("Saved prompt"), names, key="cmp_pv_name")
+    pick[0].selectbox(_("Saved prompt"), names, key="cmp_pv_name", persist_state=PERSIST)
     prompt = prompts[names.index(state.cmp_pv_name)]
     found = {format_ref(v.prompt_name, v.number): v for v in reversed(store.list_versions(prompt.id))}
     tags = {ref: ", ".join(k for k, n in prompt.labels.items() if n == v.number) for ref, v in found.items()}
     state.cmp_pv_refs = [r for r in state.get("cmp_pv_refs") or [] if r in found] or list(found)[:2]
-    pick[1].multiselect(_("Versions (up to {n})").format(n=cmp.MAX_VARIANTS), list(found), key="cmp_pv_refs",
+    pick[1].multiselect(_("Versions (up to {n})").format(n=cmp.MAX_VARIANTS), list(found), key="cmp_pv_refs", persist_state=PERSIST,
                         max_selections=cmp.MAX_VARIANTS,
                         format_func={r: f"{r} ({tags[r]})" if tags[r] else r for r in found}.get)  # fmt: skip
     variants = [compare_variant(found[r]) for r in state.cmp_pv_refs]
@@ -192,18 +168,27 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
             _("Persona (fills system prompt A)"),
             persona_names,
             key="cmp_persona",
+            persist_state=PERSIST,
             on_change=_apply_persona,
             format_func={n: _(n) if n in builtin_names else n for n in persona_names}.get,  # worded now, not when called
         )
-        top[1].number_input(_("Prompt variants (system prompts)"), 1, cmp.MAX_VARIANTS, key="cmp_n_variants")
+        top[1].number_input(
+            _("Prompt variants (system prompts)"), 1, cmp.MAX_VARIANTS, key="cmp_n_variants", persist_state=PERSIST
+        )
         n_variants = int(state.cmp_n_variants)
         for i, col in enumerate(st.columns(n_variants)):
-            col.text_area(_("System prompt {name}").format(name=cmp.VARIANT_NAMES[i]), key=f"cmp_system_{i}", height=100)
+            col.text_area(
+                _("System prompt {name}").format(name=cmp.VARIANT_NAMES[i]),
+                key=f"cmp_system_{i}",
+                persist_state=PERSIST,
+                height=100,
+            )
     else:
         st.caption(_("Each version sends its own user message template; the prompt below is sent for a version without one."))
     st.text_area(
         _("Prompt"),
         key="cmp_prompt",
+        persist_state=PERSIST,
         height=110,
         placeholder=_("Ask something… Use {{name}} for a value that changes per row, e.g. Describe {{city}} in one line."),
     )
@@ -217,21 +202,30 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
                 variables=", ".join("{{" + v + "}}" for v in variables)
             ),
             key="cmp_vars",
+            persist_state=PERSIST,
             height=110,
             placeholder=f"{header}\n" + ",".join("…" for _ in variables),
         )
 
     axes = st.columns(4)
-    axes[0].text_input(_("Temperatures"), key="cmp_temperatures", help=_("Comma-separated, 0–2; blank = the provider's default."))
-    axes[1].text_input(_("top_p values"), key="cmp_top_ps", help=_("Comma-separated, 0–1; blank = not sent."))
+    axes[0].text_input(
+        _("Temperatures"),
+        key="cmp_temperatures",
+        persist_state=PERSIST,
+        help=_("Comma-separated, 0–2; blank = the provider's default."),
+    )
+    axes[1].text_input(
+        _("top_p values"), key="cmp_top_ps", persist_state=PERSIST, help=_("Comma-separated, 0–1; blank = not sent.")
+    )
     axes[2].number_input(
         _("Samples per cell"),
         1,
         cmp.MAX_SAMPLES,
         key="cmp_samples",
+        persist_state=PERSIST,
         help=_("Repeats of every combination: sample k is sent with seed + k − 1."),
     )
-    axes[3].text_input(_("Seed (blank = random)"), key="cmp_seed")
+    axes[3].text_input(_("Seed (blank = random)"), key="cmp_seed", persist_state=PERSIST)
 
     def _model_choices() -> list[cmp.ModelChoice]:
         chosen = [(s.provider, s.model) for s in selections if s is not None]
@@ -276,6 +270,7 @@ def form(store: Store, selections: list[Selection | None]) -> tuple[cmp.GridSpec
             _("Columns"),
             options,
             key="cmp_columns",
+            persist_state=PERSIST,
             format_func={axis: tr(cmp.AXES[axis]) for axis in options}.get,
             on_change=state.update,
             kwargs={"cmp_columns_auto": False},
