@@ -10,7 +10,7 @@ from lib.conversation.personas import CUSTOM_PERSONA, persona_label
 from lib.conversation.service import ConversationService
 from lib.core.text import md_text
 from lib.prompts import PromptError
-from lib.prompts.use import CHAT, PromptHandoff, persona_content, record
+from lib.prompts.use import CHAT, persona_content, record
 from lib.storage.db import StoreError
 from lib.storage.store import Store
 from ui import chat_sidebar as sidebar
@@ -18,7 +18,6 @@ from ui import prompt_picker as picker
 from ui.i18n import _, language, tr
 
 state = st.session_state
-HANDOFF = "chat_prompt_handoff"  # a PromptHandoff from the Prompts page's "Start a chat"
 
 # A version's parameter -> the chat widget it sets (as that widget holds it).
 _WIDGETS = {
@@ -33,12 +32,7 @@ _WIDGETS = {
 
 def init(store: Store) -> None:
     """Session state, and a version handed over by the Prompts page (preselected, its form opened)."""
-    state.setdefault("chat_prompt_ref", None)  # name@version the shown conversation was started from
-    state.setdefault("chat_prompt_open", False)
-    handoff = state.pop(HANDOFF, None)
-    if isinstance(handoff, PromptHandoff) and handoff.page == CHAT:
-        picker.preselect("chat", store, handoff)
-        state.chat_prompt_open = True
+    picker.init("chat", CHAT, store)  # chat_prompt_ref: name@version the shown conversation was started from
 
 
 def _start(store: Store) -> None:

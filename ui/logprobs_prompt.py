@@ -8,23 +8,17 @@ import streamlit as st
 
 from lib.core.text import md_text
 from lib.prompts import PromptError
-from lib.prompts.use import LOGPROBS, PromptHandoff
+from lib.prompts.use import LOGPROBS
 from lib.storage.store import Store
 from ui import prompt_picker as picker
 from ui.i18n import _, tr
 
 state = st.session_state
-HANDOFF = "lp_prompt_handoff"  # a PromptHandoff from the Prompts page
 MAX_TOKENS = 4096  # the explorer's limit
 
 
 def init(store: Store) -> None:
-    state.setdefault("lp_prompt_ref", None)  # (name@version, system prompt, prompt) last filled in
-    state.setdefault("lp_prompt_open", False)
-    handoff = state.pop(HANDOFF, None)
-    if isinstance(handoff, PromptHandoff) and handoff.page == LOGPROBS:
-        picker.preselect("lp", store, handoff)
-        state.lp_prompt_open = True
+    picker.init("lp", LOGPROBS, store)  # lp_prompt_ref: (name@version, system prompt, prompt) last filled in
 
 
 def _fill(store: Store) -> None:

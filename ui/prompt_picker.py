@@ -16,10 +16,15 @@ from ui.i18n import _, tr
 state = st.session_state
 
 
-def preselect(prefix: str, store: Store, handoff: PromptHandoff | None) -> None:
-    """Put the version a handoff names in the picker (before its widgets are drawn)."""
-    if handoff is None:
+def init(prefix: str, page: str, store: Store) -> None:
+    """The picker's session state, and a version the Prompts page handed to this page (`{prefix}_prompt_handoff`):
+    put in the picker before its widgets are drawn, its form opened."""
+    state.setdefault(f"{prefix}_prompt_ref", None)  # what the page last used: name@version (and what it filled in)
+    state.setdefault(f"{prefix}_prompt_open", False)
+    handoff = state.pop(f"{prefix}_prompt_handoff", None)
+    if not isinstance(handoff, PromptHandoff) or handoff.page != page:
         return
+    state[f"{prefix}_prompt_open"] = True
     try:
         ref = parse_ref(handoff.ref)
     except PromptError:
