@@ -37,6 +37,7 @@ class Fault:
     after_chunks: int = 3
     stall_s: float = 5.0
     path: str = "/chat/completions"  # only requests whose path contains this are faulted
+    last_message: str | None = None  # and, when set, only those whose last message contains this
 
 
 class FaultProxy:
@@ -107,6 +108,9 @@ class FaultProxy:
                     fault = proxy.fault
                     n = sum(fault.path in p for p in proxy.requests)
                 active = fault.path in self.path and (fault.times is None or n <= fault.times)
+                if active and fault.last_message is not None:
+                    messages = (json.loads(body) if body else {}).get("messages") or [{}]
+                    active = fault.last_message in str(messages[-1].get("content") or "")
                 if fault.mode == "status" and active:
                     return self._status(fault)
                 if fault.mode == "stall" and active:

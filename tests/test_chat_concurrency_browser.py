@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from browser import alive, artifacts_dir, children_of, chromium_browser, chromium_page, streamlit_app
-from fault_proxy import FaultProxy
+from fault_proxy import Fault, FaultProxy
 
 from lib.conversation.service import Turn
 from lib.storage.store import Store
@@ -134,6 +134,9 @@ def test_several_visitors_at_once_on_a_fresh_engine_are_all_answered_in_order(da
 @pytest.mark.model
 def test_a_message_typed_while_the_reply_streams_stops_it_in_place(local_server, data_dir: Path) -> None:
     with FaultProxy(local_server.url) as proxy:
+        # The replies to be stopped run to max_tokens (llama.cpp's ignore_eos): the model may answer "a long
+        # story" in one line, and a reply that ended on its own cannot be stopped (the browser shows it late).
+        proxy.fault = Fault(mode="inject", body={"ignore_eos": True}, last_message="Write a long")
         env = dict(os.environ, YOAKE_DATA_DIR=str(data_dir), YOAKE_LOCAL_BASE_URL=proxy.base_url)
         with streamlit_app(env) as (url, _proc), chromium_page() as page:
             page.goto(url)
