@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
+
+import pytest
+
+from lib.storage.store import Store
 
 
 def usage_lines(data_dir: Path) -> list[dict]:
     """Every record of the usage log in `data_dir`, in order (none when there is no log yet)."""
     path = data_dir / "usage.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def trace_sql(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement the store runs from now on, in order (each new connection traced): the owner-scoping
+    tests check that every statement on an owned table names the owner."""
+    statements: list[str] = []
+    connect = Store._connect
+
+    def traced(self: Store) -> sqlite3.Connection:
+        conn = connect(self)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(Store, "_connect", traced)
+    return statements

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import trace_sql
 
 from lib.core.identity import Identity
 from lib.storage.compare_votes import CompareVoteRepository
@@ -65,15 +66,7 @@ def test_votes_are_per_owner_and_anothers_run_is_like_a_missing_one(data_dir: Pa
 
 def test_every_vote_statement_names_the_owner(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     base = Store.in_dir(data_dir)
-    statements: list[str] = []
-    connect = Store._connect
-
-    def traced(self: Store) -> sqlite3.Connection:
-        conn = connect(self)
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    monkeypatch.setattr(Store, "_connect", traced)
+    statements = trace_sql(monkeypatch)
     bob = base.for_owner(BOB.owner)
     rid = _run(bob)
     methods = {n for n in vars(CompareVoteRepository) if not n.startswith("_")}

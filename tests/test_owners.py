@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import trace_sql
 from openai.types import CompletionUsage
 
 from lib.conversation.io import export_json, parse_import
@@ -246,15 +247,7 @@ def test_every_statement_on_an_owned_table_names_the_owner(data_dir: Path, monke
     """The SQL itself is scoped: a new statement without an owner check fails here even if no
     behaviour test thinks of it."""
     base = Store.in_dir(data_dir)  # migrations ran (CREATE TABLE has no owner to name)
-    statements: list[str] = []
-    connect = Store._connect
-
-    def traced(self: Store) -> sqlite3.Connection:
-        conn = connect(self)
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    monkeypatch.setattr(Store, "_connect", traced)
+    statements = trace_sql(monkeypatch)
     bob, alice = base.for_owner(BOB.owner), base.for_owner(ALICE.owner)
     things = _give_bob_one_of_everything(bob)
     bob.cache_get(things.key)  # a hit: the hits counter's UPDATE runs too

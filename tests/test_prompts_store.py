@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import trace_sql
 
 from lib.core.identity import LOCAL_OWNER, Identity
 from lib.prompts import PromptContent, PromptError, record_use, resolve
@@ -301,15 +302,7 @@ def test_alice_cannot_see_use_change_or_delete_bobs_prompts(data_dir: Path) -> N
 
 def test_every_statement_on_a_prompt_table_names_the_owner(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     base = Store.in_dir(data_dir)  # migrations ran (CREATE TABLE has no owner to name)
-    statements: list[str] = []
-    connect = Store._connect
-
-    def traced(self: Store) -> sqlite3.Connection:
-        conn = connect(self)
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    monkeypatch.setattr(Store, "_connect", traced)
+    statements = trace_sql(monkeypatch)
     bob, alice = base.for_owner(BOB.owner), base.for_owner(ALICE.owner)
     bobs = _give_bob_a_prompt(bob)
     for _, call in ON_SOMEONE_ELSES + CREATES:
