@@ -20,6 +20,7 @@ from lib.storage.store import Store
 
 VISITORS = 4  # what a 2-core CI machine bears beside the app and its engine
 MESSAGES = 2  # each visitor's, back to back, on the engine the first visit started
+REPLY_TOKENS = 24
 
 
 def _wait(predicate, timeout: float = 900, what: str = "condition") -> None:  # (a loaded 2-core CI: slow replies)
@@ -34,6 +35,15 @@ def _send(page, text: str) -> None:
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(text)
     box.press("Enter")
+
+
+def _cap_replies(page) -> None:
+    """Max tokens in the sidebar: the test's length does not depend on how long the model likes to talk
+    (SmolLM2 once answered "Say hello." with 506 tokens, 88 s beside three other visitors)."""
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("More parameters").click()
+    sidebar.get_by_label("Max tokens").fill(str(REPLY_TOKENS))
+    sidebar.get_by_label("Max tokens").press("Enter")
 
 
 def _bubbles(page) -> list[tuple[str, str]]:
@@ -100,6 +110,7 @@ def test_several_visitors_at_once_on_a_fresh_engine_are_all_answered_in_order(da
             assert time.monotonic() < deadline, "a chat box never showed"
             for page in list(waiting):
                 if page.get_by_test_id("stChatInputTextArea").count():
+                    _cap_replies(page)
                     _send(page, "Say hello.")
                     waiting.remove(page)
             time.sleep(0.02)
@@ -128,6 +139,7 @@ def test_several_visitors_at_once_on_a_fresh_engine_are_all_answered_in_order(da
             _agree(page, turns)
     log = [json.loads(line) for line in (data_dir / "usage.jsonl").read_text().splitlines()]
     assert len(log) == VISITORS * (MESSAGES + 1) and {r["status"] for r in log} == {"ok"}
+    assert {r["max_tokens"] for r in log} == {REPLY_TOKENS}
 
 
 @pytest.mark.browser
