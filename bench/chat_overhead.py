@@ -1,7 +1,7 @@
 """Time to first token and tokens/s through Yoake's chat pipeline (ChatStream: usage capture,
 usage-log append) vs the bare openai SDK, against the same embedded server, interleaved.
 
-Usage: .venv/bin/python bench/chat_overhead.py [--small]   (--small: 2 rounds of 8 tokens, a smoke run)
+Usage: .venv/bin/python bench/chat_overhead.py [--small]   (--small: one round of 4 tokens, a smoke run)
 Last line: `chat_overhead: <ttft ratio>` (ours / bare, median; target <= 1.05).
 """
 
@@ -21,9 +21,9 @@ from lib.llm.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
 from lib.llm.streams import ChatStream  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]
-ROUNDS = 2 if SMALL else 20
+ROUNDS = 1 if SMALL else 20
 PROMPTS = ["Name three colours.", "What is a lighthouse?", "Give me a haiku about rain.", "How do plants grow?"]
-PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=8 if SMALL else 64)
+PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=4 if SMALL else 64)
 
 
 def bare(client, messages) -> tuple[float, float]:

@@ -2,7 +2,7 @@
 the store's PersistedReply (ours: row on the first delta, text every 0.5 s, final write), and a naive
 wrapper that commits on every delta, against the same embedded server, interleaved.
 
-Usage: .venv/bin/python bench/chat_persist.py [--small]   (--small: 2 rounds of 8 tokens, a smoke run)
+Usage: .venv/bin/python bench/chat_persist.py [--small]   (--small: one round of 4 tokens, a smoke run)
 Last line: `chat_persist: <ratio>` (ours / reference, median time per reply; target <= 1.05).
 """
 
@@ -24,9 +24,9 @@ from lib.llm.streams import ChatStream  # noqa: E402
 from lib.storage.store import Store  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]
-ROUNDS = 2 if SMALL else 12
+ROUNDS = 1 if SMALL else 12
 PROMPTS = ["Name three colours.", "What is a lighthouse?", "Give me a haiku about rain.", "How do plants grow?"]
-PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=8 if SMALL else 64)
+PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=4 if SMALL else 64)
 
 
 class CountingStore(Store):

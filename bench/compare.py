@@ -8,7 +8,8 @@ once), which is where concurrency can shorten a grid; rounds interleaved, order 
 Also printed, as information: the runner's overhead vs bare SDK calls made the same way (4 at a
 time, same requests), and the same grid on the embedded server (2 cores: no gain expected).
 
-Usage: .venv/bin/python bench/compare.py [--small]   (--small: a 2 x 1 grid of 8 tokens, one round: a smoke run)
+Usage: .venv/bin/python bench/compare.py [--small]   (--small: a 2 x 1 grid of 4 tokens, one round, a simulator
+without waits worth measuring (first byte after 0.02 s, 1,000 tokens/s): a smoke run)
 Last line: `compare: <runner / bare one-by-one on the simulator>` (target <= 0.5).
 """
 
@@ -35,10 +36,11 @@ from lib.llm.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa:
 from tests.support.hosted_api_sim import HostedAPISim  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]
-TOKENS = 8 if SMALL else 128
+TOKENS = 4 if SMALL else 128
 WORKERS = 4  # the page's default pool
 ROUNDS = 1 if SMALL else 3
 PROMPT = "Tell a short story about a lighthouse keeper and a storm."
+FIRST_BYTE_S, TOKENS_PER_S = (0.02, 1000) if SMALL else (0.3, 60)  # the simulator's pace
 
 
 def grid(provider: str, model: str) -> list[Cell]:
@@ -125,7 +127,7 @@ def main() -> None:
             PROVIDERS["local"], server.base_url, local, CallContext(page="compare", provider_id="local", local=True, log_path=log)
         )
 
-        with HostedAPISim(pieces, first_byte_s=0.3, tokens_per_s=60) as sim:
+        with HostedAPISim(pieces, first_byte_s=FIRST_BYTE_S, tokens_per_s=TOKENS_PER_S) as sim:
             client = make_client(sim.base_url, "sim", timeout=120)
             target = Target(
                 PROVIDERS["custom"],
@@ -147,7 +149,7 @@ def main() -> None:
             stats = sim.stats()
         med = {k: statistics.median(t for t, _ in v) for k, v in res.items()}
         print(
-            f"simulator: first byte 0.3 s, 60 tokens/s per request; {len(cells)} cells x {TOKENS} tokens; "
+            f"simulator: first byte {FIRST_BYTE_S:g} s, {TOKENS_PER_S:g} tokens/s per request; {len(cells)} cells x {TOKENS} tokens; "
             f"runner pool {WORKERS}; {ROUNDS} rounds, order rotated; peak concurrency {stats['peak_concurrency']}"
         )
         for name, runs in res.items():

@@ -24,6 +24,7 @@ import re
 import sqlite3
 import statistics
 import sys
+import sysconfig
 import tempfile
 import time
 from collections import Counter
@@ -228,7 +229,7 @@ def speed(tmp: Path) -> float:
 def site_docs(dest: Path) -> list[Path]:
     """Documentation the installed packages ship: their .md/.rst files, and the long descriptions in
     their METADATA (saved as metadata-<n>.md/.rst so that the file name does not give the package away)."""
-    site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
+    site = Path(sysconfig.get_paths()["purelib"])  # the running interpreter's: .venv's, also from a git worktree
     dest.mkdir(parents=True)
     out: list[Path] = []
     shipped = sorted(p for p in site.rglob("*") if p.suffix.lower() in (".md", ".rst") and p.is_file())

@@ -1,17 +1,17 @@
 """The embedded server as Yoake starts it vs llama-server's own defaults, on a growing chat.
 
-Both servers run side by side (the same binary and GGUF, the same slots and context). Each holds
-the same 20-turn conversation, as the chat page sends it: every call carries the whole history
-plus a new question, and llama-server's prompt cache reuses what the slot already processed, so a
-turn costs the new tokens' prompt processing plus up to 128 generated tokens, at a context that
-grows to about 3,000 tokens. The earlier assistant turns are fixed texts so both sides see the
-same prompts. Calls go one at a time, alternating which server goes first.
+Both servers run side by side, started at once (the same binary and GGUF, the same slots and
+context). Each holds the same 20-turn conversation, as the chat page sends it: every call carries
+the whole history plus a new question, and llama-server's prompt cache reuses what the slot already
+processed, so a turn costs the new tokens' prompt processing plus up to 128 generated tokens, at a
+context that grows to about 3,000 tokens. The earlier assistant turns are fixed texts so both sides
+see the same prompts. Calls go one at a time, alternating which server goes first.
 
 Besides ours and llama.cpp's defaults, the variants tried for the shipped default run in the same
 rounds (information).
 
 Usage: .venv/bin/python bench/embedded_server.py [--small]   (--small: ours and the reference only, one round of
-3 turns of 8 tokens: a smoke run)
+2 turns of 4 tokens, the earlier answer 2 sentences long: a smoke run)
 Last line: `embedded_server: <ours / reference, total time of all turns>`.
 """
 
@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,9 +32,10 @@ from lib.llm.providers import LOCAL_MODEL_ALIAS, make_client  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]
 ROUNDS = 1 if SMALL else 2
-TURNS = 3 if SMALL else 20
+TURNS = 2 if SMALL else 20  # small: the second turn still carries the first (the prompt cache's reuse)
 GROUP = min(5, TURNS)  # turns per line of the table
-REPLY_TOKENS = 8 if SMALL else 128
+REPLY_TOKENS = 4 if SMALL else 128
+ANSWER_SENTENCES = 2 if SMALL else 8
 _SENTENCES = [
     "The harbour master recorded the winter catch after the spring floods.",
     "The town council debated a new pier in front of a large crowd.",
@@ -44,10 +46,10 @@ _SENTENCES = [
 
 
 def conversation(round_: int) -> list[tuple[str, str]]:
-    """TURNS (question, fixed answer of ~120 tokens) pairs."""
+    """TURNS (question, fixed answer of ~120 tokens; ~30 at --small) pairs."""
     turns = []
     for t in range(TURNS):
-        answer = " ".join(_SENTENCES[(t + k) % len(_SENTENCES)] for k in range(8))
+        answer = " ".join(_SENTENCES[(t + k) % len(_SENTENCES)] for k in range(ANSWER_SENTENCES))
         turns.append((f"Question {t + 1} of conversation {round_}: what happened next in the harbour?", answer))
     return turns
 
@@ -85,11 +87,15 @@ if SMALL:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        clients = {}
-        for name, extra in SERVERS.items():
-            log = Path(tmp) / f"{len(clients)}.log"
-            server = stack.enter_context(LocalServer(log_path=log, extra_args=extra))
-            clients[name] = make_client(server.base_url, "x", timeout=600)
+        servers = {
+            name: LocalServer(log_path=Path(tmp) / f"{i}.log", extra_args=extra)
+            for i, (name, extra) in enumerate(SERVERS.items())
+        }
+        for server in servers.values():
+            stack.callback(server.stop)
+        with ThreadPoolExecutor(len(servers)) as pool:  # the starts overlap (each waits for its engine's load)
+            list(pool.map(LocalServer.start, servers.values()))
+        clients = {name: make_client(server.base_url, "x", timeout=600) for name, server in servers.items()}
         names = list(SERVERS)
         for client in clients.values():
             call(client, [{"role": "user", "content": "Hello"}])  # warm-up
@@ -112,7 +118,8 @@ def main() -> None:
             for who in names:
                 runs = results[(who, group)]
                 ttft = statistics.median(t for t, _, _ in runs)
-                rate = statistics.median(n / (total - t) for t, total, n in runs if total > t and n > 1)
+                rates = [n / (total - t) for t, total, n in runs if total > t and n > 1]
+                rate = statistics.median(rates) if rates else float("nan")  # nan: every reply ended at its first token
                 totals[who] += sum(total for _, total, _ in runs)
                 row.append(f"{ttft * 1000:7.0f} ms, {rate:5.1f}")
             print(f"{f'{group * GROUP + 1}-{group * GROUP + GROUP}':>8} | " + " | ".join(f"{c:>28}" for c in row))

@@ -1,13 +1,13 @@
 """Engine settings for the embedded server: prompt processing and generation speed of the settings we
 ship against llama.cpp's defaults and the variants tried (threads, batch and micro-batch sizes).
 
-All servers run side by side (idle ones cost nothing); requests go one at a time, the order of the
+All servers run side by side (started at once; idle ones cost nothing); requests go one at a time, the order of the
 settings rotating every round. Prompt speed is measured on a ~800-token prompt with
 `cache_prompt: false` (so each request processes the whole prompt) and one generated token;
 generation on a short prompt with 128 tokens. Both figures come from llama.cpp's own `timings`.
 
-Usage: .venv/bin/python bench/engine_settings.py [--small]   (--small: ours and the defaults only, one round,
-a shorter prompt and 8 generated tokens: a smoke run)
+Usage: .venv/bin/python bench/engine_settings.py [--small]   (--small: ours and the defaults only, one round, a
+~50-token prompt and 4 generated tokens: a smoke run)
 Last line: `engine_settings: <ours / llama.cpp defaults, prompt tokens per second>`.
 """
 
@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,8 +27,8 @@ from lib.engine.server import LocalServer  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]
 ROUNDS = 1 if SMALL else 4
-GENERATED = 8 if SMALL else 128
-PROMPT_REPEAT = 4 if SMALL else 20  # copies of _TEXT in the prompt (20: ~800 tokens)
+GENERATED = 4 if SMALL else 128
+PROMPT_REPEAT = 1 if SMALL else 20  # copies of _TEXT in the prompt (20: ~800 tokens)
 SETTINGS: dict[str, list[str]] = {
     "ours (shipped)": [],  # flash attention auto, llama.cpp's threads and batch sizes
     "llama.cpp defaults (fa auto)": ["--flash-attn", "auto"],
@@ -78,8 +79,9 @@ def main() -> None:
             for i, (name, args) in enumerate(SETTINGS.items())
         }
         try:
+            with ThreadPoolExecutor(len(servers)) as pool:  # the starts overlap (each waits for its engine's load)
+                list(pool.map(LocalServer.start, servers.values()))
             for server in servers.values():
-                server.start()
                 prompt_speed(server.url, -1)  # warm-up
             names = list(servers)
             pp: dict[str, list[float]] = {n: [] for n in names}

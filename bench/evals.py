@@ -11,7 +11,8 @@
     each worker judges its cell after streaming it) vs the same grid on the pool, then one judge call at
     a time. Wall time, pool / one at a time (target: at most 0.5).
 
-Usage: .venv/bin/python bench/evals.py [--small]   (--small: 100 cells, a 12-cell grid with short waits)
+Usage: .venv/bin/python bench/evals.py [--small]   (--small: 100 cells, a 2-cell grid with short waits,
+one answer passing the rubric and one failing it)
 Last line: `evals: <(b)'s ratio>`.
 """
 
@@ -92,8 +93,8 @@ def spec() -> GridSpec:
         prompt="What colour is the sea today?",
         models=(ModelChoice("custom", "sim-model"),),
         variants=("", "Be brief.", "Answer like a sailor.") if not SMALL else ("",),
-        temperatures=(0.0, 0.5, 1.0, 1.5) if not SMALL else (0.0, 1.0),
-        samples=4 if not SMALL else 6,
+        temperatures=(0.0, 0.5, 1.0, 1.5) if not SMALL else (0.0,),
+        samples=4 if not SMALL else 2,  # seeds 1 and 2: the simulator answers "blue" to odd seeds only
         seed=1,
         max_tokens=64,
         evals=evals.to_dict(),

@@ -5,7 +5,7 @@ Two files, interleaved rounds: the shipped SmolLM2-135M (49k-token vocabulary) a
 with Qwen2.5's vocabulary size (151,936 tokens + 151,387 merges, no weights). Then, as a second figure,
 a loopback download of the shipped file through `download_model` (magic check, progress, fsync,
 header check) against a bare urllib copy to disk.
-Usage: .venv/bin/python bench/gguf_header.py [--small]   (--small: one round, a 5,000-token synthetic vocabulary)
+Usage: .venv/bin/python bench/gguf_header.py [--small]   (--small: one round, a 1,000-token synthetic vocabulary)
 Last line: `gguf_header: <ours/GGUFReader on the shipped model>`.
 """
 
@@ -35,7 +35,7 @@ from lib.engine.gguf import read_gguf_info  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]  # a smoke run
 ROUNDS = 1 if SMALL else 3  # GGUFReader needs ~20 s a round on the Qwen-sized vocabulary
-VOCAB, MERGES = (5_000, 4_900) if SMALL else (151_936, 151_387)  # Qwen2.5's sizes
+VOCAB, MERGES = (1_000, 900) if SMALL else (151_936, 151_387)  # Qwen2.5's sizes
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

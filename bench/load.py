@@ -15,8 +15,8 @@ affects both sides of a pair alike.
 First, a cold start: 8 chats at once through our path on an engine nobody has started yet; each
 waits for the one start and is answered (issue 28's refused connections).
 
-Small size: `--small` or YOAKE_BENCH_SMALL=1 (levels 1 and 4, 2 rounds, 16-token replies). Last line:
-`load: <worst ratio>` (ours / bare time to first token, the worst level; target <= 1.1).
+Small size: `--small` or YOAKE_BENCH_SMALL=1 (the cold start, then level 4 only, one round, 4-token
+replies). Last line: `load: <worst ratio>` (ours / bare time to first token, the worst level; target <= 1.1).
 On a shared machine the medians move with other load: compare runs made on a quiet machine.
 """
 
@@ -39,9 +39,9 @@ from lib.llm.providers import LOCAL_MODEL_ALIAS, PROVIDERS, make_client  # noqa:
 from lib.storage.store import Store  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:] or os.environ.get("YOAKE_BENCH_SMALL") == "1"
-LEVELS = (1, 4) if SMALL else (1, 4, 8)
-SAMPLES = 4 if SMALL else 24  # calls per side and level, at least (a round at level n makes n)
-MIN_ROUNDS = 2 if SMALL else 10
+LEVELS = (4,) if SMALL else (1, 4, 8)
+SAMPLES = 1 if SMALL else 24  # calls per side and level, at least (a round at level n makes n)
+MIN_ROUNDS = 1 if SMALL else 10
 # Prompts that run to max_tokens, so every call generates as much and a queued chat waits as long on
 # both sides (a shorter reply would free its slot sooner and skew the queue).
 PROMPTS = [
@@ -50,7 +50,7 @@ PROMPTS = [
     "Describe a busy harbour town in many sentences.",
     "Write a long letter to a friend about the sea.",
 ]
-PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=16 if SMALL else 48)
+PARAMS = ChatParams(LOCAL_MODEL_ALIAS, temperature=0.0, seed=1, max_tokens=4 if SMALL else 48)
 
 
 class Bench:

@@ -5,7 +5,7 @@ Japanese reply, top_logprobs=20) and replicated to 2,000 positions. Ours (`lib.l
 columnar numpy) and the simplest correct pandas construction (a dict per row, pandas for the
 summary) run interleaved in one process; both must give the same table. Last line:
 `logprobs_table: <median ms of ours>`. Target: <= 50 ms.
-Usage: .venv/bin/python bench/logprobs_table.py [--small]   (--small: 200 positions from 8-token replies, 2 rounds)
+Usage: .venv/bin/python bench/logprobs_table.py [--small]   (--small: 100 positions from 4-token replies, one round)
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from lib.llm.chat import CallContext, ChatParams  # noqa: E402
 from lib.logprobs import HEX_ERRORS, build_table, chosen_index, label_bytes, run_logprobs, summarize, to_frame, token_bytes  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]  # a smoke run
-POSITIONS = 200 if SMALL else 2000
+POSITIONS = 100 if SMALL else 2000
 TOP_K = 20
 THRESHOLD = 0.5
-ROUNDS = 2 if SMALL else 15
-REPLY_TOKENS = 8 if SMALL else 64
+ROUNDS = 1 if SMALL else 15
+REPLY_TOKENS = 4 if SMALL else 64
 
 
 def gather(server: LocalServer) -> list:

@@ -9,7 +9,8 @@
    median of repeated runs. Target: ≤ 20 ms.
 
 Last line: `structured: <ratio>`.
-Usage: .venv/bin/python bench/structured.py [--small]   (--small: 2 pairs, a ~250-token reply)
+Usage: .venv/bin/python bench/structured.py [--small]   (--small: one pair of 8 tokens, a one-record reply (~60 tokens),
+one timing round)
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from lib.structured.confidence import field_confidence  # noqa: E402
 from lib.structured.schema import example, parse_reply  # noqa: E402
 
 SMALL = "--small" in sys.argv[1:]
-PAIRS = 2 if SMALL else 8
-TOKENS = 32 if SMALL else 256
-RECORDS = 3 if SMALL else 37  # about 55 tokens a record (the model indents generously): ~2,000 tokens
-ROUNDS = 3 if SMALL else 25
+PAIRS = 1 if SMALL else 8
+TOKENS = 8 if SMALL else 256
+RECORDS = 1 if SMALL else 37  # about 55 tokens a record (the model indents generously): ~2,000 tokens
+ROUNDS = 1 if SMALL else 25
 
 RECORD = {
     "type": "object",

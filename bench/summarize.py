@@ -15,9 +15,10 @@
    1.0: llama-server does no more work per second with 4 sequences than with one
    (`llama-batched-bench`, docs/benchmarks.md).
 
-Usage: .venv/bin/python bench/summarize.py [--small]   (--small: a 6,000-character page, a 1,024-token context and
-200-token chunks on the embedded model and 500 on the simulator, summaries of 8 tokens, one round each, 2 embedded
-chunks: a smoke run)
+Usage: .venv/bin/python bench/summarize.py [--small]   (--small: a one-section page (~4,000 characters), contexts small
+enough that it is still chunked (on the embedded model 400 tokens, 200-token chunks: a paragraph each; on the
+simulator 800 and 400), summaries of 4 tokens, one round each, 2 embedded chunks, a simulator without waits worth
+measuring (first byte after 0.02 s, 1,000 tokens/s): a smoke run)
 Last line: `summarize: <concurrent / sequential time on the simulator>`.
 """
 
@@ -52,7 +53,7 @@ from tests.support.hosted_api_sim import HostedAPISim, split_pieces  # noqa: E40
 
 URL = "https://example.org/reports/harbour-history"
 SMALL = "--small" in sys.argv[1:]
-PAGE_CHARS = 6_000 if SMALL else 105_000
+PAGE_CHARS = 2_000 if SMALL else 105_000  # small: one section (~4,000; whole sections are added until it is long enough)
 EXTRACT_ROUNDS = 1 if SMALL else 6
 SIM_ROUNDS = 1 if SMALL else 2  # each round runs both sides; the simulator's pacing is sleeps, so little noise
 EMBEDDED_CHUNKS = 2 if SMALL else 8  # the informational embedded run: two groups of the pool's width
@@ -60,7 +61,8 @@ EMBEDDED_CHUNKS = 2 if SMALL else 8  # the informational embedded run: two group
 # temperature 0 so both sides generate the same text.
 OPTS = replace(SummaryOptions(), temperature=0.0, final_max_tokens=48)
 if SMALL:  # a context small enough that even this page is chunked
-    OPTS = replace(OPTS, context_tokens=1024, chunk_tokens=200, chunk_max_tokens=8, final_max_tokens=8)
+    OPTS = replace(OPTS, context_tokens=400, chunk_tokens=200, chunk_max_tokens=4, final_max_tokens=4)
+SIM_PACE = {"first_byte_s": 0.02, "tokens_per_s": 1000.0} if SMALL else {"first_byte_s": 0.3, "tokens_per_s": 60.0}
 
 _SUBJECTS = [
     "The harbour master",
@@ -210,11 +212,11 @@ def bench_simulator(pieces: list[str], doc: Document, tmp: Path) -> float:
     """The page's whole pipeline on the hosted-API simulator: a pool of 4 vs one chunk call at a time."""
     # A hosted model with an 8k context (the page assumes 128k for hosted providers, where this page
     # would fit in one call): the rest are the page's defaults.
-    opts = replace(OPTS, chunk_tokens=500) if SMALL else replace(OPTS, context_tokens=8192)
+    opts = replace(OPTS, context_tokens=800, chunk_tokens=400) if SMALL else replace(OPTS, context_tokens=8192)
     ctx = CallContext(page="summarize", provider_id="custom", local=False, log_path=tmp / "usage-sim.jsonl")
     totals = {"concurrent": 0.0, "sequential": 0.0}
     peaks: dict[str, int] = {}
-    with HostedAPISim(pieces, first_byte_s=0.3, tokens_per_s=60.0) as sim:
+    with HostedAPISim(pieces, **SIM_PACE) as sim:
         client = make_client(sim.base_url, "sim", timeout=600)
         counter = token_counter("custom", sim.base_url)  # what the page uses for a hosted API: the estimate
         the_plan = plan(doc, opts, counter, model=sim.model, local=False)
