@@ -17,6 +17,9 @@ from dotenv import dotenv_values
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAILY_TOKEN_ALERT_DEFAULT = 500_000
+# The name the embedded engine serves the built-in SmolLM2 under (here, below both the engine and the
+# provider registry: the engine's child process then starts without importing the openai SDK).
+LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
 
 # Names whose values are secrets: never printed, logged or shown.
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)

@@ -28,12 +28,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lib.core.config import load_settings
+from lib.core.config import LOCAL_MODEL_ALIAS, load_settings
 from lib.core.errors import YoakeError
 from lib.core.i18n import Msg
 from lib.engine.download import is_url
 from lib.engine.models import resolve_local_model, shipped_model_path
-from lib.llm.providers import LOCAL_MODEL_ALIAS
 
 DEFAULT_CTX = 8192  # per slot: SmolLM2's training context
 DEFAULT_PARALLEL = 4  # slots: the summariser's chunk calls and the compare grid run concurrently

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lib.core.config import Settings
+from lib.core.config import LOCAL_MODEL_ALIAS, Settings
 from lib.core.i18n import Msg
 from lib.core.policy import Action, Decision, Visitor, decide, require
 from lib.engine import models as lm
 from lib.engine.download import DownloadResult, ProgressCallback, download_model
 from lib.engine.errors import ModelFileMissing
 from lib.engine.server import LocalServer, default_model_path
-from lib.llm.providers import LOCAL_MODEL_ALIAS
 
 
 class SharedModels:

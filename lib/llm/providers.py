@@ -8,13 +8,12 @@ from dataclasses import dataclass, field, replace
 import openai
 
 from lib.core import netguard
-from lib.core.config import Settings
+from lib.core.config import LOCAL_MODEL_ALIAS, Settings
 from lib.core.errors import YoakeError
 from lib.core.i18n import Msg
 from lib.core.pricing import Deprecation, find_deprecation
 
 LOCAL_ID = "local"
-LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
 
 
 @dataclass(frozen=True)
