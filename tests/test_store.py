@@ -245,7 +245,7 @@ def test_persisted_reply_saves_a_complete_reply_with_meta(data_dir: Path, fake_m
     assert msgs[1].meta == {"output_tokens": stream.result.usage.completion_tokens}
 
 
-def test_persisted_reply_stopped_by_the_consumer_is_kept_incomplete(data_dir: Path) -> None:
+def test_persisted_reply_stopped_by_the_consumer_is_kept_incomplete_and_marked_stopped(data_dir: Path) -> None:
     store = Store.in_dir(data_dir)
     cid = store.create_conversation()
     stream = ChatStream(
@@ -257,9 +257,12 @@ def test_persisted_reply_stopped_by_the_consumer_is_kept_incomplete(data_dir: Pa
     reply = PersistedReply(store, cid, stream)
     it = iter(reply)
     got = "".join(next(it) for _ in range(3))
-    it.close()  # what Streamlit's Stop does to the generator
+    it.close()  # what becomes of the generator when Streamlit ends the run showing it (a rerun, its Stop)
     msg = store.get_conversation(cid).messages[0]  # type: ignore[union-attr]
-    assert msg.content == got and msg.incomplete
+    assert msg.content == got and msg.incomplete and msg.meta and msg.meta["stopped"]
+    assert reply.stopped
+    reply.stop()  # the newer run's stop, arriving after: nothing changes
+    assert store.get_conversation(cid).messages[0] == msg  # type: ignore[union-attr]
     assert len(_usage(data_dir)) == 1  # the stream's own finaliser ran
 
 

@@ -17,8 +17,8 @@ class PersistedReply:
     """Wraps a ChatStream (or CachedStream): passes its deltas through and saves the reply as it
     grows - a row on the first delta (marked incomplete), the text whenever 0.5 s have passed
     (a timer flushes text that arrived since, so a pause in the stream does not hold it back),
-    and the final text with its completeness and `meta(result)` when iteration ends, whether it
-    ended normally, by an error or by the consumer stopping. `message_id` is set once a row exists.
+    and the final text with its completeness and `meta(result)` when iteration ends, normally or by
+    an error. A consumer that lets go mid-reply stops it (below). `message_id` is set once a row exists.
 
     `stop()` (from any thread) ends it where it is: the row holds the text so far, marked incomplete
     and stopped, and is never written again, so whatever is saved after the stop comes after it.
@@ -42,7 +42,7 @@ class PersistedReply:
         self.text = ""
         self._written = ""
         self._last_write = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # (the garbage collector may close our generator in a thread holding it)
         self._timer: threading.Timer | None = None
         self._closed = False
         self.stopped = False
@@ -118,6 +118,12 @@ class PersistedReply:
                 if not self._on_delta(delta):
                     break  # stopped meanwhile
                 yield delta
+        except GeneratorExit:
+            # The consumer let go mid-reply: Streamlit ended the run showing it (a new message, the page
+            # used meanwhile, its Stop). That is a stop, whether this comes before or after the newer
+            # run's `stop()` (the abandoned generator is closed whenever the garbage collector gets to it).
+            self.stop()
+            raise
         finally:
             close = getattr(it, "close", None)
             if close:
