@@ -34,7 +34,7 @@ def test_reload_and_app_kill_mid_reply_keep_the_conversation(data_dir: Path, ser
     env = dict(os.environ)  # YOAKE_LOCAL_BASE_URL: that model, which outlives the app
     env["YOAKE_DATA_DIR"] = str(data_dir)
     with chromium_page() as page:
-        with streamlit_app(env) as (url, _proc):
+        with streamlit_app(env) as (url, proc):
             page.goto(url)
             box = page.get_by_test_id("stChatInputTextArea")
             box.wait_for(timeout=120_000)
@@ -52,8 +52,7 @@ def test_reload_and_app_kill_mid_reply_keep_the_conversation(data_dir: Path, ser
             assert "Say hello in one short sentence." in restored.nth(0).inner_text()
             assert restored.nth(1).inner_text() == reply
 
-        # A second conversation, and the app is killed while the reply streams.
-        with streamlit_app(env) as (url, proc):
+            # A second conversation, and the app is killed while the reply streams.
             page.goto(url)
             box = page.get_by_test_id("stChatInputTextArea")
             box.wait_for(timeout=120_000)
