@@ -1,5 +1,6 @@
 """Real Chromium against `streamlit run` (issue 28): several visitors at once against an engine the
-app starts itself, and the impatient presenter who types while the reply streams. Nothing here
+app starts itself (killed and restarted once for all of them, and gone when the app stops), and the
+impatient presenter who types while the reply streams (a reply seen part-way, then stopped). Nothing here
 depends on which words the model generates."""
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def _cap_replies(page) -> None:
     sidebar.get_by_text("More parameters").click()
     sidebar.get_by_label("Max tokens").fill(str(REPLY_TOKENS))
     sidebar.get_by_label("Max tokens").press("Enter")
+
+
+def _engines(app_pid: int) -> list[int]:
+    return [p for p in children_of(app_pid) if "lib.engine.server" in Path(f"/proc/{p}/cmdline").read_text()]
 
 
 def _bubbles(page) -> list[tuple[str, str]]:
@@ -123,7 +128,7 @@ def test_several_visitors_at_once_on_a_fresh_engine_are_all_answered_in_order(da
 
         # The engine dies (an out-of-memory kill) and every visitor sends at once: one session
         # restarts it, the others wait for that start rather than call a port nothing listens on.
-        (engine,) = [p for p in children_of(proc.pid) if "lib.engine.server" in Path(f"/proc/{p}/cmdline").read_text()]
+        (engine,) = _engines(proc.pid)
         os.kill(engine, signal.SIGKILL)
         _wait(lambda: not alive(engine), what="the engine's death")
         for page in pages:
@@ -131,12 +136,16 @@ def test_several_visitors_at_once_on_a_fresh_engine_are_all_answered_in_order(da
         for page in pages:
             _wait(lambda page=page: _finished(page, MESSAGES + 1) or _errors(page), what="the reply after the restart")
             assert not _errors(page)
+        engines = _engines(proc.pid)
+        assert len(engines) == 1 and engines[0] != engine, "one engine restarted for every visitor"
         pages[0].screenshot(path=str(artifacts_dir() / "chat_visitors.png"), full_page=True)
         for page in pages:
             turns = _stored(data_dir, _conversation_id(page))
             assert [t.role for t in turns] == ["user", "assistant"] * (MESSAGES + 1)
             assert not any(t.incomplete for t in turns)
             _agree(page, turns)
+    # Streamlit stopped (SIGTERM): its engine went with it.
+    _wait(lambda: not alive(engines[0]), timeout=10, what="the engine to end with the app")
     log = [json.loads(line) for line in (data_dir / "usage.jsonl").read_text().splitlines()]
     assert len(log) == VISITORS * (MESSAGES + 1) and {r["status"] for r in log} == {"ok"}
     assert {r["max_tokens"] for r in log} == {REPLY_TOKENS}
