@@ -18,6 +18,7 @@ from tests.support.hosted_api_sim import ServeModel
 pytestmark = pytest.mark.browser
 
 CELLS = 4  # 2 temperatures x 2 samples
+OUTCOMES = ("✅", "✂️", "⏹", "⚠️")  # how a finished cell's status line begins (ui/compare_grid.py)
 
 
 def _cells(page) -> list[str]:
@@ -25,6 +26,17 @@ def _cells(page) -> list[str]:
         page.locator(f".st-key-cmp_cell_{i}").first.inner_text() if page.locator(f".st-key-cmp_cell_{i}").count() else ""
         for i in range(CELLS)
     ]
+
+
+def _shown_cells(page, timeout: float = 60) -> list[str]:
+    """The cells once the browser has drawn each one's outcome: the saved run's header can be on screen
+    while the cells below it are still empty boxes (a browser behind on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cells = _cells(page)
+        if all(any(mark in t for mark in OUTCOMES) for t in cells) or time.monotonic() > deadline:
+            return cells
+        time.sleep(0.05)
 
 
 def _streamed_tokens(text: str) -> int:
@@ -65,8 +77,8 @@ def test_cells_stream_side_by_side_then_stop_keeps_what_arrived(serve_model: Ser
             if page.get_by_role("button", name="↻ Re-run").count():  # the saved run is shown
                 break
             time.sleep(0.03)
+        final = _shown_cells(page)
         page.screenshot(path=str(artifacts_dir() / "compare.png"), full_page=True)
-        final = _cells(page)
         assert all("✅" in t or "✂️" in t for t in final), final
         assert all("free (local)" in t and "perplexity" in t for t in final)
         streaming = [[t for t in snap if "streaming" in t and len(t.split("⏳")[0].strip()) > 1] for snap in history]
@@ -87,8 +99,8 @@ def test_cells_stream_side_by_side_then_stop_keeps_what_arrived(serve_model: Ser
             time.sleep(0.05)
         page.get_by_role("button", name="⏹ Stop").click()
         page.get_by_role("button", name="↻ Re-run").wait_for(timeout=120_000)
+        stopped = _shown_cells(page)
         page.screenshot(path=str(artifacts_dir() / "compare-stopped.png"), full_page=True)
-        stopped = _cells(page)
         assert any("⏹ stopped" in t for t in stopped), stopped
         runs = Store.in_dir(data_dir).list_compare_runs()
         assert [r.status for r in runs] == ["stopped", "complete"]
