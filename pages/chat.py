@@ -13,7 +13,7 @@ from lib.conversation.service import ConversationService, Target, Turn, meta_cap
 from lib.llm.chat import ChatParams, parse_seed, parse_stop
 from ui import chat_prompt, chat_structured
 from ui import chat_sidebar as sidebar
-from ui.common import enter_page, error_message, model_picker, open_store, restarted_after, settings
+from ui.common import PERSIST, enter_page, error_message, model_picker, open_store, restarted_after, settings
 from ui.i18n import _, language, tr
 
 enter_page()  # first: never run without the entry point (password gate, navigation)
@@ -33,7 +33,7 @@ current = sidebar.restore(store)
 
 with st.sidebar:
     sidebar.conversations(store, current)
-    selection = model_picker("chat", allow_auto=True)
+    selection = model_picker("chat", allow_auto=True, persist_state=PERSIST)
     sidebar.persona_and_parameters(store)
     chat_prompt.section(store)
     structured = chat_structured.controls(selection)

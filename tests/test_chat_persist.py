@@ -298,3 +298,41 @@ def test_a_reply_cut_off_mid_stream_is_saved_incomplete_and_comes_back_after_a_r
     fresh = _app(c=cid)
     assert _turns(fresh) == [("user", "Tell me about lighthouses."), ("assistant", partial.content)]
     assert any("Incomplete" in c.value for c in fresh.chat_message[1].caption)
+
+
+def test_settings_the_browser_has_not_drawn_yet_keep_their_values_and_the_saved_ones(
+    data_dir: Path, fake_model: HostedAPISim
+) -> None:
+    """A browser still drawing the previous run sends nothing for a field it has not drawn yet (a slow laptop,
+    a demo machine under load). The field must get the session's value back, not its default: otherwise it is
+    drawn at the default, sent back, and the conversation's saved settings are overwritten with it."""
+    at = _app()
+    at.sidebar.selectbox(key="chat_persona").set_value("Linux / DevOps assistant").run()  # temperature 0.2
+    at.sidebar.number_input(key="chat_max_tokens").set_value(12)
+    at.sidebar.text_input(key="chat_seed").set_value("7")
+    at.chat_input(key="chat_input").set_value("How do I list files?").run()
+    cid = at.query_params["c"]
+    late = {"chat_persona", "chat_system_prompt", "chat_temperature", "chat_max_tokens", "chat_seed", "chat_model"}
+    states = at._tree.get_widget_states()  # what a browser sends, less the fields it has not drawn yet
+    kept = [w for w in states.widgets if not any(w.id.endswith(key) for key in late)]
+    assert len(kept) == len(states.widgets) - len(late)
+    del states.widgets[:]
+    states.widgets.extend(kept)
+    at._run(states)
+    assert not at.exception, at.exception
+    fields = {
+        "chat_persona": at.sidebar.selectbox(key="chat_persona"),
+        "chat_temperature": at.sidebar.slider(key="chat_temperature"),
+        "chat_max_tokens": at.sidebar.number_input(key="chat_max_tokens"),
+        "chat_seed": at.sidebar.text_input(key="chat_seed"),
+    }
+    assert {key: (w.proto.set_value, w.value) for key, w in fields.items()} == {
+        "chat_persona": (True, "Linux / DevOps assistant"),
+        "chat_temperature": (True, 0.2),
+        "chat_max_tokens": (True, 12),
+        "chat_seed": (True, "7"),
+    }
+    assert at.sidebar.selectbox(key="chat_model").value == LOCAL_MODEL_ALIAS  # (its default: nothing to hand back)
+    conv = Store.in_dir(data_dir).get_conversation(cid)
+    assert conv is not None and conv.persona == "Linux / DevOps assistant"
+    assert (conv.params["temperature"], conv.params["max_tokens"], conv.params["seed"]) == (0.2, 12, "7")

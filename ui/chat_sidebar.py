@@ -14,6 +14,7 @@ from lib.llm.providers import PROVIDERS
 from lib.storage.conversations import Conversation
 from lib.storage.db import StoreError
 from lib.storage.store import Store
+from ui.common import PERSIST
 from ui.i18n import _, fmt_datetime, language, tr
 
 # Saved parameter name -> widget key (what a conversation or preset restores).
@@ -396,22 +397,24 @@ def persona_and_parameters(store: Store) -> None:
         on_change=_apply_persona,
         args=(store,),
         format_func=lambda name: persona_label(name, lang),
+        persist_state=PERSIST,
     )
-    st.text_area(_("System prompt"), key="chat_system_prompt", height=120)
-    st.slider(_("Temperature"), 0.0, 2.0, step=0.05, key="chat_temperature")
+    st.text_area(_("System prompt"), key="chat_system_prompt", height=120, persist_state=PERSIST)
+    st.slider(_("Temperature"), 0.0, 2.0, step=0.05, key="chat_temperature", persist_state=PERSIST)
     with st.expander(_("More parameters")):
-        st.slider("top_p", 0.0, 1.0, step=0.01, key="chat_top_p")
-        st.number_input(_("Max tokens"), 1, 32768, key="chat_max_tokens")
-        st.text_input(_("Seed (blank = random)"), key="chat_seed")
-        st.slider(_("Presence penalty"), -2.0, 2.0, step=0.1, key="chat_presence")
-        st.slider(_("Frequency penalty"), -2.0, 2.0, step=0.1, key="chat_frequency")
-        st.text_area(_("Stop sequences (one per line, up to 4)"), key="chat_stop", height=68)
+        st.slider("top_p", 0.0, 1.0, step=0.01, key="chat_top_p", persist_state=PERSIST)
+        st.number_input(_("Max tokens"), 1, 32768, key="chat_max_tokens", persist_state=PERSIST)
+        st.text_input(_("Seed (blank = random)"), key="chat_seed", persist_state=PERSIST)
+        st.slider(_("Presence penalty"), -2.0, 2.0, step=0.1, key="chat_presence", persist_state=PERSIST)
+        st.slider(_("Frequency penalty"), -2.0, 2.0, step=0.1, key="chat_frequency", persist_state=PERSIST)
+        st.text_area(_("Stop sequences (one per line, up to 4)"), key="chat_stop", height=68, persist_state=PERSIST)
     with st.expander(_("History sent to the model")):
-        st.number_input(_("Max messages"), 1, 200, key="chat_max_history")
-        st.number_input(_("Token budget (approx.)"), 200, 1_000_000, step=500, key="chat_history_budget")
+        st.number_input(_("Max messages"), 1, 200, key="chat_max_history", persist_state=PERSIST)
+        st.number_input(_("Token budget (approx.)"), 200, 1_000_000, step=500, key="chat_history_budget", persist_state=PERSIST)
     st.toggle(
         _("⚡ Answer cache"),
         key="chat_cache",
+        persist_state=PERSIST,
         help=_(
             "At temperature 0, a request identical in provider, model, messages and parameters is answered "
             "from the cache instantly (logged as a cache hit, cost 0)."

@@ -43,6 +43,12 @@ from lib.storage.db import StoreError
 from lib.storage.store import Store
 from ui.i18n import LANGUAGE_KEY, _, browser_language, fmt_number, language, remember_run_language, tr
 
+# Widgets whose values a page keeps pass this (Streamlit's persist_state): the value stays for the session,
+# across pages, and is handed back to a browser that has not drawn the field yet (a slow laptop, a demo
+# machine under load). Without it such a field was drawn later at its default and sent that back: a compare
+# grid estimated at 12 calls ran 2, its temperatures, samples and seed back to blank and 1.
+PERSIST: Literal["session"] = "session"
+
 
 def enter_page() -> None:
     """Call first on every page. A fresh Streamlit process serves `pages/` the old way (running the

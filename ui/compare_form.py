@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Literal
 
 import streamlit as st
 
@@ -16,16 +15,11 @@ from lib.llm.chat import parse_seed
 from lib.prompts import PromptError, format_ref, parse_ref
 from lib.prompts.use import COMPARE, PromptHandoff, compare_variant
 from lib.storage.store import Store
-from ui.common import Selection, model_picker
+from ui.common import PERSIST, Selection, model_picker
 from ui.i18n import _, fmt_datetime, language, ngettext, tr
 from ui.structured_view import format_controls
 
 state = st.session_state
-# The form's widgets keep their values for the session (Streamlit's persist_state). It also hands a value back
-# to a browser that has not drawn its field yet (a slow laptop, a demo machine under load): without it such a
-# field was drawn later at its default and sent that back (a grid estimated at 12 calls ran 2, its
-# temperatures, samples and seed gone back to blank and 1).
-PERSIST: Literal["session"] = "session"
 
 
 def init_state() -> None:

@@ -21,7 +21,7 @@ from lib.evals.promptfoo import export_config, import_config
 from lib.evals.report import html_report
 from lib.evals.scoring import ColumnScore, EvalSpec, column_scores, compare_columns, evals_of
 from lib.storage.store import Store
-from ui.common import Selection, model_picker, settings
+from ui.common import PERSIST, Selection, model_picker, settings
 from ui.i18n import N_, _, fmt_number, fmt_percent, language, ngettext, tr
 
 state = st.session_state
@@ -116,12 +116,12 @@ def form(spec: cmp.GridSpec, selections: Sequence[Selection | None]) -> tuple[cm
         )
         left, right = st.columns([4, 1])
         left.text_area(
-            _("Assertions for every row"), key="cmp_asserts_all", persist_state="session", height=110, placeholder=_(EXAMPLE)
+            _("Assertions for every row"), key="cmp_asserts_all", persist_state=PERSIST, height=110, placeholder=_(EXAMPLE)
         )
         right.text_input(
             _("Pass threshold"),
             key="cmp_threshold",
-            persist_state="session",
+            persist_state=PERSIST,
             placeholder="0.8",
             help=_("A cell passes when its weighted score reaches this (0–1). Blank: every assertion must pass."),
         )
@@ -136,10 +136,10 @@ def form(spec: cmp.GridSpec, selections: Sequence[Selection | None]) -> tuple[cm
                 left.text_area(
                     _("Assertions for row {n} ({values})").format(n=i + 1, values=shown),
                     key=f"cmp_asserts_row_{i}",
-                    persist_state="session",
+                    persist_state=PERSIST,
                     height=68,
                 )
-                right.text_input(_("Threshold of row {n}").format(n=i + 1), key=f"cmp_threshold_row_{i}", persist_state="session")
+                right.text_input(_("Threshold of row {n}").format(n=i + 1), key=f"cmp_threshold_row_{i}", persist_state=PERSIST)
                 rows.append(_parse(state[f"cmp_asserts_row_{i}"], where, problems))
                 thresholds.append(_threshold(state[f"cmp_threshold_row_{i}"], where, problems))
         evals = EvalSpec(
@@ -159,7 +159,7 @@ def form(spec: cmp.GridSpec, selections: Sequence[Selection | None]) -> tuple[cm
                 _("Judge model for llm-rubric"),
                 slots,
                 key="cmp_judge_slot",
-                persist_state="session",
+                persist_state=PERSIST,
                 format_func=names.get,
                 help=_("The judge grades every answer against the rubric and says why (its calls are logged as compare-judge)."),
             )
@@ -167,7 +167,7 @@ def form(spec: cmp.GridSpec, selections: Sequence[Selection | None]) -> tuple[cm
                 with st.sidebar:
                     st.divider()
                     st.markdown("**" + _("Judge model") + "**")
-                    judge = model_picker("cmp_judge", persist_state="session")  # any provider, as the grid's models are picked
+                    judge = model_picker("cmp_judge", persist_state=PERSIST)  # any provider, as the grid's models are picked
             else:
                 judge = selections[state.cmp_judge_slot]
             state.cmp_judge_sel = judge
