@@ -38,6 +38,7 @@ class Fault:
     stall_s: float = 5.0
     path: str = "/chat/completions"  # only requests whose path contains this are faulted
     last_message: str | None = None  # and, when set, only those whose last message contains this
+    other_body: dict | None = None  # "inject": merged into the requests `last_message` leaves out
 
 
 class FaultProxy:
@@ -111,6 +112,9 @@ class FaultProxy:
                 if active and fault.last_message is not None:
                     messages = (json.loads(body) if body else {}).get("messages") or [{}]
                     active = fault.last_message in str(messages[-1].get("content") or "")
+                    if not active and fault.mode == "inject" and fault.other_body and body:
+                        body = json.dumps(json.loads(body) | fault.other_body).encode()
+                        self.headers.replace_header("Content-Length", str(len(body)))
                 if fault.mode == "status" and active:
                     return self._status(fault)
                 if fault.mode == "stall" and active:

@@ -157,7 +157,9 @@ def test_a_message_typed_while_the_reply_streams_stops_it_in_place(local_server,
     with FaultProxy(local_server.url) as proxy:
         # The replies to be stopped run to max_tokens (llama.cpp's ignore_eos): the model may answer "a long
         # story" in one line, and a reply that ended on its own cannot be stopped (the browser shows it late).
-        proxy.fault = Fault(mode="inject", body={"ignore_eos": True}, last_message="Write a long")
+        # The others are capped, so the test's length does not depend on how long the model likes to talk
+        # (an uncapped "Shorter, please." can run to 512 tokens: 50 s on a busy 2-core machine).
+        proxy.fault = Fault(mode="inject", body={"ignore_eos": True}, last_message="Write a long", other_body={"max_tokens": 32})
         env = dict(os.environ, YOAKE_DATA_DIR=str(data_dir), YOAKE_LOCAL_BASE_URL=proxy.base_url)
         with streamlit_app(env) as (url, _proc), chromium_page() as page:
             page.goto(url)
@@ -182,6 +184,7 @@ def test_a_message_typed_while_the_reply_streams_stops_it_in_place(local_server,
             assert [t.role for t in turns] == ["user", "assistant"] * 4
             assert [t.stopped for t in turns] == [False, True, False, False, False, True, False, False]
             assert turns[5].content.strip() and turns[1].incomplete and turns[5].incomplete
+            assert all(0 < (t.meta or {}).get("output_tokens", 0) <= 32 for t in (turns[3], turns[7])), "the proxy's cap"
             _agree(page, turns)
             shown = _bubbles(page)
             assert "Stopped" in shown[1][1] and "Stopped" in shown[5][1]
