@@ -30,3 +30,14 @@ def trace_sql(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(Store, "_connect", traced)
     return statements
+
+
+def rerun_without(at, keys: set[str]) -> None:
+    """Rerun an AppTest as a browser still drawing the previous run would: it sends no value for the widgets
+    (whose keys end in one of `keys`) it has not drawn yet."""
+    states = at._tree.get_widget_states()
+    kept = [w for w in states.widgets if not any(w.id.endswith(key) for key in keys)]
+    assert len(kept) == len(states.widgets) - len(keys), "a key that names no widget, or several"
+    del states.widgets[:]
+    states.widgets.extend(kept)
+    at._run(states)

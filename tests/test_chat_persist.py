@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from helpers import rerun_without
 from helpers import usage_lines as _usage
 from streamlit.string_util import clean_text
 from streamlit.testing.v1 import AppTest
@@ -313,12 +314,7 @@ def test_settings_the_browser_has_not_drawn_yet_keep_their_values_and_the_saved_
     at.chat_input(key="chat_input").set_value("How do I list files?").run()
     cid = at.query_params["c"]
     late = {"chat_persona", "chat_system_prompt", "chat_temperature", "chat_max_tokens", "chat_seed", "chat_model"}
-    states = at._tree.get_widget_states()  # what a browser sends, less the fields it has not drawn yet
-    kept = [w for w in states.widgets if not any(w.id.endswith(key) for key in late)]
-    assert len(kept) == len(states.widgets) - len(late)
-    del states.widgets[:]
-    states.widgets.extend(kept)
-    at._run(states)
+    rerun_without(at, late)
     assert not at.exception, at.exception
     fields = {
         "chat_persona": at.sidebar.selectbox(key="chat_persona"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from fault_proxy import Fault, FaultProxy
-from helpers import usage_lines
+from helpers import rerun_without, usage_lines
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.string_util import clean_text
 from streamlit.testing.v1 import AppTest
@@ -287,12 +287,7 @@ def test_a_field_the_browser_has_not_drawn_yet_gets_its_value_back(fake_model: H
     at = _compare_page()
     at.text_area(key="cmp_prompt").set_value(PROMPT).run()
     late = {"cmp_temperatures", "cmp_seed", "cmp_samples", "cmp_max_tokens", "cmp_m0_provider"}
-    states = at._tree.get_widget_states()  # what a browser sends, less the fields it has not drawn yet
-    kept = [w for w in states.widgets if not any(w.id.endswith(key) for key in late)]
-    assert len(kept) == len(states.widgets) - len(late)
-    del states.widgets[:]
-    states.widgets.extend(kept)
-    at._run(states)
+    rerun_without(at, late)
     assert not at.exception, at.exception
     fields = {
         "cmp_temperatures": at.text_input(key="cmp_temperatures"),
