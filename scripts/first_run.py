@@ -1,4 +1,4 @@
-"""Measure what a newcomer waits for on this machine, from a clean clone with no pip cache:
+"""Measure what a newcomer waits for on this machine, from a clean clone with no pip or uv cache:
 `./run.sh` until the chat box is usable in Chromium, then (optionally) `./test.sh` to the end.
 
     .venv/bin/python scripts/first_run.py [--tests]
@@ -70,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", action="store_true", help="also time ./test.sh in a second clean clone")
     args = parser.parse_args()
-    env = os.environ | {"PIP_NO_CACHE_DIR": "1"}
+    env = os.environ | {"PIP_NO_CACHE_DIR": "1", "UV_NO_CACHE": "1"}  # nothing from an earlier install
     env.pop("VIRTUAL_ENV", None)
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "app"
