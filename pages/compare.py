@@ -17,7 +17,7 @@ from lib import compare as cmp
 from lib.compare.handoff import LogprobsRequest, chat_turns, form_values
 from lib.conversation.service import ConversationService, Target
 from lib.core.text import format_cost
-from lib.evals.scoring import score_results
+from lib.evals.scoring import export_columns, score_results
 from ui import compare_form, compare_grid, compare_scores, compare_votes
 from ui.common import enter_page, error_message, open_store, settings
 from ui.i18n import _, fmt_datetime, fmt_number, language, ngettext, tr
@@ -243,11 +243,14 @@ if state.cmp_view_id:
         else:
             _open_in_logprobs(cell)
     stem = "".join(ch if ch.isalnum() else "-" for ch in record.title)[:40].strip("-") or _("compare")
-    head[2].download_button("⬇️ CSV", cmp.export_csv(record), f"{stem}.csv", "text/csv", key="cmp_dl_csv", on_click="ignore")
-    head[3].download_button(
-        "⬇️ JSON", cmp.export_json(record), f"{stem}.json", "application/json", key="cmp_dl_json", on_click="ignore"
-    )
     scores = score_results(record.spec, record.plan, record.results)
+    scored = export_columns(scores, tr)  # the exports carry each cell's score too
+    head[2].download_button(
+        "⬇️ CSV", cmp.export_csv(record, scored), f"{stem}.csv", "text/csv", key="cmp_dl_csv", on_click="ignore"
+    )
+    head[3].download_button(
+        "⬇️ JSON", cmp.export_json(record, scored), f"{stem}.json", "application/json", key="cmp_dl_json", on_click="ignore"
+    )
     shown = compare_grid.shown_labels(record.spec, record.plan)
     compare_scores.report_button(store, record, scores, shown, stem, head[4])
     ratings = store.list_ratings(record.id) if record.id else {}

@@ -185,6 +185,7 @@ def test_a_two_by_two_grid_matches_the_usage_log_and_diversity_then_saves_reopen
     exported_csv = next(v for k, v in offered.items() if k.endswith(".csv"))
     rows = list(csv.DictReader(io.StringIO(exported_csv)))
     assert [r["text"] for r in rows] == [res.text for res in results]
+    assert "passed" not in rows[0]  # no assertions: no score columns
     assert [int(r["output_tokens"]) for r in rows] == [res.output_tokens for res in results]
     assert [r["column_label"] for r in rows] == ["prompt A", "prompt B"] * 2
     assert [r["seed"] for r in rows] == ["7", "7", "8", "8"] and {r["model"] for r in rows} == {"smollm2-135m-instruct"}

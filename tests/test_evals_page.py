@@ -6,6 +6,8 @@ assertion shown as a message, and the page in Japanese."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -112,6 +114,15 @@ def test_assertions_score_cells_and_columns_then_votes_and_report(
     for res in record.results:
         assert res.text.replace("&", "&amp;").replace("<", "&lt;")[:40] in report
     assert "Clear." in report and "Expected the answer to contain “seed 7”." in report
+
+    # the CSV and JSON exports carry each cell's verdict, score and reason
+    rows = list(csv.DictReader(io.StringIO(offered[next(k for k in offered if k.endswith(".csv"))])))
+    expected = [
+        ("True", "1.0", "") if r["seed"] == "7" else ("False", "0.0", "Expected the answer to contain “seed 7”.") for r in rows
+    ]
+    assert [(r["passed"], r["score"], r["fail_reason"]) for r in rows] == expected and len(rows) == 4
+    cells = json.loads(offered[next(k for k in offered if k.endswith(".json"))])["cells"]
+    assert [(c["passed"], c["score"]) for c in cells] == [(p == "True", float(sc)) for p, sc, _ in expected]
 
 
 def test_the_report_escapes_model_text(data_dir: Path, serve_model: ServeModel, monkeypatch: pytest.MonkeyPatch) -> None:

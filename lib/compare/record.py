@@ -133,27 +133,37 @@ CSV_FIELDS = (
 )  # fmt: skip
 
 
-def export_rows(record: RunRecord) -> list[dict[str, Any]]:
-    """One flat row per cell: its axes, the text and its metrics."""
+Extra = Sequence[Mapping[str, Any]] | None  # per cell, columns added after the cell's own (e.g. its score)
+
+
+def _extra_fields(extra: Extra) -> list[str]:
+    return list(dict.fromkeys(k for row in extra or () for k in row if k not in CSV_FIELDS))
+
+
+def export_rows(record: RunRecord, extra: Extra = None) -> list[dict[str, Any]]:
+    """One flat row per cell: its axes, the text and its metrics, then `extra`'s columns (lib.evals adds the
+    scores: lib/compare sits below it)."""
+    fields = [*CSV_FIELDS, *_extra_fields(extra)]
     rows = []
     for cell, res in zip(record.plan.cells, record.results, strict=True):
         row = cell.to_dict() | res.metrics() | {"status": res.status, "text": res.text, "error": res.error}
         row["row_label"] = record.plan.rows[cell.row] if cell.row < len(record.plan.rows) else ""
         row["column_label"] = record.plan.columns[cell.column] if cell.column < len(record.plan.columns) else ""
-        rows.append({k: row.get(k) for k in CSV_FIELDS})
+        more = extra[cell.index] if extra else {}
+        rows.append({k: row.get(k) for k in CSV_FIELDS} | {k: more.get(k) for k in fields[len(CSV_FIELDS) :]})
     return rows
 
 
-def export_csv(record: RunRecord) -> str:
+def export_csv(record: RunRecord, extra: Extra = None) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+    writer = csv.DictWriter(buf, fieldnames=[*CSV_FIELDS, *_extra_fields(extra)])
     writer.writeheader()
-    for row in export_rows(record):
+    for row in export_rows(record, extra):
         writer.writerow(row | {"inputs": json.dumps(row["inputs"], ensure_ascii=False) if row["inputs"] else ""})
     return buf.getvalue()
 
 
-def export_json(record: RunRecord) -> str:
+def export_json(record: RunRecord, extra: Extra = None) -> str:
     cols = column_diversity(record.plan, record.results)
     doc = {
         "format": EXPORT_FORMAT,
@@ -166,7 +176,7 @@ def export_json(record: RunRecord) -> str:
             "spec": record.spec.to_dict(),
         },
         "columns": [{"label": label} | d.as_dict() for label, d in zip(record.plan.columns, cols, strict=True)],
-        "cells": export_rows(record),
+        "cells": export_rows(record, extra),
     }
     return json.dumps(doc, ensure_ascii=False, indent=1)
 

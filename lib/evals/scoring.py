@@ -3,7 +3,7 @@ each cell's score, each column's pass rate with its interval, and two columns te
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,3 +212,16 @@ def min_disagreements(alpha: float = ALPHA) -> int:
 def passing_share(scores: Sequence[CellScore | None]) -> float | None:
     scored = [s for s in scores if s is not None]
     return sum(s.passed for s in scored) / len(scored) if scored else None
+
+
+def export_columns(scores: Sequence[CellScore | None], word: Callable[[Any], str]) -> list[dict[str, Any]] | None:
+    """The cells' scores as columns of compare's CSV and JSON exports (None: nothing was scored): passed (blank
+    for a cell not scored), the weighted score, and why it failed, worded by `word` (the page's language)."""
+    if all(s is None for s in scores):
+        return None
+    return [
+        {"passed": None, "score": None, "fail_reason": None}
+        if s is None
+        else {"passed": s.passed, "score": round(s.score, 4), "fail_reason": "" if s.passed else word(s.reason)}
+        for s in scores
+    ]
