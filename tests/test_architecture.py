@@ -77,7 +77,7 @@ def test_lib_has_no_import_cycle() -> None:
 
 # lib/'s layers, lowest first: a module imports its own layer and those below it, never one above.
 LAYERS: list[tuple[str, ...]] = [
-    ("lib.core",),  # settings, errors, identity and policy, the address guard, prices, the usage log
+    ("lib.core",),  # settings, errors, identity and policy, the address guard, prices, the usage log, JSON Schema
     ("lib.llm",),  # providers and the client factory, one chat request, reply streams
     ("lib.storage", "lib.engine"),  # SQLite repositories; the embedded engine and its model files
     (

@@ -367,3 +367,14 @@ def test_a_failing_judge_marks_its_cell_and_the_rest_finish(data_dir: Path) -> N
     assert [s.passed for s in scores] == [True, False, True]
     assert scores[1].judge_failed and scores[1].reason.startswith("The judge failed:")
     assert ja("The judge failed: {reason}")
+
+
+def test_assertions_and_structured_outputs_read_a_json_schema_the_same_way() -> None:
+    """One rule (lib/core/schemas.py): the draft a schema names in `$schema`, else 2020-12."""
+    from lib.structured import schema as structured
+
+    newest = {"type": "object", "dependentRequired": {"a": ["b"]}}  # a 2020-12 keyword
+    draft7 = {"$schema": "http://json-schema.org/draft-07/schema#"} | newest  # unknown to draft-07: ignored
+    assert structured.validate({"a": 1}, newest) and not structured.validate({"a": 1}, draft7)
+    assert not _ok("is-json", '{"a": 1}', newest) and _ok("is-json", '{"a": 1}', draft7)
+    assert structured.load_schema(json.dumps(draft7)) == draft7  # checked against the draft it names

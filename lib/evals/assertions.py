@@ -26,6 +26,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from lib.core import schemas
 from lib.core.errors import YoakeError
 from lib.core.i18n import Msg
 
@@ -167,8 +168,8 @@ def _check_schema(value: Any) -> Any:
     if not isinstance(schema, (dict, bool)):
         raise AssertionProblem(Msg("Invalid JSON schema: it must be an object."))
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
+        schemas.check_schema(schema)
+    except schemas.SchemaError as exc:
         raise AssertionProblem(Msg("Invalid JSON schema: {error}", error=exc.message)) from None
     return schema
 
@@ -177,7 +178,7 @@ def _check_schema(value: Any) -> Any:
 def _validator(schema_json: str) -> Any:
     """A checked schema's validator, built once per schema (scoring a grid reuses it for every cell)."""
     schema = json.loads(schema_json)
-    return jsonschema.validators.validator_for(schema)(schema)
+    return schemas.validator(schema)
 
 
 def parse_assertions(text: str) -> list[Assertion]:

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError as _JsonSchemaError
-
+from lib.core import schemas
 from lib.core.errors import YoakeError
 from lib.core.i18n import N_, Msg
 
@@ -65,8 +63,8 @@ def load_schema(text: str) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise SchemaInvalid(Msg("A JSON schema must be an object in braces, not {kind}.", kind=type(schema).__name__))
     try:
-        Draft202012Validator.check_schema(schema)
-    except _JsonSchemaError as exc:
+        schemas.check_schema(schema)
+    except schemas.SchemaError as exc:
         raise SchemaInvalid(
             Msg("At {pointer} of the schema: {complaint}", pointer=pointer(exc.absolute_path) or "/", complaint=exc.message)
         ) from None
@@ -191,7 +189,7 @@ def parse_reply(text: str, schema: dict[str, Any] | None = None, *, finish_reaso
 
 def validate(value: Any, schema: dict[str, Any]) -> list[Problem]:
     """Every way `value` breaks `schema`, by location (jsonschema's messages)."""
-    validator = Draft202012Validator(schema)
+    validator = schemas.validator(schema)
     errors = sorted(validator.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     return [Problem(pointer(e.absolute_path), e.message) for e in errors]
 

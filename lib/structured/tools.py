@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError as _JsonSchemaError
 
+from lib.core import schemas
 from lib.core.errors import YoakeError
 from lib.core.i18n import N_, Msg
 from lib.structured.schema import Problem, pointer, validate
@@ -87,8 +86,8 @@ def load_tools(text: str) -> list[ToolDef]:
         if not isinstance(params, dict):
             raise ToolsInvalid(Msg("Tool {name}: 'parameters' must be a JSON schema object.", name=name))
         try:
-            Draft202012Validator.check_schema(params)
-        except _JsonSchemaError as exc:
+            schemas.check_schema(params)
+        except schemas.SchemaError as exc:
             raise ToolsInvalid(
                 Msg(
                     "Tool {name}: at {pointer} of its parameters: {complaint}",
