@@ -143,22 +143,23 @@ def _extra_fields(extra: Extra) -> list[str]:
 def export_rows(record: RunRecord, extra: Extra = None) -> list[dict[str, Any]]:
     """One flat row per cell: its axes, the text and its metrics, then `extra`'s columns (lib.evals adds the
     scores: lib/compare sits below it)."""
-    fields = [*CSV_FIELDS, *_extra_fields(extra)]
+    extra_fields = _extra_fields(extra)
     rows = []
     for cell, res in zip(record.plan.cells, record.results, strict=True):
         row = cell.to_dict() | res.metrics() | {"status": res.status, "text": res.text, "error": res.error}
         row["row_label"] = record.plan.rows[cell.row] if cell.row < len(record.plan.rows) else ""
         row["column_label"] = record.plan.columns[cell.column] if cell.column < len(record.plan.columns) else ""
         more = extra[cell.index] if extra else {}
-        rows.append({k: row.get(k) for k in CSV_FIELDS} | {k: more.get(k) for k in fields[len(CSV_FIELDS) :]})
+        rows.append({k: row.get(k) for k in CSV_FIELDS} | {k: more.get(k) for k in extra_fields})
     return rows
 
 
 def export_csv(record: RunRecord, extra: Extra = None) -> str:
+    rows = export_rows(record, extra)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[*CSV_FIELDS, *_extra_fields(extra)])
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else CSV_FIELDS)  # every row has the same columns
     writer.writeheader()
-    for row in export_rows(record, extra):
+    for row in rows:
         writer.writerow(row | {"inputs": json.dumps(row["inputs"], ensure_ascii=False) if row["inputs"] else ""})
     return buf.getvalue()
 
