@@ -109,21 +109,21 @@ class FaultProxy:
                     fault = proxy.fault
                     n = sum(fault.path in p for p in proxy.requests)
                 active = fault.path in self.path and (fault.times is None or n <= fault.times)
+                picked = active
                 if active and fault.last_message is not None:
                     messages = (json.loads(body) if body else {}).get("messages") or [{}]
-                    active = fault.last_message in str(messages[-1].get("content") or "")
-                    if not active and fault.mode == "inject" and fault.other_body and body:
-                        body = json.dumps(json.loads(body) | fault.other_body).encode()
-                        self.headers.replace_header("Content-Length", str(len(body)))
+                    picked = fault.last_message in str(messages[-1].get("content") or "")
+                if fault.mode == "inject" and body and (picked or (active and fault.other_body)):
+                    # the picked requests get `body`, the ones `last_message` leaves out `other_body`
+                    body = json.dumps(json.loads(body) | ((fault.body if picked else fault.other_body) or {})).encode()
+                    self.headers.replace_header("Content-Length", str(len(body)))
+                active = picked
                 if fault.mode == "status" and active:
                     return self._status(fault)
                 if fault.mode == "stall" and active:
                     time.sleep(fault.stall_s)
                 if fault.mode == "malformed_sse" and active:
                     return self._malformed()
-                if fault.mode == "inject" and active and body:
-                    body = json.dumps(json.loads(body) | (fault.body or {})).encode()
-                    self.headers.replace_header("Content-Length", str(len(body)))
                 self._forward(body, fault if active else Fault())
 
             def _status(self, fault: Fault) -> None:
