@@ -33,6 +33,18 @@ def children_of(pid: int) -> list[int]:
     return [int(x) for x in out.split()]
 
 
+def engine_children(pid: int, but: int | None = None) -> list[int]:
+    """The embedded engines (`python -m lib.engine.server`) among `pid`'s children, less `but`."""
+    found = []
+    for child in children_of(pid):
+        try:
+            if child != but and "lib.engine.server" in Path(f"/proc/{child}/cmdline").read_text():
+                found.append(child)
+        except OSError:
+            pass  # it ended meanwhile
+    return found
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

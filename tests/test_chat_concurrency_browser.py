@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import alive, artifacts_dir, children_of, chromium_browser, chromium_page, streamlit_app
+from browser import alive, artifacts_dir, chromium_browser, chromium_page, engine_children, streamlit_app
 from fault_proxy import Fault, FaultProxy
 
 from lib.conversation.service import Turn
@@ -45,10 +45,6 @@ def _cap_replies(page) -> None:
     sidebar.get_by_text("More parameters").click()
     sidebar.get_by_label("Max tokens").fill(str(REPLY_TOKENS))
     sidebar.get_by_label("Max tokens").press("Enter")
-
-
-def _engines(app_pid: int) -> list[int]:
-    return [p for p in children_of(app_pid) if "lib.engine.server" in Path(f"/proc/{p}/cmdline").read_text()]
 
 
 def _bubbles(page) -> list[tuple[str, str]]:
@@ -128,7 +124,7 @@ def test_several_visitors_at_once_on_a_fresh_engine_are_all_answered_in_order(da
 
         # The engine dies (an out-of-memory kill) and every visitor sends at once: one session
         # restarts it, the others wait for that start rather than call a port nothing listens on.
-        (engine,) = _engines(proc.pid)
+        (engine,) = engine_children(proc.pid)
         os.kill(engine, signal.SIGKILL)
         _wait(lambda: not alive(engine), what="the engine's death")
         for page in pages:
@@ -136,7 +132,7 @@ def test_several_visitors_at_once_on_a_fresh_engine_are_all_answered_in_order(da
         for page in pages:
             _wait(lambda page=page: _finished(page, MESSAGES + 1) or _errors(page), what="the reply after the restart")
             assert not _errors(page)
-        engines = _engines(proc.pid)
+        engines = engine_children(proc.pid)
         assert len(engines) == 1 and engines[0] != engine, "one engine restarted for every visitor"
         pages[0].screenshot(path=str(artifacts_dir() / "chat_visitors.png"), full_page=True)
         for page in pages:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from browser import alive, children_of
+from browser import alive, engine_children
 from streamlit.testing.v1 import AppTest
 
 from lib.engine.server import LocalServer, LocalServerError, default_model_path
@@ -28,14 +28,6 @@ def _reply(base_url: str) -> str:
         model="x", messages=[{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0, seed=1
     )
     return out.choices[0].message.content or ""
-
-
-def _engine_children(pid: int, but: int | None = None) -> list[int]:
-    return [
-        p
-        for p in children_of(pid)
-        if p != but and "lib.engine.server" in Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")
-    ]
 
 
 @pytest.mark.model
@@ -142,7 +134,7 @@ def test_chat_page_survives_its_engine_being_killed(
     try:
         at = AppTest.from_file(PAGE, default_timeout=180).run()
         assert not at.exception and not at.error
-        engines = _engine_children(os.getpid(), but=local_server.process.pid)
+        engines = engine_children(os.getpid(), but=local_server.process.pid)
         assert len(engines) == 1, engines
         at.sidebar.number_input(key="chat_max_tokens").set_value(16)
         at.chat_input(key="chat_input").set_value("Hello").run()
@@ -158,12 +150,12 @@ def test_chat_page_survives_its_engine_being_killed(
         history = at.session_state["chat_history"]
         assert [m.role for m in history] == ["user", "assistant"] * 2
         assert history[-1].content.strip() and not history[-1].incomplete
-        restarted = _engine_children(os.getpid(), but=local_server.process.pid)
+        restarted = engine_children(os.getpid(), but=local_server.process.pid)
         assert len(restarted) == 1 and restarted != engines
         lines = [json.loads(line) for line in (data_dir / "usage.jsonl").read_text().splitlines()]
         assert [r["status"] for r in lines] == ["ok", "ok"]
     finally:
-        for pid in _engine_children(os.getpid(), but=local_server.process.pid):
+        for pid in engine_children(os.getpid(), but=local_server.process.pid):
             os.kill(pid, signal.SIGTERM)
         st.cache_resource.clear()
 
@@ -180,7 +172,7 @@ def test_a_message_sent_the_instant_the_engine_dies_is_answered_by_the_restarted
     st.cache_resource.clear()
     try:
         at = AppTest.from_file(PAGE, default_timeout=180).run()
-        engines = _engine_children(os.getpid(), but=local_server.process.pid)
+        engines = engine_children(os.getpid(), but=local_server.process.pid)
         assert len(engines) == 1, engines
         at.sidebar.number_input(key="chat_max_tokens").set_value(16)
         at.chat_input(key="chat_input").set_value("Hello").run()
@@ -199,6 +191,6 @@ def test_a_message_sent_the_instant_the_engine_dies_is_answered_by_the_restarted
         assert [r["status"] for r in lines] == ["ok", "error", "ok"]  # the refused call is logged, then the answer
         assert lines[1]["error_type"] == "connection"
     finally:
-        for pid in _engine_children(os.getpid(), but=local_server.process.pid):
+        for pid in engine_children(os.getpid(), but=local_server.process.pid):
             os.kill(pid, signal.SIGTERM)
         st.cache_resource.clear()

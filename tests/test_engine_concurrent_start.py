@@ -10,20 +10,13 @@ from pathlib import Path
 
 import openai
 import pytest
-from browser import children_of
+from browser import engine_children
 
 from lib.engine.server import LocalServer, LocalServerError
 
 
 def _engines() -> set[int]:
-    found = set()
-    for pid in children_of(os.getpid()):
-        try:
-            if "lib.engine.server" in Path(f"/proc/{pid}/cmdline").read_text():
-                found.add(pid)
-        except OSError:
-            pass
-    return found
+    return set(engine_children(os.getpid()))
 
 
 @pytest.mark.model

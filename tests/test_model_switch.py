@@ -19,7 +19,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from browser import children_of
+from browser import engine_children
 from streamlit.testing.v1 import AppTest
 
 from lib.core.text import md_text
@@ -105,10 +105,6 @@ def test_the_command_line_takes_a_model_link(model_site: str, data_dir: Path) ->
     assert "downloading:" in progress and "MB/s" in progress
 
 
-def _engines(but: int) -> list[int]:
-    return [p for p in children_of(os.getpid()) if p != but and "lib.engine.server" in Path(f"/proc/{p}/cmdline").read_text()]
-
-
 def test_the_chat_page_downloads_a_model_switches_to_it_and_gets_a_reply(
     model_site: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer
 ) -> None:
@@ -158,7 +154,7 @@ def test_the_chat_page_downloads_a_model_switches_to_it_and_gets_a_reply(
         assert at.sidebar.selectbox(key="chat_local_gguf").value == str(downloaded)
         assert at.sidebar.selectbox(key="chat_model").value == "tiny-chat.Q4_1"
     finally:
-        for pid in _engines(but=local_server.process.pid):
+        for pid in engine_children(os.getpid(), but=local_server.process.pid):
             os.kill(pid, signal.SIGTERM)
         st.cache_resource.clear()
 
@@ -182,6 +178,6 @@ def test_a_signed_in_visitor_who_is_not_an_admin_cannot_change_the_shared_engine
         assert not [e for e in at.sidebar.expander if e.label == "Get more models"]
         assert not [b for b in at.sidebar.button if b.key in ("chat_dl_go", "chat_del_go")]
     finally:
-        for pid in _engines(but=local_server.process.pid):
+        for pid in engine_children(os.getpid(), but=local_server.process.pid):
             os.kill(pid, signal.SIGTERM)
         st.cache_resource.clear()
