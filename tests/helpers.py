@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from streamlit.delta_generator import DeltaGenerator
 
 from lib.storage.store import Store
 
@@ -41,3 +42,16 @@ def rerun_without(at, keys: set[str]) -> None:
     del states.widgets[:]
     states.widgets.extend(kept)
     at._run(states)
+
+
+def capture_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """What the page's download buttons offer from now on, by file name (AppTest does not expose their data)."""
+    offered: dict[str, object] = {}
+    original = DeltaGenerator.download_button
+
+    def capture(self, label, data, *args, **kwargs):
+        offered[kwargs.get("file_name") or args[0]] = data
+        return original(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", capture)
+    return offered

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 from fault_proxy import Fault, FaultProxy
-from helpers import rerun_without, usage_lines
-from streamlit.delta_generator import DeltaGenerator
+from helpers import capture_downloads, rerun_without, usage_lines
 from streamlit.string_util import clean_text
 from streamlit.testing.v1 import AppTest
 
@@ -169,14 +168,7 @@ def test_a_two_by_two_grid_matches_the_usage_log_and_diversity_then_saves_reopen
         assert f"**identical** {identical} of 2 answers" in block
 
     # A fresh session reopens the saved run from the sidebar list, and exports it.
-    offered: dict[str, str] = {}
-    original = DeltaGenerator.download_button
-
-    def capture(self, label, data, *args, **kwargs):
-        offered[kwargs.get("file_name") or args[0]] = data
-        return original(self, label, data, *args, **kwargs)
-
-    monkeypatch.setattr(DeltaGenerator, "download_button", capture)
+    offered = capture_downloads(monkeypatch)
     again = _compare_page()
     assert again.session_state["cmp_view_id"] is None
     again.sidebar.button(key=f"cmp_open_{record.id}").click().run()

@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import usage_lines
-from streamlit.delta_generator import DeltaGenerator
+from helpers import capture_downloads, usage_lines
 from streamlit.testing.v1 import AppTest
 
 from lib.compare import load_run
@@ -56,22 +55,10 @@ def _markdown(at: AppTest) -> str:
     return "\n".join(m.value for m in at.main.markdown)
 
 
-def _capture_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
-    offered: dict[str, object] = {}
-    original = DeltaGenerator.download_button
-
-    def capture(self, label, data, *args, **kwargs):
-        offered[kwargs.get("file_name") or args[0]] = data
-        return original(self, label, data, *args, **kwargs)
-
-    monkeypatch.setattr(DeltaGenerator, "download_button", capture)
-    return offered
-
-
 def test_assertions_score_cells_and_columns_then_votes_and_report(
     data_dir: Path, fake_model: HostedAPISim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    offered = _capture_downloads(monkeypatch)
+    offered = capture_downloads(monkeypatch)
     at = _fill(_page())
     at.button(key="cmp_run").click().run()
     assert not at.exception, at.exception
@@ -128,7 +115,7 @@ def test_assertions_score_cells_and_columns_then_votes_and_report(
 def test_the_report_escapes_model_text(data_dir: Path, serve_model: ServeModel, monkeypatch: pytest.MonkeyPatch) -> None:
     hostile = '<script>alert("x")</script><img src=http://example.com/x.png> & <b>bold</b>'
     serve_model(reply=lambda body: hostile)
-    offered = _capture_downloads(monkeypatch)
+    offered = capture_downloads(monkeypatch)
     at = _fill(_page(), asserts="- type: not-contains\n  value: <script>\n")
     at.button(key="cmp_run").click().run()
     assert not at.exception, at.exception
